@@ -1,0 +1,212 @@
+#include "devices/uart_8250.h"
+
+#include <errno.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "irqchip/irqchip.h"
+
+/* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */
+enum {
+	UART_RBR_THR_DLL = 0, UART_IER_DLM = 1, UART_IIR_FCR = 2, UART_LCR = 3,
+	UART_MCR = 4, UART_LSR = 5, UART_MSR = 6, UART_SCR = 7,
+};
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO_ENABLED 0xc0
+#define FCR_FIFO_ENABLE 0x01
+#define FCR_CLEAR_RX 0x02
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_DCD 0x80
+
+void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi)
+{
+	memset(u, 0, sizeof(*u));
+	pthread_mutex_init(&u->lock, NULL);
+	u->out_fd = out_fd;
+	u->rx_space_fd = rx_space_fd;
+	u->irqchip = ic;
+	u->spi = spi;
+}
+
+static uint8_t uart_iir(const struct uart_8250_state *st)
+{
+	uint8_t fifo = (st->fcr & FCR_FIFO_ENABLE) ? IIR_FIFO_ENABLED : 0;
+
+	if ((st->ier & IER_RDI) && st->rx_count)
+		return fifo | IIR_RDI;
+	if ((st->ier & IER_THRI) && st->thr_int_pending)
+		return fifo | IIR_THRI;
+	return fifo | IIR_NO_INT;
+}
+
+/* Called with the lock held after every state change. */
+static void uart_update_irq(struct uart_8250 *u)
+{
+	bool level = !(uart_iir(&u->st) & IIR_NO_INT);
+
+	if (level != u->irq_level && u->irqchip) {
+		u->irq_level = level;
+		irqchip_set_spi(u->irqchip, u->spi, level);
+	}
+}
+
+static void rx_push(struct uart_8250_state *st, uint8_t c)
+{
+	if (st->rx_count == UART_RX_FIFO)
+		return;
+	st->rx_fifo[(st->rx_head + st->rx_count) % UART_RX_FIFO] = c;
+	st->rx_count++;
+}
+
+static uint8_t rx_pop(struct uart_8250 *u)
+{
+	struct uart_8250_state *st = &u->st;
+	uint8_t c;
+
+	if (!st->rx_count)
+		return 0;
+	c = st->rx_fifo[st->rx_head];
+	st->rx_head = (st->rx_head + 1) % UART_RX_FIFO;
+	if (st->rx_count-- == UART_RX_FIFO && u->rx_space_fd >= 0) {
+		uint64_t one = 1;
+		/* Tell the input thread it may read from the host again. */
+		if (write(u->rx_space_fd, &one, sizeof(one)) < 0)
+			(void)0;
+	}
+	return c;
+}
+
+void uart_8250_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len)
+{
+	struct uart_8250 *u = dev;
+	struct uart_8250_state *st = &u->st;
+	uint8_t v = 0;
+
+	memset(data, 0, len);
+	pthread_mutex_lock(&u->lock);
+	switch (off) {
+	case UART_RBR_THR_DLL:
+		v = (st->lcr & LCR_DLAB) ? st->dll : rx_pop(u);
+		break;
+	case UART_IER_DLM:
+		v = (st->lcr & LCR_DLAB) ? st->dlm : st->ier;
+		break;
+	case UART_IIR_FCR:
+		v = uart_iir(st);
+		/* Reading IIR while it reports THRE acknowledges that interrupt. */
+		if ((v & 0x0f) == IIR_THRI)
+			st->thr_int_pending = false;
+		break;
+	case UART_LCR: v = st->lcr; break;
+	case UART_MCR: v = st->mcr; break;
+	case UART_LSR:
+		v = LSR_THRE | LSR_TEMT | (st->rx_count ? LSR_DR : 0);
+		break;
+	case UART_MSR:
+		if (st->mcr & MCR_LOOP) /* loopback: DTR→DSR, RTS→CTS, OUT2→DCD */
+			v = (uint8_t)(((st->mcr & 0x01) << 5) | ((st->mcr & 0x02) << 3) | ((st->mcr & 0x08) << 4));
+		else
+			v = MSR_CTS | MSR_DSR | MSR_DCD;
+		break;
+	case UART_SCR: v = st->scr; break;
+	default: break; /* rest of the 4 KiB window reads as zero */
+	}
+	data[0] = v;
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int len)
+{
+	struct uart_8250 *u = dev;
+	struct uart_8250_state *st = &u->st;
+	uint8_t v = data[0];
+
+	(void)len;
+	pthread_mutex_lock(&u->lock);
+	switch (off) {
+	case UART_RBR_THR_DLL:
+		if (st->lcr & LCR_DLAB) {
+			st->dll = v;
+		} else {
+			if (st->mcr & MCR_LOOP)
+				rx_push(st, v);
+			else if (write(u->out_fd, &v, 1) < 0)
+				(void)0; /* a closed stdout must not stop the guest */
+			st->thr_int_pending = true; /* sent at once: THR is empty again */
+		}
+		break;
+	case UART_IER_DLM:
+		if (st->lcr & LCR_DLAB) {
+			st->dlm = v;
+		} else {
+			/* Enabling THRI while THR is empty raises it straight away, as on real 16550s. */
+			if ((v & IER_THRI) && !(st->ier & IER_THRI))
+				st->thr_int_pending = true;
+			st->ier = v & 0x0f;
+		}
+		break;
+	case UART_IIR_FCR:
+		st->fcr = v & 0xc9;
+		if (v & FCR_CLEAR_RX) {
+			st->rx_count = 0;
+			st->rx_head = 0;
+		}
+		break;
+	case UART_LCR: st->lcr = v; break;
+	case UART_MCR: st->mcr = v & 0x1f; break;
+	case UART_SCR: st->scr = v; break;
+	default: break; /* LSR, MSR and the rest of the window ignore writes */
+	}
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+unsigned int uart_8250_rx_space(struct uart_8250 *u)
+{
+	pthread_mutex_lock(&u->lock);
+	unsigned int space = UART_RX_FIFO - u->st.rx_count;
+	pthread_mutex_unlock(&u->lock);
+	return space;
+}
+
+unsigned int uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, unsigned int n)
+{
+	unsigned int taken = 0;
+
+	pthread_mutex_lock(&u->lock);
+	while (taken < n && u->st.rx_count < UART_RX_FIFO)
+		rx_push(&u->st, buf[taken++]);
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return taken;
+}
+
+int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi)
+{
+	uint64_t reg[] = { cpu_to_fdt64(base), cpu_to_fdt64(8) };
+	uint32_t irq[] = { cpu_to_fdt32(0), cpu_to_fdt32(spi), cpu_to_fdt32(4) }; /* SPI, level high */
+	char name[32];
+	int ret = 0;
+
+	snprintf(name, sizeof(name), "serial@%llx", (unsigned long long)base);
+	ret |= fdt_begin_node(fdt, name);
+	ret |= fdt_property_string(fdt, "compatible", "ns16550a");
+	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
+	ret |= fdt_property_cell(fdt, "clock-frequency", UART_CLOCK_HZ);
+	ret |= fdt_property(fdt, "interrupts", irq, sizeof(irq));
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * A 16550A-compatible UART: transmit goes to a host fd at once (so THR is
+ * always empty), receive comes from the host through uart_8250_receive().
+ */
+#ifndef ARMVMM_UART_8250_H
+#define ARMVMM_UART_8250_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define UART_RX_FIFO 64u
+#define UART_CLOCK_HZ 1843200u
+
+struct irqchip;
+
+/* The guest-visible state: a plain struct the snapshot code can copy. */
+struct uart_8250_state {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+	bool thr_int_pending;	/* THRE interrupt latched until IIR is read or THR written */
+	uint8_t rx_fifo[UART_RX_FIFO];
+	uint32_t rx_head, rx_count;
+};
+
+struct uart_8250 {
+	pthread_mutex_t lock;	/* guards st and irq_level: vCPU threads and the input thread */
+	struct uart_8250_state st;
+	int out_fd;		/* transmitted bytes go here */
+	int rx_space_fd;	/* eventfd written when the guest frees FIFO space, or -1 */
+	struct irqchip *irqchip;
+	unsigned int spi;
+	bool irq_level;
+};
+
+void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi);
+void uart_8250_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len);
+void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int len);
+/* Free space in the receive FIFO. */
+unsigned int uart_8250_rx_space(struct uart_8250 *u);
+/* Queue up to n received bytes; returns how many were taken. */
+unsigned int uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, unsigned int n);
+int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi);
+
+#endif

@@ -1,0 +1,30 @@
+/* The guest's device tree, built with libfdt's sequential-write API. */
+#ifndef ARMVMM_FDT_H
+#define ARMVMM_FDT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct irqchip;
+
+struct fdt_params {
+	uint64_t ram_base, ram_size;
+	unsigned int nr_cpus;
+	const uint64_t *mpidrs;		/* MPIDR_EL1 of each vCPU, as KVM reports it */
+	const struct irqchip *irqchip;
+	const char *bootargs;
+	uint64_t initrd_addr, initrd_size;	/* size 0: no initrd */
+	uint64_t uart_base;
+	unsigned int uart_spi;
+};
+
+/* Build the DTB into buf (bufsize bytes); returns its size or -errno. */
+int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize);
+
+/*
+ * The kernel command line: the user's parameters, with "console=ttyS0 earlycon"
+ * in front unless they already choose a console. Returns a malloc'd string.
+ */
+char *fdt_make_bootargs(const char *user_params);
+
+#endif

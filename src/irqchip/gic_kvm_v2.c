@@ -1,0 +1,78 @@
+/* Backend: the in-kernel GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2). */
+#include <errno.h>
+#include <libfdt.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "fdt/fdt.h"
+#include "irqchip/irqchip.h"
+#include "vmm/log.h"
+
+static int gic_kvm_v2_create(struct irqchip *ic)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V2 };
+	uint32_t nr_irqs = IRQCHIP_NR_IRQS;
+	int ret;
+
+	if (ic->nr_cpus > 8) {
+		pr_err("GICv2 supports at most 8 vCPUs (asked for %u): use --irqchip gicv3 or fewer --cpus",
+		       ic->nr_cpus);
+		return -EINVAL;
+	}
+	if (ioctl(ic->vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
+		int err = errno;
+		pr_err("creating the in-kernel GICv2 failed: %s", strerror(err));
+		return -err;
+	}
+	ic->dev_fd = (int)cd.fd;
+	ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
+				&ic->dist_base, "the distributor address");
+	if (!ret)
+		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU,
+					&ic->cpu_base, "the CPU interface address");
+	if (!ret)
+		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
+					"the number of interrupts");
+	return ret;
+}
+
+static int gic_kvm_v2_finalize(struct irqchip *ic)
+{
+	return kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL,
+				 "CTRL_INIT");
+}
+
+static int gic_kvm_v2_set_spi(struct irqchip *ic, unsigned int spi, bool level)
+{
+	return kvm_irq_line_spi(ic->vm_fd, spi, level);
+}
+
+/* Also serves the userspace GICv2 model later: the guest must see the same node. */
+static int gic_v2_fdt_node(const struct irqchip *ic, void *fdt)
+{
+	char name[32];
+	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
+			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
+	int ret = 0;
+
+	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
+	ret |= fdt_begin_node(fdt, name);
+	ret |= fdt_property_string(fdt, "compatible", "arm,cortex-a15-gic");
+	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
+	ret |= fdt_property_cell(fdt, "#address-cells", 0);
+	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
+	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
+	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
+}
+
+const struct irqchip_ops gic_kvm_v2_ops = {
+	.name = "gicv2",
+	.create = gic_kvm_v2_create,
+	.finalize = gic_kvm_v2_finalize,
+	.set_spi = gic_kvm_v2_set_spi,
+	.fdt_node = gic_v2_fdt_node,
+};

@@ -1,0 +1,72 @@
+/*
+ * The one irqchip interface. A backend is a file in this directory with a
+ * const struct irqchip_ops; the VM calls the irqchip_* wrappers below in this
+ * order: irqchip_create (after the vCPUs exist), irqchip_finalize (before the
+ * first KVM_RUN), then irqchip_set_spi from devices and irqchip_fdt_node from
+ * the device-tree builder.
+ */
+#ifndef ARMVMM_IRQCHIP_H
+#define ARMVMM_IRQCHIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/options.h"
+
+enum irqchip_type {
+	IRQCHIP_GICV2_KVM,	/* in-kernel GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2) */
+	IRQCHIP_GICV3_KVM,	/* in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3) */
+};
+
+#define IRQCHIP_NR_IRQS 128u	/* total lines incl. the 32 private ones */
+#define IRQCHIP_NR_SPIS (IRQCHIP_NR_IRQS - 32u)
+#define GIC_SPI_BASE 32u
+#define GIC_PHANDLE 1u
+
+/* Where things are in the guest-physical map (kvmtool's layout). */
+#define GICV2_DIST_SIZE 0x1000ull
+#define GICV2_CPU_SIZE 0x2000ull
+#define GICV2_CPU_BASE (0x3fff0000ull - 0x20000ull)
+#define GICV3_DIST_SIZE 0x10000ull
+#define GICV3_REDIST_STRIDE 0x20000ull	/* RD_base + SGI_base frames per vCPU */
+
+struct irqchip;
+
+struct irqchip_ops {
+	const char *name;
+	int (*create)(struct irqchip *ic);	/* make the device, set its regions and NR_IRQS */
+	int (*finalize)(struct irqchip *ic);	/* KVM_DEV_ARM_VGIC_CTRL_INIT */
+	int (*set_spi)(struct irqchip *ic, unsigned int spi, bool level);
+	int (*fdt_node)(const struct irqchip *ic, void *fdt);
+};
+
+struct irqchip {
+	enum irqchip_type type;
+	const struct irqchip_ops *ops;
+	int vm_fd;
+	int dev_fd;
+	unsigned int nr_cpus;
+	uint64_t dist_base, dist_size;
+	uint64_t cpu_base, cpu_size;	/* GICv2 CPU interface, or GICv3 redistributors */
+};
+
+extern const struct irqchip_ops gic_kvm_v2_ops;
+extern const struct irqchip_ops gic_kvm_v3_ops;
+
+/* Fill type, ops and guest addresses; no KVM involved (used by --dump-dtb and tests). */
+void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus);
+/* Choose a backend for req, probing the host's KVM, and create it. */
+int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus);
+int irqchip_finalize(struct irqchip *ic);
+/* spi counts from 0 (INTID 32). Level semantics: call with false to lower. */
+int irqchip_set_spi(struct irqchip *ic, unsigned int spi, bool level);
+int irqchip_fdt_node(const struct irqchip *ic, void *fdt);
+void irqchip_destroy(struct irqchip *ic);
+const char *irqchip_type_name(enum irqchip_type type);
+
+/* Helpers shared by the in-kernel backends. */
+bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type);
+int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what);
+int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level);
+
+#endif

@@ -1,0 +1,45 @@
+/* armvmm: a userspace VMM for arm64 KVM. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/log.h"
+#include "vmm/options.h"
+#include "vmm/vm.h"
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "usage: armvmm <command> [options]\n"
+		   "\n"
+		   "commands:\n"
+		   "  run        boot a guest (see 'armvmm run --help')\n"
+		   "\n"
+		   "  armvmm --help | --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	int ret;
+
+	if (argc < 2) {
+		print_usage(stderr);
+		return VM_EXIT_ERROR;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("armvmm %s\n", ARMVMM_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run") != 0) {
+		pr_err("unknown command '%s' (try 'armvmm --help')", argv[1]);
+		return VM_EXIT_ERROR;
+	}
+	ret = options_parse_run(argc - 1, argv + 1, &cfg);
+	if (ret)
+		return ret > 0 ? 0 : VM_EXIT_ERROR;
+	log_threshold = cfg.loglevel;
+	return vm_main(&cfg);
+}

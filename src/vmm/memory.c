@@ -1,0 +1,51 @@
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "vmm/log.h"
+
+int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size)
+{
+	/* NORESERVE: untouched guest pages cost nothing, as on every other VMM. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		int err = errno;
+		pr_err("cannot allocate %llu MiB of guest RAM: %s (lower --mem)",
+		       (unsigned long long)(size >> 20), strerror(err));
+		return -err;
+	}
+	mem->host = p;
+	mem->gpa = gpa;
+	mem->size = size;
+	return 0;
+}
+
+void guest_mem_free(struct guest_mem *mem)
+{
+	if (mem->host)
+		munmap(mem->host, mem->size);
+	mem->host = NULL;
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (gpa < mem->gpa)
+		return NULL;
+	uint64_t off = gpa - mem->gpa;
+	if (off > mem->size || len > mem->size - off)
+		return NULL;
+	return mem->host + off;
+}
+
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* Guest RAM: one anonymous mapping at a fixed guest-physical base. */
+#ifndef ARMVMM_MEMORY_H
+#define ARMVMM_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* kvmtool's arm64 memory map. */
+#define GUEST_RAM_BASE 0x80000000ull
+#define GUEST_MMIO_BASE 0x01000000ull
+#define GUEST_UART_BASE 0x01000000ull
+#define GUEST_UART_SIZE 0x1000ull
+#define GUEST_GIC_DIST_BASE 0x3fff0000ull
+
+struct guest_mem {
+	uint8_t *host;	/* start of the host mapping */
+	uint64_t gpa;	/* guest-physical base */
+	uint64_t size;
+};
+
+int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size);
+void guest_mem_free(struct guest_mem *mem);
+/*
+ * Host pointer for [gpa, gpa + len) or NULL if any byte of it is outside RAM.
+ * Every guest-supplied address goes through here (overflow-safe).
+ */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
+
+#endif

@@ -1,0 +1,170 @@
+#include "vmm/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void options_print_run_help(void)
+{
+	printf("usage: armvmm run -k IMAGE [options]\n"
+	       "\n"
+	       "  -k, --kernel FILE       arm64 Image (plain or gzip) or flat binary to boot\n"
+	       "  -i, --initrd FILE       initial ramdisk\n"
+	       "  -p, --params STRING     kernel command line (\"console=ttyS0\" is added if absent)\n"
+	       "  -c, --cpus N            number of vCPUs (default 1)\n"
+	       "  -m, --mem MiB           guest RAM in MiB, or with a G suffix in GiB (default %u)\n"
+	       "      --irqchip TYPE      auto | gicv2 | gicv3 (default auto: GICv3, else GICv2)\n"
+	       "      --dump-dtb FILE     write the generated device tree to FILE and exit\n"
+	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
+	       "      --nodefaults        accepted for kvmtool compatibility (no default devices)\n"
+	       "      --network mode=none accepted for kvmtool compatibility (no network device)\n"
+	       "  -h, --help              this text\n"
+	       "\n"
+	       "Exit status: 0 guest powered off, 1 error, 3 guest requested a reset,\n"
+	       "4 guest crashed, 130/143 stopped by SIGINT/SIGTERM.\n",
+	       VM_DEFAULT_MEM_MIB);
+}
+
+const char *irqchip_request_name(enum irqchip_request req)
+{
+	switch (req) {
+	case IRQCHIP_REQ_AUTO: return "auto";
+	case IRQCHIP_REQ_GICV2: return "gicv2";
+	case IRQCHIP_REQ_GICV3: return "gicv3";
+	}
+	return "?";
+}
+
+static int parse_uint(const char *arg, unsigned long long max, unsigned long long *out, char **end)
+{
+	errno = 0;
+	if (!arg || !isdigit((unsigned char)*arg)) /* strtoull would take spaces and signs */
+		return -EINVAL;
+	unsigned long long v = strtoull(arg, end, 10);
+	if (errno || *end == arg || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int options_parse_mem_mib(const char *arg, uint64_t *bytes)
+{
+	unsigned long long v;
+	char *end;
+
+	if (parse_uint(arg, VM_MAX_MEM_MIB, &v, &end) < 0)
+		return -EINVAL;
+	if (*end == 'G' || *end == 'g') {
+		if (v > VM_MAX_MEM_MIB / 1024)
+			return -EINVAL;
+		v *= 1024;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		end++;
+	}
+	if (*end != '\0' || v == 0 || v > VM_MAX_MEM_MIB)
+		return -EINVAL;
+	*bytes = (uint64_t)v << 20;
+	return 0;
+}
+
+enum { OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK };
+
+int options_parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "params", required_argument, NULL, 'p' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
+		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
+		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
+		{ "nodefaults", no_argument, NULL, OPT_NODEFAULTS },
+		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	char *end;
+	int opt;
+
+	*cfg = (struct vm_config){
+		.nr_cpus = 1,
+		.mem_size = (uint64_t)VM_DEFAULT_MEM_MIB << 20,
+		.irqchip = IRQCHIP_REQ_AUTO,
+		.loglevel = LOG_WARN,
+	};
+
+	optind = 0; /* full reset: callers (and unit tests) may parse more than once */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'k': cfg->kernel_path = optarg; break;
+		case 'i': cfg->initrd_path = optarg; break;
+		case 'p': cfg->cmdline = optarg; break;
+		case 'c':
+			if (parse_uint(optarg, VM_MAX_CPUS_OPTION, &v, &end) < 0 || *end || v == 0) {
+				pr_err("--cpus '%s': give a whole number from 1 to %u", optarg, VM_MAX_CPUS_OPTION);
+				return -EINVAL;
+			}
+			cfg->nr_cpus = (unsigned int)v;
+			break;
+		case 'm':
+			if (options_parse_mem_mib(optarg, &cfg->mem_size) < 0) {
+				pr_err("--mem '%s': give the RAM size in MiB from 1 to %llu (or NG for GiB)",
+				       optarg, (unsigned long long)VM_MAX_MEM_MIB);
+				return -EINVAL;
+			}
+			break;
+		case OPT_IRQCHIP:
+			if (strcmp(optarg, "auto") == 0)
+				cfg->irqchip = IRQCHIP_REQ_AUTO;
+			else if (strcmp(optarg, "gicv2") == 0)
+				cfg->irqchip = IRQCHIP_REQ_GICV2;
+			else if (strcmp(optarg, "gicv3") == 0)
+				cfg->irqchip = IRQCHIP_REQ_GICV3;
+			else {
+				pr_err("--irqchip '%s': choose auto, gicv2 or gicv3", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DUMP_DTB: cfg->dump_dtb_path = optarg; break;
+		case OPT_LOGLEVEL:
+			if (log_level_parse(optarg, &cfg->loglevel) < 0) {
+				pr_err("--loglevel '%s': choose error, warning, info or debug", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_NODEFAULTS: cfg->nodefaults = true; break;
+		case OPT_NETWORK:
+			if (strcmp(optarg, "mode=none") != 0) {
+				pr_err("--network '%s': only mode=none is supported", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			options_print_run_help();
+			return 1;
+		case ':':
+			pr_err("option '%s' needs a value (see 'armvmm run --help')", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			pr_err("unknown option '%s' (see 'armvmm run --help')", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		pr_err("unexpected argument '%s' (see 'armvmm run --help')", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->kernel_path) {
+		pr_err("no kernel given: use -k IMAGE (see 'armvmm run --help')");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* Command-line options of "armvmm run" (kvmtool-compatible where kvmtool has the option). */
+#ifndef ARMVMM_OPTIONS_H
+#define ARMVMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/log.h"
+
+enum irqchip_request {
+	IRQCHIP_REQ_AUTO,   /* in-kernel GICv3, else in-kernel GICv2 */
+	IRQCHIP_REQ_GICV2,
+	IRQCHIP_REQ_GICV3,
+};
+
+#define VM_DEFAULT_MEM_MIB 256u
+/* RAM starts at 2 GiB and a 48-bit IPA space is the architectural ceiling. */
+#define VM_MAX_MEM_MIB (((1ull << 48) - 0x80000000ull) >> 20)
+#define VM_MAX_CPUS_OPTION 4096u /* a sanity bound; KVM_CAP_MAX_VCPUS is the real limit */
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline;	/* user's -p, may be NULL */
+	const char *dump_dtb_path;
+	unsigned int nr_cpus;
+	uint64_t mem_size;	/* bytes */
+	enum irqchip_request irqchip;
+	enum log_level loglevel;
+	bool nodefaults;
+};
+
+/*
+ * Parse "armvmm run" arguments (argv[0] is "run"). Returns 0 on success,
+ * 1 when help was printed (exit 0), or -EINVAL after printing one error line.
+ */
+int options_parse_run(int argc, char **argv, struct vm_config *cfg);
+void options_print_run_help(void);
+int options_parse_mem_mib(const char *arg, uint64_t *bytes);
+const char *irqchip_request_name(enum irqchip_request req);
+
+#endif

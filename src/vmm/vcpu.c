@@ -1,0 +1,220 @@
+/* vCPUs: creation, boot registers and the per-vCPU thread running KVM_RUN. */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#define ARM64_CORE_REG(x) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | (offsetof(struct kvm_regs, x) / sizeof(__u32)))
+#define MPIDR_EL1_REG ARM64_SYS_REG(3, 0, 0, 0, 5)
+/* EL1h with D, A, I and F masked, as booting.rst asks. */
+#define PSTATE_EL1H_DAIF 0x3c5ull
+
+static int vcpu_get_reg(struct vcpu *vcpu, uint64_t id, uint64_t *val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)val };
+
+	return ioctl(vcpu->fd, KVM_GET_ONE_REG, &reg) < 0 ? -errno : 0;
+}
+
+static int vcpu_set_reg(struct vcpu *vcpu, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)&val };
+
+	return ioctl(vcpu->fd, KVM_SET_ONE_REG, &reg) < 0 ? -errno : 0;
+}
+
+uint64_t vcpu_default_mpidr(unsigned int index)
+{
+	/* KVM's reset value: Aff0 = index[3:0], Aff1 = index[11:4], Aff2 = index[19:12], RES1 bit 31. */
+	return (1ull << 31) | (index & 0xf) | (uint64_t)((index >> 4) & 0xff) << 8 |
+	       (uint64_t)((index >> 12) & 0xff) << 16;
+}
+
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
+{
+	struct kvm_vcpu_init init;
+	int ret;
+
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, index);
+	if (vcpu->fd < 0) {
+		ret = -errno;
+		pr_err("creating vCPU %u failed: %s", index, strerror(-ret));
+		return ret;
+	}
+	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		ret = -errno;
+		vcpu->run = NULL;
+		pr_err("mapping the kvm_run area of vCPU %u failed: %s", index, strerror(-ret));
+		return ret;
+	}
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
+		ret = -errno;
+		pr_err("KVM_ARM_PREFERRED_TARGET failed: %s", strerror(-ret));
+		return ret;
+	}
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	/* Secondaries wait powered off until the guest starts them with PSCI CPU_ON. */
+	if (index > 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+	if (ioctl(vcpu->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		ret = -errno;
+		pr_err("KVM_ARM_VCPU_INIT of vCPU %u failed: %s", index, strerror(-ret));
+		return ret;
+	}
+	ret = vcpu_get_reg(vcpu, MPIDR_EL1_REG, &vcpu->mpidr);
+	if (ret < 0) {
+		pr_err("reading MPIDR_EL1 of vCPU %u failed: %s", index, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr)
+{
+	int ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pstate), PSTATE_EL1H_DAIF);
+
+	for (int i = 0; !ret && i < 4; i++)
+		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.regs[i]), i == 0 ? dtb_addr : 0);
+	if (!ret)
+		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pc), pc);
+	if (ret < 0)
+		pr_err("setting the boot registers of vCPU %u failed: %s", vcpu->index, strerror(-ret));
+	return ret;
+}
+
+static void vcpu_handle_mmio(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	mmio_bus_access(&vcpu->vm->bus, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+			run->mmio.is_write);
+}
+
+static void vcpu_handle_system_event(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		pr_info("guest powered off (vCPU %u)", vcpu->index);
+		vm_request_stop(vm, VM_EXIT_POWEROFF);
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		pr_info("guest requested a reset (vCPU %u); armvmm does not restart guests yet", vcpu->index);
+		vm_request_stop(vm, VM_EXIT_RESET);
+		break;
+	case KVM_SYSTEM_EVENT_CRASH:
+		pr_err("guest reported a crash (vCPU %u)", vcpu->index);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		break;
+	default:
+		pr_err("vCPU %u: unknown system event %u", vcpu->index, vcpu->run->system_event.type);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		break;
+	}
+}
+
+/* One iteration's worth of exit handling; returns false when the thread should end. */
+static bool vcpu_handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct vm *vm = vcpu->vm;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_MMIO:
+		vcpu_handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_SYSTEM_EVENT:
+		vcpu_handle_system_event(vcpu);
+		return false;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_ARM_NISV:
+		pr_err("vCPU %u: guest accessed MMIO at 0x%llx with an instruction KVM cannot decode; stopping",
+		       vcpu->index, (unsigned long long)run->arm_nisv.fault_ipa);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		pr_err("vCPU %u: KVM could not enter the guest (reason 0x%llx)", vcpu->index,
+		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		pr_err("vCPU %u: KVM internal error (suberror %u)", vcpu->index, run->internal.suberror);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		return false;
+	default:
+		pr_err("vCPU %u: unexpected KVM exit reason %u", vcpu->index, run->exit_reason);
+		vm_request_stop(vm, VM_EXIT_CRASH);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	struct vm *vm = vcpu->vm;
+
+	while (!atomic_load(&vm->stopping)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			int err = errno;
+			if (err == EINTR || err == EAGAIN)
+				continue;
+			if (err == ENOSYS)
+				pr_err("vCPU %u: guest did an MMIO access KVM cannot emulate (no instruction syndrome); stopping",
+				       vcpu->index);
+			else
+				pr_err("vCPU %u: KVM_RUN failed: %s", vcpu->index, strerror(err));
+			vm_request_stop(vm, err == ENOSYS ? VM_EXIT_CRASH : VM_EXIT_ERROR);
+			break;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (ret) {
+		pr_err("starting the thread of vCPU %u failed: %s", vcpu->index, strerror(ret));
+		return -ret;
+	}
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	/*
+	 * immediate_exit covers a thread about to enter KVM_RUN; the signal
+	 * interrupts one already inside it (including a powered-off vCPU).
+	 */
+	vcpu->run->immediate_exit = 1;
+	if (vcpu->thread_started)
+		pthread_kill(vcpu->thread, SIGUSR1);
+}
+
+void vcpu_destroy(struct vcpu *vcpu, size_t run_size)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, run_size);
+	if (vcpu->fd > 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}

@@ -1,0 +1,452 @@
+/*
+ * VM lifecycle. vm_main() reads top to bottom in the order things happen:
+ * load files → plan the layout → KVM VM → RAM → vCPUs → irqchip → devices →
+ * irqchip init → device tree → copy images → boot registers → run → tear down.
+ */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "fdt/fdt.h"
+#include "vmm/loader.h"
+#include "vmm/log.h"
+#include "vmm/term.h"
+
+#define KVM_DEFAULT_IPA_BITS 40u
+
+void vm_request_stop(struct vm *vm, int status)
+{
+	int running = -1;
+	uint64_t one = 1;
+
+	atomic_compare_exchange_strong(&vm->exit_status, &running, status);
+	atomic_store(&vm->stopping, true);
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		(void)0; /* the counter cannot overflow from a handful of writes */
+}
+
+static unsigned int ipa_bits_for(uint64_t end)
+{
+	unsigned int bits = 64u - (unsigned int)__builtin_clzll(end - 1);
+	return bits < 32 ? 32 : bits;
+}
+
+static int vm_open_kvm(struct vm *vm)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int err = errno;
+		pr_err("cannot open /dev/kvm: %s (armvmm needs an arm64 host with KVM; see README.md for the nested test host)",
+		       strerror(err));
+		return -err;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		pr_err("/dev/kvm speaks an unknown KVM API version");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vm_create_kvm_vm(struct vm *vm)
+{
+	uint64_t ram_end = GUEST_RAM_BASE + vm->cfg->mem_size;
+	unsigned int bits = ipa_bits_for(ram_end);
+	unsigned long type = 0;
+	int max_vcpus, mmap_size;
+
+	if (bits > KVM_DEFAULT_IPA_BITS) {
+		int host_bits = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
+		if (host_bits <= 0 || (unsigned int)host_bits < bits) {
+			unsigned int have = host_bits > 0 ? (unsigned int)host_bits : KVM_DEFAULT_IPA_BITS;
+			pr_err("--mem %llu MiB needs a %u-bit guest physical address space; this host offers %u bits (at most %llu MiB)",
+			       (unsigned long long)(vm->cfg->mem_size >> 20), bits, have,
+			       (unsigned long long)(((1ull << have) - GUEST_RAM_BASE) >> 20));
+			return -E2BIG;
+		}
+		type = KVM_VM_TYPE_ARM_IPA_SIZE(bits);
+	}
+	do
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, type);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0) {
+		int err = errno;
+		pr_err("KVM_CREATE_VM failed: %s", strerror(err));
+		return -err;
+	}
+	max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus <= 0)
+		max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max_vcpus > 0 && vm->cfg->nr_cpus > (unsigned int)max_vcpus) {
+		pr_err("--cpus %u is more than this host's KVM allows (KVM_CAP_MAX_VCPUS = %d)", vm->cfg->nr_cpus,
+		       max_vcpus);
+		return -EINVAL;
+	}
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2) <= 0) {
+		pr_err("this host's KVM lacks PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2), which armvmm needs to start vCPUs");
+		return -ENODEV;
+	}
+	/* Report undecodable MMIO accesses to userspace instead of failing KVM_RUN with ENOSYS. */
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_NISV_TO_USER) > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_NISV_TO_USER };
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			pr_debug("enabling KVM_CAP_ARM_NISV_TO_USER failed: %s", strerror(errno));
+	}
+	mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size <= 0) {
+		pr_err("KVM_GET_VCPU_MMAP_SIZE failed");
+		return -EINVAL;
+	}
+	vm->run_size = (size_t)mmap_size;
+	return 0;
+}
+
+static int vm_setup_memory(struct vm *vm)
+{
+	struct kvm_userspace_memory_region region;
+	int ret = guest_mem_alloc(&vm->mem, GUEST_RAM_BASE, vm->cfg->mem_size);
+
+	if (ret < 0)
+		return ret;
+	region = (struct kvm_userspace_memory_region){
+		.slot = 0,
+		.guest_phys_addr = vm->mem.gpa,
+		.memory_size = vm->mem.size,
+		.userspace_addr = (uint64_t)(uintptr_t)vm->mem.host,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		int err = errno;
+		pr_err("registering %llu MiB of guest RAM with KVM failed: %s",
+		       (unsigned long long)(vm->mem.size >> 20), strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm)
+{
+	vm->nr_vcpus = vm->cfg->nr_cpus;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int vm_setup_devices(struct vm *vm)
+{
+	struct mmio_region uart = {
+		.base = GUEST_UART_BASE,
+		.size = GUEST_UART_SIZE,
+		.name = "uart",
+		.dev = &vm->uart,
+		.read = uart_8250_mmio_read,
+		.write = uart_8250_mmio_write,
+	};
+
+	uart_8250_init(&vm->uart, STDOUT_FILENO, vm->rx_space_fd, &vm->irqchip, UART_SPI);
+	return mmio_bus_add(&vm->bus, &uart);
+}
+
+/* Write the DTB to path atomically: a failed write leaves no file behind. */
+static int write_file_atomic(const char *path, const void *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = errno;
+		pr_err("cannot create '%s': %s", tmp, strerror(err));
+		return -err;
+	}
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		err = errno ? errno : EIO;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, path) < 0)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		pr_err("writing '%s' failed: %s", path, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t *dtb, size_t dtb_cap)
+{
+	uint64_t *mpidrs = calloc(vm->nr_vcpus, sizeof(*mpidrs));
+	char *bootargs = fdt_make_bootargs(vm->cfg->cmdline);
+	int ret = -ENOMEM;
+
+	if (mpidrs && bootargs) {
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			mpidrs[i] = vm->vcpus ? vm->vcpus[i].mpidr : vcpu_default_mpidr(i);
+		struct fdt_params p = {
+			.ram_base = GUEST_RAM_BASE,
+			.ram_size = vm->cfg->mem_size,
+			.nr_cpus = vm->nr_vcpus,
+			.mpidrs = mpidrs,
+			.irqchip = &vm->irqchip,
+			.bootargs = bootargs,
+			.initrd_addr = layout->initrd_addr,
+			.initrd_size = layout->initrd_size,
+			.uart_base = GUEST_UART_BASE,
+			.uart_spi = UART_SPI,
+		};
+		ret = fdt_build(&p, dtb, dtb_cap);
+	}
+	free(mpidrs);
+	free(bootargs);
+	return ret;
+}
+
+static void sigusr1_kick(int sig)
+{
+	(void)sig; /* only here to make KVM_RUN return EINTR */
+}
+
+/* The main thread: console input, signals and stop requests until the VM ends. */
+static void vm_event_loop(struct vm *vm, int sig_fd)
+{
+	bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) >= 0;
+	uint8_t buf[UART_RX_FIFO];
+
+	while (!atomic_load(&vm->stopping)) {
+		struct pollfd pfd[4] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = vm->rx_space_fd, .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
+		};
+		unsigned int space = uart_8250_rx_space(&vm->uart);
+
+		/* Read host input only when the UART can take it: nothing is ever dropped. */
+		if (stdin_open && space)
+			pfd[3].fd = STDIN_FILENO;
+		if (poll(pfd, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("poll failed: %s", strerror(errno));
+			vm_request_stop(vm, VM_EXIT_ERROR);
+			break;
+		}
+		if (pfd[0].revents)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				pr_info("stopping the VM on signal %u", si.ssi_signo);
+				vm_request_stop(vm, VM_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
+			}
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			uint64_t n;
+			if (read(vm->rx_space_fd, &n, sizeof(n)) < 0)
+				(void)0;
+		}
+		if (pfd[3].revents & (POLLIN | POLLHUP)) {
+			ssize_t n = read(STDIN_FILENO, buf, space);
+			if (n > 0)
+				uart_8250_receive(&vm->uart, buf, (unsigned int)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				stdin_open = false; /* end of input: the guest keeps running */
+		} else if (pfd[3].revents & (POLLERR | POLLNVAL)) {
+			stdin_open = false;
+		}
+	}
+}
+
+static int vm_run(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = sigusr1_kick };
+	sigset_t stop_sigs;
+	int sig_fd, ret = 0;
+
+	/* SIGINT/SIGTERM/SIGHUP arrive through a signalfd; every thread inherits the block. */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+	sig_fd = signalfd(-1, &stop_sigs, SFD_CLOEXEC);
+	if (sig_fd < 0) {
+		pr_err("signalfd failed: %s", strerror(errno));
+		return -errno;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	term_raw_enable(STDIN_FILENO);
+	for (unsigned int i = 0; i < vm->nr_vcpus && !ret; i++)
+		ret = vcpu_start(&vm->vcpus[i]);
+	if (ret < 0)
+		vm_request_stop(vm, VM_EXIT_ERROR);
+	else
+		vm_event_loop(vm, sig_fd);
+
+	atomic_store(&vm->stopping, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+	term_restore();
+	close(sig_fd);
+	return 0;
+}
+
+static void vm_teardown(struct vm *vm)
+{
+	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i], vm->run_size);
+	free(vm->vcpus);
+	irqchip_destroy(&vm->irqchip);
+	guest_mem_free(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->rx_space_fd >= 0)
+		close(vm->rx_space_fd);
+}
+
+/* --dump-dtb on a machine without /dev/kvm: same tree, MPIDRs as KVM would assign them. */
+static int vm_dump_dtb_without_kvm(struct vm *vm, const struct boot_layout *layout, uint8_t *dtb)
+{
+	enum irqchip_type type;
+	int len;
+
+	if (vm->cfg->irqchip == IRQCHIP_REQ_AUTO) {
+		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip gicv2 or gicv3");
+		return -EINVAL;
+	}
+	type = vm->cfg->irqchip == IRQCHIP_REQ_GICV2 ? IRQCHIP_GICV2_KVM : IRQCHIP_GICV3_KVM;
+	vm->nr_vcpus = vm->cfg->nr_cpus;
+	irqchip_layout(&vm->irqchip, type, vm->nr_vcpus);
+	len = vm_build_dtb(vm, layout, dtb, DTB_MAX_SIZE);
+	if (len < 0)
+		return len;
+	return write_file_atomic(vm->cfg->dump_dtb_path, dtb, (size_t)len);
+}
+
+static int vm_copy_images(struct vm *vm, const struct kernel_image *img, const uint8_t *initrd,
+			  const struct boot_layout *layout, const uint8_t *dtb, size_t dtb_len)
+{
+	if (guest_mem_write(&vm->mem, layout->kernel_addr, img->data, img->size) < 0 ||
+	    (layout->initrd_size &&
+	     guest_mem_write(&vm->mem, layout->initrd_addr, initrd, layout->initrd_size) < 0) ||
+	    guest_mem_write(&vm->mem, layout->dtb_addr, dtb, dtb_len) < 0) {
+		pr_err("internal error: boot images fall outside guest RAM");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+int vm_main(const struct vm_config *cfg)
+{
+	struct vm vm = { .cfg = cfg, .kvm_fd = -1, .vm_fd = -1 };
+	struct kernel_image img = { 0 };
+	struct boot_layout layout;
+	uint8_t *initrd = NULL, *dtb = NULL;
+	size_t initrd_len = 0;
+	int dtb_len, ret, status = VM_EXIT_ERROR;
+
+	atomic_init(&vm.stopping, false);
+	atomic_init(&vm.exit_status, -1);
+	vm.irqchip.dev_fd = -1;
+	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
+	vm.rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dtb = calloc(1, DTB_MAX_SIZE);
+	if (vm.stop_fd < 0 || vm.rx_space_fd < 0 || !dtb) {
+		pr_err("out of resources setting up the VM");
+		goto out;
+	}
+
+	/* 1. Files first: bad input fails before any KVM object exists. */
+	ret = kernel_image_load(cfg->kernel_path, cfg->mem_size, &img);
+	if (ret < 0)
+		goto out;
+	if (cfg->initrd_path) {
+		ret = read_file_alloc(cfg->initrd_path, "initrd", cfg->mem_size, &initrd, &initrd_len);
+		if (ret < 0)
+			goto out;
+	}
+	ret = boot_layout_plan(GUEST_RAM_BASE, cfg->mem_size, &img, initrd_len, &layout);
+	if (ret < 0)
+		goto out;
+
+	/* 2. KVM: the VM, its RAM, the vCPUs, then the irqchip (which needs them all). */
+	if (cfg->dump_dtb_path && access("/dev/kvm", F_OK) != 0) {
+		pr_info("no /dev/kvm: writing the device tree with KVM's default MPIDR assignment");
+		if (vm_dump_dtb_without_kvm(&vm, &layout, dtb) == 0)
+			status = VM_EXIT_POWEROFF;
+		goto out;
+	}
+	if (vm_open_kvm(&vm) < 0 || vm_create_kvm_vm(&vm) < 0 || vm_setup_memory(&vm) < 0 || vm_create_vcpus(&vm) < 0)
+		goto out;
+	if (irqchip_create(&vm.irqchip, vm.vm_fd, cfg->irqchip, vm.nr_vcpus) < 0)
+		goto out;
+	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm.nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
+		irqchip_type_name(vm.irqchip.type));
+
+	/* 3. Devices, then CTRL_INIT: the vGIC must be complete before the first KVM_RUN. */
+	if (vm_setup_devices(&vm) < 0 || irqchip_finalize(&vm.irqchip) < 0)
+		goto out;
+
+	/* 4. The device tree describes exactly what was created above. */
+	dtb_len = vm_build_dtb(&vm, &layout, dtb, DTB_MAX_SIZE);
+	if (dtb_len < 0)
+		goto out;
+	if (cfg->dump_dtb_path) {
+		if (write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)dtb_len) == 0)
+			status = VM_EXIT_POWEROFF;
+		goto out;
+	}
+
+	/* 5. Images into RAM, boot registers on vCPU 0 (x0 = DTB), run. */
+	if (vm_copy_images(&vm, &img, initrd, &layout, dtb, (size_t)dtb_len) < 0 ||
+	    vcpu_set_boot_regs(&vm.vcpus[0], layout.kernel_addr, layout.dtb_addr) < 0)
+		goto out;
+	pr_info("kernel at 0x%llx (%s), initrd at 0x%llx (%llu bytes), DTB at 0x%llx (%d bytes)",
+		(unsigned long long)layout.kernel_addr, img.has_header ? "arm64 Image" : "flat binary",
+		(unsigned long long)layout.initrd_addr, (unsigned long long)layout.initrd_size,
+		(unsigned long long)layout.dtb_addr, dtb_len);
+	kernel_image_free(&img);
+	free(initrd);
+	initrd = NULL;
+
+	vm_run(&vm);
+	status = atomic_load(&vm.exit_status);
+	if (status < 0)
+		status = VM_EXIT_ERROR;
+out:
+	kernel_image_free(&img);
+	free(initrd);
+	free(dtb);
+	vm_teardown(&vm);
+	return status;
+}

@@ -1,0 +1,116 @@
+# Helpers for payload scripts run by nested.sh (busybox sh inside the nested host, or
+# the host's sh on a native arm64 KVM host). Results are TAP lines prefixed
+# "ARMVMM-TAP: " so they survive the console they travel over.
+#
+# Environment: ARMVMM (the binary), GUESTS (bare-metal .bin dir), KERNEL (Debian Image),
+# GUEST_INITRD (busybox initramfs), TMPDIR.
+
+T=0
+FAILED=0
+
+tap() { echo "ARMVMM-TAP: $*"; }
+diag() { tap "# $*"; }
+
+# report NAME WHY OUTFILE: ok when WHY is empty, else not ok with the output's tail.
+report() {
+	T=$((T + 1))
+	if [ -z "$2" ]; then
+		tap "ok $T - $1"
+	else
+		FAILED=$((FAILED + 1))
+		tap "not ok $T - $1"
+		diag "$2"
+		if [ -f "$3" ]; then
+			tail -n 25 "$3" | tr -d '\r' | while IFS= read -r l; do diag "  | $l"; done
+		fi
+	fi
+}
+
+# host_gic: v2 or v3, the interrupt controller of the machine armvmm runs on.
+host_gic() {
+	if grep -q GICv3 /proc/interrupts; then echo v3; else echo v2; fi
+}
+
+# check NAME RC TIMEOUT PATTERN... -- ARMVMM-ARGS...
+# Runs armvmm with stdin from /dev/null; passes when it exits with RC within TIMEOUT
+# seconds and its output holds every PATTERN (fixed strings).
+check() {
+	_name=$1 _rc=$2 _to=$3
+	shift 3
+	_n=0
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		_n=$((_n + 1))
+		eval "_pat_$_n=\$1"
+		shift
+	done
+	shift
+	_out="$TMPDIR/$_name.out"
+	timeout -s KILL "$_to" "$ARMVMM" "$@" < /dev/null > "$_out" 2>&1
+	_got=$?
+	_why=""
+	[ "$_got" = "$_rc" ] || _why="exit status $_got, expected $_rc"
+	_i=1
+	while [ $_i -le $_n ]; do
+		eval "_p=\$_pat_$_i"
+		grep -qF -- "$_p" "$_out" || _why="${_why:+$_why; }missing '$_p'"
+		_i=$((_i + 1))
+	done
+	report "$_name" "$_why" "$_out"
+}
+
+# check_error NAME PATTERN -- ARMVMM-ARGS...
+# Bad input: exit status 1, exactly one line of output, an "armvmm: error:" line holding PATTERN.
+check_error() {
+	_name=$1 _pat=$2
+	shift 3
+	_out="$TMPDIR/$_name.out"
+	timeout -s KILL 30 "$ARMVMM" "$@" < /dev/null > "$_out" 2>&1
+	_got=$?
+	_why=""
+	[ "$_got" = 1 ] || _why="exit status $_got, expected 1"
+	[ "$(wc -l < "$_out")" -eq 1 ] || _why="${_why:+$_why; }expected one line of output, got $(wc -l < "$_out")"
+	grep -q '^armvmm: error: ' "$_out" || _why="${_why:+$_why; }no 'armvmm: error:' line"
+	grep -qF -- "$_pat" "$_out" || _why="${_why:+$_why; }missing '$_pat'"
+	report "$_name" "$_why" "$_out"
+}
+
+# check_input NAME TIMEOUT READY-TEXT INPUT EXPECT -- ARMVMM-ARGS...
+# Starts armvmm with a pipe on stdin, waits for READY-TEXT on its console, sends
+# INPUT and a newline, and passes when EXPECT appears and armvmm exits 0.
+check_input() {
+	_name=$1 _to=$2 _ready=$3 _input=$4 _expect=$5
+	shift 6
+	_out="$TMPDIR/$_name.out"
+	_fifo="$TMPDIR/$_name.fifo"
+	rm -f "$_fifo"
+	mkfifo "$_fifo"
+	timeout -s KILL "$_to" "$ARMVMM" "$@" < "$_fifo" > "$_out" 2>&1 &
+	_pid=$!
+	exec 9> "$_fifo"
+	_why="'$_ready' never appeared"
+	_waited=0
+	while [ $_waited -lt "$_to" ] && kill -0 $_pid 2>/dev/null; do
+		if grep -qF -- "$_ready" "$_out"; then
+			printf '%s\n' "$_input" >&9
+			_why=""
+			break
+		fi
+		sleep 1
+		_waited=$((_waited + 1))
+	done
+	wait $_pid
+	_got=$?
+	exec 9>&-
+	rm -f "$_fifo"
+	if [ -z "$_why" ]; then
+		[ "$_got" = 0 ] || _why="exit status $_got, expected 0"
+		grep -qF -- "$_expect" "$_out" || _why="${_why:+$_why; }missing '$_expect'"
+	fi
+	report "$_name" "$_why" "$_out"
+}
+
+# finish: the TAP plan, and the payload's exit status.
+finish() {
+	tap "1..$T"
+	[ "$FAILED" -eq 0 ]
+}

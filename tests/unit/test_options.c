@@ -1,0 +1,111 @@
+/* "armvmm run" option parsing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "vmm/options.h"
+
+#define PARSE(cfg, ...)                                                                      \
+	({                                                                                   \
+		char *argv[] = { "run", __VA_ARGS__, NULL };                                 \
+		options_parse_run((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, cfg);     \
+	})
+
+static void test_defaults_and_kvmtool_options(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "-k", "Image"), 0);
+	assert_string_equal(c.kernel_path, "Image");
+	assert_int_equal(c.nr_cpus, 1);
+	assert_int_equal(c.mem_size, (uint64_t)VM_DEFAULT_MEM_MIB << 20);
+	assert_int_equal(c.irqchip, IRQCHIP_REQ_AUTO);
+	assert_null(c.initrd_path);
+	assert_null(c.cmdline);
+
+	assert_int_equal(PARSE(&c, "--kernel", "K", "--initrd", "I", "--params", "root=/dev/vda", "--cpus", "4",
+			       "--mem", "1024", "--irqchip", "gicv2", "--dump-dtb", "out.dtb", "--loglevel",
+			       "debug", "--nodefaults", "--network", "mode=none"), 0);
+	assert_string_equal(c.kernel_path, "K");
+	assert_string_equal(c.initrd_path, "I");
+	assert_string_equal(c.cmdline, "root=/dev/vda");
+	assert_int_equal(c.nr_cpus, 4);
+	assert_int_equal(c.mem_size, 1024ull << 20);
+	assert_int_equal(c.irqchip, IRQCHIP_REQ_GICV2);
+	assert_string_equal(c.dump_dtb_path, "out.dtb");
+	assert_int_equal(c.loglevel, LOG_DEBUG);
+	assert_true(c.nodefaults);
+
+	assert_int_equal(PARSE(&c, "-kImage", "-c2", "-m", "2G", "--irqchip=gicv3"), 0);
+	assert_int_equal(c.nr_cpus, 2);
+	assert_int_equal(c.mem_size, 2048ull << 20);
+	assert_int_equal(c.irqchip, IRQCHIP_REQ_GICV3);
+}
+
+static void test_rejects_bad_values(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "-k", "K", "-c", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-c", "-1"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-c", "2x"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-c", "99999999999999999999"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", "-5"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", "12T"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", "999999999999"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", "99999999999G"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-m", ""), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "gicv4"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--loglevel", "loud"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=tap"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--bogus"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-z"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "stray"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-c", "2"), -EINVAL); /* no kernel */
+}
+
+static void test_help(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "--help"), 1);
+	assert_int_equal(PARSE(&c, "-h"), 1);
+}
+
+static void test_mem_sizes(void **state)
+{
+	(void)state;
+	uint64_t b;
+
+	assert_int_equal(options_parse_mem_mib("256", &b), 0);
+	assert_int_equal(b, 256ull << 20);
+	assert_int_equal(options_parse_mem_mib("256M", &b), 0);
+	assert_int_equal(b, 256ull << 20);
+	assert_int_equal(options_parse_mem_mib("3g", &b), 0);
+	assert_int_equal(b, 3ull << 30);
+	assert_int_equal(options_parse_mem_mib("0G", &b), -EINVAL);
+	assert_int_equal(options_parse_mem_mib("1.5G", &b), -EINVAL);
+	assert_int_equal(options_parse_mem_mib(" 5", &b), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_kvmtool_options),
+		cmocka_unit_test(test_rejects_bad_values),
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_mem_sizes),
+	};
+	log_threshold = LOG_ERROR;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

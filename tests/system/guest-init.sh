@@ -9,7 +9,8 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 
 ncpu=$(grep -c '^processor' /proc/cpuinfo)
-gic=$(grep -o 'GICv[23]' /proc/interrupts | head -n1)
+# Linux names the GICv3 "GICv3" in /proc/interrupts and a GICv2 "GIC-0".
+if grep -q GICv3 /proc/interrupts; then gic=GICv3; elif grep -q 'GIC-' /proc/interrupts; then gic=GICv2; else gic="no GIC"; fi
 echo "guest reached userspace: $ncpu cpu(s), $gic, kernel $(uname -r)"
 uart_irqs=$(awk '/ttyS0/ { s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break; print s }' /proc/interrupts)
 echo "guest uart interrupts: ${uart_irqs:-none}"

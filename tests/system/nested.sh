@@ -13,17 +13,19 @@
 #
 # --tap: SCRIPT prints "ARMVMM-TAP: <TAP line>"; those lines become this script's
 # stdout (TAP for meson) and the full console log goes to DIR/nested/gicN.log.
-# Without --tap the console streams to the terminal. The exit status is SCRIPT's.
+# Without --tap the console streams to the terminal (--quiet: only to the log).
+# The exit status is SCRIPT's.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build="" gic=3 payload="" tap=false timeout=1500
+build="" gic=3 payload="" tap=false quiet=false timeout=1500
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build=$2; shift 2 ;;
 	--gic) gic=$2; shift 2 ;;
 	--payload) payload=$2; shift 2 ;;
 	--tap) tap=true; shift ;;
+	--quiet) quiet=true; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	*) echo "nested.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -88,9 +90,9 @@ make_l1_initrd() {
 	cp "$busybox" "$root/bin/busybox"
 	cp "$build/armvmm" "$root/armvmm/armvmm"
 	cp "$build"/tests/guests/*.bin "$root/armvmm/guests/" 2>/dev/null || true
-	for extra in "$build"/bench/armvmm-timeit; do
-		[ -x "$extra" ] && cp "$extra" "$root/armvmm/"
-	done
+	if [ -x "$build/bench/armvmm-timeit" ]; then
+		cp "$build/bench/armvmm-timeit" "$root/armvmm/"
+	fi
 	cp "$kernel" "$root/armvmm/Image"
 	cp "$work/guest-root.cpio.gz" "$root/armvmm/guest-initrd.cpio.gz"
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
@@ -145,7 +147,7 @@ qemu=(qemu-system-aarch64 -machine "virt,virtualization=on,gic-version=$gic" -cp
 	-append "console=ttyAMA0 quiet loglevel=1 panic=-1 rdinit=/init")
 log="$work/console.log"
 set +e
-if $tap; then
+if $tap || $quiet; then
 	timeout --foreground -k 10 "$timeout" "${qemu[@]}" < /dev/null > "$log" 2>&1
 	qrc=$?
 else

@@ -152,8 +152,8 @@ int read_file_alloc(const char *path, const char *what, size_t max, uint8_t **ou
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > max) {
-		pr_err("%s '%s' (%lld bytes) does not fit in guest RAM (%zu bytes)", what, path,
-		       (long long)st.st_size, max);
+		pr_err("%s '%s' (%lld MiB) does not fit in %zu MiB of guest RAM: raise --mem", what, path,
+		       (long long)((st.st_size + (1 << 20) - 1) >> 20), max >> 20);
 		close(fd);
 		return -EFBIG;
 	}

@@ -127,7 +127,7 @@ static int vm_setup_memory(struct vm *vm)
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		int err = errno;
-		pr_err("registering %llu MiB of guest RAM with KVM failed: %s",
+		pr_err("registering %llu MiB of guest RAM with KVM failed: %s (lower --mem)",
 		       (unsigned long long)(vm->mem.size >> 20), strerror(err));
 		return -err;
 	}
@@ -431,10 +431,11 @@ int vm_main(const struct vm_config *cfg)
 	if (vm_copy_images(&vm, &img, initrd, &layout, dtb, (size_t)dtb_len) < 0 ||
 	    vcpu_set_boot_regs(&vm.vcpus[0], layout.kernel_addr, layout.dtb_addr) < 0)
 		goto out;
-	pr_info("kernel at 0x%llx (%s), initrd at 0x%llx (%llu bytes), DTB at 0x%llx (%d bytes)",
-		(unsigned long long)layout.kernel_addr, img.has_header ? "arm64 Image" : "flat binary",
-		(unsigned long long)layout.initrd_addr, (unsigned long long)layout.initrd_size,
-		(unsigned long long)layout.dtb_addr, dtb_len);
+	pr_info("kernel at 0x%llx (%s), DTB at 0x%llx (%d bytes)", (unsigned long long)layout.kernel_addr,
+		img.has_header ? "arm64 Image" : "flat binary", (unsigned long long)layout.dtb_addr, dtb_len);
+	if (layout.initrd_size)
+		pr_info("initrd at 0x%llx (%llu bytes)", (unsigned long long)layout.initrd_addr,
+			(unsigned long long)layout.initrd_size);
 	kernel_image_free(&img);
 	free(initrd);
 	initrd = NULL;

@@ -109,6 +109,45 @@ check_input() {
 	report "$_name" "$_why" "$_out"
 }
 
+# check_stop NAME SIGNAL RC
+# Runs the idle guest with a terminal on stdin (the console, when there is one), sends
+# SIGNAL once it runs; passes when armvmm exits with RC, says why, and the terminal's
+# settings afterwards equal those before (and differed while the guest ran).
+check_stop() {
+	_name=$1 _sig=$2 _rc=$3
+	_out="$TMPDIR/$_name.out"
+	_tty=/dev/console
+	stty -g < "$_tty" > /dev/null 2>&1 || _tty=/dev/null
+	_before=$(stty -g < "$_tty" 2>/dev/null)
+	"$ARMVMM" run -k "$GUESTS/wait.bin" --loglevel info < "$_tty" > "$_out" 2>&1 &
+	_pid=$!
+	_why="the guest never started"
+	_waited=0
+	while [ $_waited -lt 30 ] && kill -0 $_pid 2>/dev/null; do
+		if grep -qF "wait: running until stopped" "$_out"; then
+			_why=""
+			break
+		fi
+		sleep 1
+		_waited=$((_waited + 1))
+	done
+	_during=$(stty -g < "$_tty" 2>/dev/null)
+	kill -"$_sig" $_pid 2>/dev/null
+	_t=0
+	while kill -0 $_pid 2>/dev/null && [ $_t -lt 20 ]; do sleep 1; _t=$((_t + 1)); done
+	kill -KILL $_pid 2>/dev/null && _why="${_why:+$_why; }armvmm ignored SIG$_sig"
+	wait $_pid
+	_got=$?
+	_after=$(stty -g < "$_tty" 2>/dev/null)
+	[ "$_got" = "$_rc" ] || _why="${_why:+$_why; }exit status $_got, expected $_rc"
+	grep -qF "stopping the VM on signal" "$_out" || _why="${_why:+$_why; }no 'stopping the VM on signal' line"
+	if [ "$_tty" != /dev/null ]; then
+		[ "$_before" != "$_during" ] || _why="${_why:+$_why; }terminal was not switched to raw input while running"
+		[ "$_before" = "$_after" ] || _why="${_why:+$_why; }terminal settings not restored"
+	fi
+	report "$_name" "$_why" "$_out"
+}
+
 # finish: the TAP plan, and the payload's exit status.
 finish() {
 	tap "1..$T"

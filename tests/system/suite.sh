@@ -27,6 +27,8 @@ check "dtb-contents-1G-$ic" 0 30 "dtb: memory=0x80000000 size=0x40000000 cpus=1"
 	"dtb: bootargs=console=ttyS1 x=y" -- run -k "$G/dtb.bin" -m 1G -p "console=ttyS1 x=y"
 check "guest-reset-status" 3 30 "crash: resetting" -- run -k "$G/crash.bin"
 check "null-vm" 0 30 -- run -k "$G/null.bin"
+check_stop "sigterm-stops-vm-restores-tty" TERM 143
+check_stop "sigint-stops-vm-restores-tty" INT 130
 
 # --- Debian's arm64 kernel with a busybox initramfs --------------------------------
 check "linux-1cpu-$ic" 0 300 "Booting Linux on physical CPU" "guest reached userspace: 1 cpu(s), $ICNAME" -- \

@@ -297,6 +297,8 @@ static int vm_run(struct vm *vm)
 	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* A reader of the console going away must not kill the VM: writes just fail. */
+	signal(SIGPIPE, SIG_IGN);
 
 	term_raw_enable(STDIN_FILENO);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !ret; i++)

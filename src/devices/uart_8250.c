@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdt/fdt.h"
 #include "irqchip/irqchip.h"
 
 /* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */
@@ -196,17 +197,10 @@ unsigned int uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, unsigned
 
 int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi)
 {
-	uint64_t reg[] = { cpu_to_fdt64(base), cpu_to_fdt64(8) };
-	uint32_t irq[] = { cpu_to_fdt32(0), cpu_to_fdt32(spi), cpu_to_fdt32(4) }; /* SPI, level high */
-	char name[32];
-	int ret = 0;
+	static const char compat[] = "ns16550a";
+	int ret = fdt_begin_mmio_device(fdt, "serial", compat, sizeof(compat), base, 8, spi, IRQ_TYPE_LEVEL_HIGH);
 
-	snprintf(name, sizeof(name), "serial@%llx", (unsigned long long)base);
-	ret |= fdt_begin_node(fdt, name);
-	ret |= fdt_property_string(fdt, "compatible", "ns16550a");
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
 	ret |= fdt_property_cell(fdt, "clock-frequency", UART_CLOCK_HZ);
-	ret |= fdt_property(fdt, "interrupts", irq, sizeof(irq));
 	ret |= fdt_end_node(fdt);
 	return ret ? -ENOSPC : 0;
 }

@@ -16,10 +16,13 @@ void options_print_run_help(void)
 	       "  -p, --params STRING     kernel command line (\"console=ttyS0\" is added if absent)\n"
 	       "  -c, --cpus N            number of vCPUs (default 1)\n"
 	       "  -m, --mem MiB           guest RAM in MiB, or with a G suffix in GiB (default %u)\n"
+	       "  -d, --disk FILE[,ro][,io=uring|thread]\n"
+	       "                          virtio-blk disk backed by FILE (up to 8; ro: read-only)\n"
+	       "      --console TYPE      serial (16550 UART, default) or virtio (virtio-console, hvc0)\n"
 	       "      --irqchip TYPE      auto | gicv2 | gicv3 (default auto: GICv3, else GICv2)\n"
 	       "      --dump-dtb FILE     write the generated device tree to FILE and exit\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
-	       "      --nodefaults        accepted for kvmtool compatibility (no default devices)\n"
+	       "      --nodefaults        no default devices: no virtio-rng, no PL031 RTC\n"
 	       "      --network mode=none accepted for kvmtool compatibility (no network device)\n"
 	       "  -h, --help              this text\n"
 	       "\n"
@@ -71,7 +74,39 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 	return 0;
 }
 
-enum { OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK };
+enum { OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE };
+
+/* -d FILE[,ro][,io=uring|thread]: the options follow the last comma-free path part. */
+static int parse_disk(const char *arg, struct disk_config *d)
+{
+	char *s = strdup(arg), *opt;
+
+	if (!s)
+		return -ENOMEM;
+	*d = (struct disk_config){ .path = s };
+	opt = strchr(s, ',');
+	if (opt)
+		*opt++ = '\0';
+	while (opt) {
+		char *next = strchr(opt, ',');
+		if (next)
+			*next++ = '\0';
+		if (strcmp(opt, "ro") == 0)
+			d->read_only = true;
+		else if (strcmp(opt, "io=uring") == 0)
+			d->io = DISK_IO_URING;
+		else if (strcmp(opt, "io=thread") == 0)
+			d->io = DISK_IO_THREAD;
+		else
+			break;
+		opt = next;
+	}
+	if (opt || !*s) {
+		free(s);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
@@ -86,6 +121,8 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
 		{ "nodefaults", no_argument, NULL, OPT_NODEFAULTS },
 		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,7 +139,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 
 	optind = 0; /* full reset: callers (and unit tests) may parse more than once */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:d:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'k': cfg->kernel_path = optarg; break;
 		case 'i': cfg->initrd_path = optarg; break;
@@ -130,6 +167,27 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 				cfg->irqchip = IRQCHIP_REQ_GICV3;
 			else {
 				pr_err("--irqchip '%s': choose auto, gicv2 or gicv3", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'd':
+			if (cfg->nr_disks == VM_MAX_DISKS) {
+				pr_err("--disk: at most %u disks", VM_MAX_DISKS);
+				return -EINVAL;
+			}
+			if (parse_disk(optarg, &cfg->disks[cfg->nr_disks]) < 0) {
+				pr_err("--disk '%s': give FILE[,ro][,io=uring|thread]", optarg);
+				return -EINVAL;
+			}
+			cfg->nr_disks++;
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") == 0)
+				cfg->console = CONSOLE_SERIAL;
+			else if (strcmp(optarg, "virtio") == 0)
+				cfg->console = CONSOLE_VIRTIO;
+			else {
+				pr_err("--console '%s': choose serial or virtio", optarg);
 				return -EINVAL;
 			}
 			break;

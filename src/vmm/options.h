@@ -18,6 +18,18 @@ enum irqchip_request {
 #define VM_MAX_MEM_MIB (((1ull << 48) - 0x80000000ull) >> 20)
 #define VM_MAX_CPUS_OPTION 4096u /* a sanity bound; KVM_CAP_MAX_VCPUS is the real limit */
 
+#define VM_MAX_DISKS 8u
+
+enum console_type { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
+enum disk_io { DISK_IO_AUTO, DISK_IO_URING, DISK_IO_THREAD };
+
+struct disk_config {
+	const char *path;
+	bool read_only;
+	enum disk_io io;	/* io_uring, falling back to a thread; or forced */
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;
@@ -27,7 +39,10 @@ struct vm_config {
 	uint64_t mem_size;	/* bytes */
 	enum irqchip_request irqchip;
 	enum log_level loglevel;
-	bool nodefaults;
+	bool nodefaults;	/* no virtio-rng and no RTC unless asked for */
+	enum console_type console;
+	struct disk_config disks[VM_MAX_DISKS];
+	unsigned int nr_disks;
 };
 
 /*

@@ -19,6 +19,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "devices/pl031.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
+#include "devices/virtio_rng.h"
 #include "fdt/fdt.h"
 #include "vmm/loader.h"
 #include "vmm/log.h"
@@ -152,6 +156,7 @@ static int vm_create_vcpus(struct vm *vm)
 
 static int vm_setup_devices(struct vm *vm)
 {
+	const struct vm_config *cfg = vm->cfg;
 	struct mmio_region uart = {
 		.base = GUEST_UART_BASE,
 		.size = GUEST_UART_SIZE,
@@ -160,9 +165,109 @@ static int vm_setup_devices(struct vm *vm)
 		.read = uart_8250_mmio_read,
 		.write = uart_8250_mmio_write,
 	};
+	int ret;
 
+	/* Order fixes each virtio device's address and SPI: disks, console, rng. */
 	uart_8250_init(&vm->uart, STDOUT_FILENO, vm->rx_space_fd, &vm->irqchip, UART_SPI);
-	return mmio_bus_add(&vm->bus, &uart);
+	ret = mmio_bus_add(&vm->bus, &uart);
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		ret = virtio_blk_create(vm, &cfg->disks[i]);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->console == CONSOLE_VIRTIO) {
+		ret = virtio_console_create(vm, STDIN_FILENO, STDOUT_FILENO);
+		if (ret < 0)
+			return ret;
+	}
+	if (!cfg->nodefaults) {
+		ret = virtio_rng_create(vm);
+		if (!ret)
+			ret = pl031_create(vm, GUEST_RTC_BASE, RTC_SPI);
+	}
+	return ret;
+}
+
+static void ioeventfd_cb(void *opaque, int fd, short revents)
+{
+	struct vm_ioeventfd *io = opaque;
+	uint64_t n;
+
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		virtio_mmio_notify(io->t, io->queue);
+}
+
+struct virtio_mmio *vm_add_virtio_device(struct vm *vm, const struct virtio_device_ops *ops, void *dev)
+{
+	unsigned int n = vm->nr_virtio;
+	struct virtio_mmio *t;
+
+	if (n == VM_MAX_VIRTIO || ops->num_queues > VIRTIO_MAX_QUEUES) {
+		pr_err("too many virtio devices (at most %u)", VM_MAX_VIRTIO);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	virtio_mmio_init(t, ops, dev, &vm->mem, &vm->irqchip, VIRTIO_FIRST_SPI + n,
+			 VIRTIO_MMIO_WINDOW + n * (uint64_t)VIRTIO_MMIO_SIZE);
+	struct mmio_region r = {
+		.base = t->base, .size = VIRTIO_MMIO_SIZE, .name = ops->name, .dev = t,
+		.read = virtio_mmio_read, .write = virtio_mmio_write,
+	};
+	if (mmio_bus_add(&vm->bus, &r) < 0) {
+		free(t);
+		return NULL;
+	}
+	vm->virtio[vm->nr_virtio++] = t;
+
+	/*
+	 * QueueNotify through an ioeventfd: KVM completes the guest's write without
+	 * leaving the kernel and the main thread handles the queue. Without KVM
+	 * support the write arrives as an MMIO exit and is handled on the vCPU.
+	 */
+	for (unsigned int q = 0; vm->vm_fd >= 0 && q < ops->num_queues; q++) {
+		struct vm_ioeventfd *io = &vm->ioeventfds[vm->nr_ioeventfds];
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct kvm_ioeventfd ioe = {
+			.datamatch = q, .addr = t->base + 0x050, .len = 4, .fd = efd,
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		};
+		if (efd < 0 || ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioe) < 0) {
+			pr_debug("%s: no ioeventfd for queue %u (%s): notifications exit to userspace", ops->name, q,
+				 strerror(errno));
+			if (efd >= 0)
+				close(efd);
+			break;
+		}
+		*io = (struct vm_ioeventfd){ .t = t, .queue = q, .fd = efd };
+		vm->nr_ioeventfds++;
+		eventloop_add(&vm->loop, efd, POLLIN, ioeventfd_cb, io);
+	}
+	pr_info("%s at 0x%llx, SPI %u", ops->name, (unsigned long long)t->base, t->spi);
+	return t;
+}
+
+/* After CTRL_INIT (KVM refuses irqfds before the vGIC is initialised): one irqfd per virtio SPI. */
+static void vm_connect_irqfds(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_mmio *t = vm->virtio[i];
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = t->spi };
+
+		if (efd < 0 || ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+			pr_debug("%s: no irqfd (%s): interrupts go through KVM_IRQ_LINE", t->ops->name,
+				 strerror(errno));
+			if (efd >= 0)
+				close(efd);
+			continue;
+		}
+		t->irqfd = efd;
+	}
 }
 
 /* Write the DTB to path atomically: a failed write leaves no file behind. */
@@ -196,7 +301,11 @@ static int write_file_atomic(const char *path, const void *buf, size_t len)
 static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t *dtb, size_t dtb_cap)
 {
 	uint64_t *mpidrs = calloc(vm->nr_vcpus, sizeof(*mpidrs));
-	char *bootargs = fdt_make_bootargs(vm->cfg->cmdline);
+	char *bootargs = fdt_make_bootargs(vm->cfg->cmdline, vm->cfg->console == CONSOLE_VIRTIO
+								? "console=hvc0"
+								: "console=ttyS0 earlycon");
+	uint64_t virtio_bases[VM_MAX_VIRTIO];
+	unsigned int virtio_spis[VM_MAX_VIRTIO];
 	int ret = -ENOMEM;
 
 	if (mpidrs && bootargs) {
@@ -213,7 +322,17 @@ static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t
 			.initrd_size = layout->initrd_size,
 			.uart_base = GUEST_UART_BASE,
 			.uart_spi = UART_SPI,
+			.rtc = !vm->cfg->nodefaults,
+			.rtc_base = GUEST_RTC_BASE,
+			.rtc_spi = RTC_SPI,
+			.nr_virtio = vm->nr_virtio,
+			.virtio_bases = virtio_bases,
+			.virtio_spis = virtio_spis,
 		};
+		for (unsigned int i = 0; i < vm->nr_virtio; i++) {
+			virtio_bases[i] = vm->virtio[i]->base;
+			virtio_spis[i] = vm->virtio[i]->spi;
+		}
 		ret = fdt_build(&p, dtb, dtb_cap);
 	}
 	free(mpidrs);
@@ -226,55 +345,61 @@ static void sigusr1_kick(int sig)
 	(void)sig; /* only here to make KVM_RUN return EINTR */
 }
 
-/* The main thread: console input, signals and stop requests until the VM ends. */
-static void vm_event_loop(struct vm *vm, int sig_fd)
+/* The main thread's handlers: stop requests, signals, console input. */
+static void stop_cb(void *opaque, int fd, short revents)
 {
-	bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) >= 0;
+	struct vm *vm = opaque;
+	(void)fd;
+	(void)revents;
+	vm->loop.quit = true;
+}
+
+static void signal_cb(void *opaque, int fd, short revents)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		pr_info("stopping the VM on signal %u", si.ssi_signo);
+		vm_request_stop(vm, VM_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
+	}
+	vm->loop.quit = true;
+}
+
+/* Read host input only when the UART can take it: nothing typed or piped is dropped. */
+static void uart_input_cb(void *opaque, int fd, short revents)
+{
+	struct vm *vm = opaque;
 	uint8_t buf[UART_RX_FIFO];
+	unsigned int space = uart_8250_rx_space(&vm->uart);
+	ssize_t n = 0;
 
-	while (!atomic_load(&vm->stopping)) {
-		struct pollfd pfd[4] = {
-			{ .fd = vm->stop_fd, .events = POLLIN },
-			{ .fd = sig_fd, .events = POLLIN },
-			{ .fd = vm->rx_space_fd, .events = POLLIN },
-			{ .fd = -1, .events = POLLIN },
-		};
-		unsigned int space = uart_8250_rx_space(&vm->uart);
+	if (space && (revents & (POLLIN | POLLHUP))) {
+		n = read(fd, buf, space);
+		if (n > 0)
+			uart_8250_receive(&vm->uart, buf, (unsigned int)n);
+	}
+	if ((revents & (POLLERR | POLLNVAL)) || n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		eventloop_enable(&vm->loop, vm->stdin_id, false); /* end of input: the guest keeps running */
+	else if (uart_8250_rx_space(&vm->uart) == 0) {
+		/* Full: wait for the guest to read (uart_space_cb turns input back on). */
+		eventloop_enable(&vm->loop, vm->stdin_id, false);
+		vm->stdin_waiting = true;
+	}
+}
 
-		/* Read host input only when the UART can take it: nothing is ever dropped. */
-		if (stdin_open && space)
-			pfd[3].fd = STDIN_FILENO;
-		if (poll(pfd, 4, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("poll failed: %s", strerror(errno));
-			vm_request_stop(vm, VM_EXIT_ERROR);
-			break;
-		}
-		if (pfd[0].revents)
-			break;
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-				pr_info("stopping the VM on signal %u", si.ssi_signo);
-				vm_request_stop(vm, VM_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
-			}
-			break;
-		}
-		if (pfd[2].revents & POLLIN) {
-			uint64_t n;
-			if (read(vm->rx_space_fd, &n, sizeof(n)) < 0)
-				(void)0;
-		}
-		if (pfd[3].revents & (POLLIN | POLLHUP)) {
-			ssize_t n = read(STDIN_FILENO, buf, space);
-			if (n > 0)
-				uart_8250_receive(&vm->uart, buf, (unsigned int)n);
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				stdin_open = false; /* end of input: the guest keeps running */
-		} else if (pfd[3].revents & (POLLERR | POLLNVAL)) {
-			stdin_open = false;
-		}
+static void uart_space_cb(void *opaque, int fd, short revents)
+{
+	struct vm *vm = opaque;
+	uint64_t n;
+
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) < 0)
+		(void)0;
+	if (vm->stdin_waiting) {
+		vm->stdin_waiting = false;
+		eventloop_enable(&vm->loop, vm->stdin_id, true);
 	}
 }
 
@@ -300,13 +425,24 @@ static int vm_run(struct vm *vm)
 	/* A reader of the console going away must not kill the VM: writes just fail. */
 	signal(SIGPIPE, SIG_IGN);
 
+	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
+	eventloop_add(&vm->loop, sig_fd, POLLIN, signal_cb, vm);
+	/* The UART takes stdin unless a virtio console registered it already. */
+	vm->stdin_id = -1;
+	if (vm->cfg->console == CONSOLE_SERIAL && fcntl(STDIN_FILENO, F_GETFD) >= 0) {
+		eventloop_add(&vm->loop, vm->rx_space_fd, POLLIN, uart_space_cb, vm);
+		vm->stdin_id = eventloop_add(&vm->loop, STDIN_FILENO, POLLIN, uart_input_cb, vm);
+	}
+
 	term_raw_enable(STDIN_FILENO);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
 	if (ret < 0)
 		vm_request_stop(vm, VM_EXIT_ERROR);
-	else
-		vm_event_loop(vm, sig_fd);
+	else if (eventloop_run(&vm->loop) < 0) {
+		pr_err("the event loop failed: %s", strerror(errno));
+		vm_request_stop(vm, VM_EXIT_ERROR);
+	}
 
 	atomic_store(&vm->stopping, true);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -321,6 +457,17 @@ static int vm_run(struct vm *vm)
 
 static void vm_teardown(struct vm *vm)
 {
+	for (unsigned int i = 0; i < vm->nr_ioeventfds; i++)
+		close(vm->ioeventfds[i].fd);
+	for (unsigned int i = 0; i < vm->nr_virtio; i++) {
+		if (vm->virtio[i]->irqfd >= 0)
+			close(vm->virtio[i]->irqfd);
+		if (vm->virtio[i]->ops->destroy)
+			vm->virtio[i]->ops->destroy(vm->virtio[i]);
+		free(vm->virtio[i]);
+	}
+	if (vm->has_rtc)
+		pl031_destroy(&vm->rtc);
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i], vm->run_size);
 	free(vm->vcpus);
@@ -349,6 +496,10 @@ static int vm_dump_dtb_without_kvm(struct vm *vm, const struct boot_layout *layo
 	type = vm->cfg->irqchip == IRQCHIP_REQ_GICV2 ? IRQCHIP_GICV2_KVM : IRQCHIP_GICV3_KVM;
 	vm->nr_vcpus = vm->cfg->nr_cpus;
 	irqchip_layout(&vm->irqchip, type, vm->nr_vcpus);
+	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
+	len = vm_setup_devices(vm);
+	if (len < 0)
+		return len;
 	len = vm_build_dtb(vm, layout, dtb, DTB_MAX_SIZE);
 	if (len < 0)
 		return len;
@@ -418,6 +569,7 @@ int vm_main(const struct vm_config *cfg)
 	/* 3. Devices, then CTRL_INIT: the vGIC must be complete before the first KVM_RUN. */
 	if (vm_setup_devices(&vm) < 0 || irqchip_finalize(&vm.irqchip) < 0)
 		goto out;
+	vm_connect_irqfds(&vm);
 
 	/* 4. The device tree describes exactly what was created above. */
 	dtb_len = vm_build_dtb(&vm, &layout, dtb, DTB_MAX_SIZE);

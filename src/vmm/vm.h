@@ -12,7 +12,10 @@
 #include <stdint.h>
 
 #include "devices/uart_8250.h"
+#include "devices/pl031.h"
+#include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
+#include "vmm/eventloop.h"
 #include "vmm/memory.h"
 #include "vmm/mmio.h"
 #include "vmm/options.h"
@@ -24,10 +27,25 @@
 #define VM_EXIT_CRASH 4		/* guest crash or an exit the VMM cannot handle */
 #define VM_EXIT_SIGNAL_BASE 128	/* + signal number, for SIGINT/SIGTERM/SIGHUP */
 
-#define UART_SPI 0u		/* INTID 32 */
+/*
+ * Interrupt and MMIO assignments (kvmtool-compatible window from 0x0100_0000).
+ * SPI n is INTID 32 + n.
+ */
+#define UART_SPI 0u
+#define RTC_SPI 1u
+#define GUEST_RTC_BASE 0x01010000ull
+#define VIRTIO_MMIO_WINDOW 0x03000000ull	/* kvmtool's virtio-mmio window (48 MiB), one device per 0x200 */
+#define VIRTIO_FIRST_SPI 16u
+#define VM_MAX_VIRTIO 16u
 
 struct kvm_run;
 struct vm;
+
+struct vm_ioeventfd {
+	struct virtio_mmio *t;
+	unsigned int queue;
+	int fd;
+};
 
 struct vcpu {
 	struct vm *vm;
@@ -49,6 +67,15 @@ struct vm {
 	struct irqchip irqchip;
 	struct mmio_bus bus;
 	struct uart_8250 uart;
+	struct pl031 rtc;
+	bool has_rtc;
+	struct eventloop loop;		/* the main thread's */
+	struct virtio_mmio *virtio[VM_MAX_VIRTIO];
+	unsigned int nr_virtio;
+	struct vm_ioeventfd ioeventfds[VM_MAX_VIRTIO * VIRTIO_MAX_QUEUES];
+	unsigned int nr_ioeventfds;
+	int stdin_id;			/* event loop entry of the UART's input, or -1 */
+	bool stdin_waiting;		/* input paused until the UART FIFO has room */
 	int stop_fd;		/* eventfd: a vCPU thread asks the main thread to end the VM */
 	int rx_space_fd;	/* eventfd: the UART has room for input again */
 	atomic_bool stopping;
@@ -59,6 +86,13 @@ struct vm {
 int vm_main(const struct vm_config *cfg);
 /* Any thread: end the VM with this exit status (the first request wins). */
 void vm_request_stop(struct vm *vm, int status);
+
+/*
+ * Give a virtio device a transport: the next MMIO slot and SPI, an ioeventfd
+ * per queue where KVM offers them, an irqfd for its SPI with an in-kernel GIC.
+ * Called while the VM is being built; the device tree lists every transport.
+ */
+struct virtio_mmio *vm_add_virtio_device(struct vm *vm, const struct virtio_device_ops *ops, void *dev);
 
 /* vcpu.c */
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index);

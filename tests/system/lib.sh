@@ -3,7 +3,8 @@
 # "ARMVMM-TAP: " so they survive the console they travel over.
 #
 # Environment: ARMVMM (the binary), GUESTS (bare-metal .bin dir), KERNEL (Debian Image),
-# GUEST_INITRD (busybox initramfs), TMPDIR.
+# GUEST_INITRD (busybox initramfs), GUEST_MODS_INITRD (virtio modules initramfs that
+# boots from /dev/vda), GUEST_ROOTFS (ext4 root image; copy before use), TMPDIR.
 
 T=0
 FAILED=0
@@ -146,6 +147,85 @@ check_stop() {
 		[ "$_before" = "$_after" ] || _why="${_why:+$_why; }terminal settings not restored"
 	fi
 	report "$_name" "$_why" "$_out"
+}
+
+# boot NAME TIMEOUT [--send READY TEXT] [--stamp PATTERN] -- ARMVMM-ARGS...
+# Runs armvmm and records what happened, for the verdict helpers below (one boot can
+# feed several results). Output goes to OUT=$TMPDIR/NAME.out; RC is the exit status;
+# T0 and T1 are the nested host's clock (date +%s) at start and exit. --send: stdin is
+# a pipe and TEXT plus a newline go in once READY appears (SENT=yes), else stdin is
+# /dev/null. --stamp: STAMP is the host's clock when PATTERN first appeared (polled
+# five times a second; empty if it never did).
+boot() {
+	_name=$1 _to=$2
+	shift 2
+	_ready="" _input="" _stamp_pat=""
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		case "$1" in
+		--send) _ready=$2 _input=$3; shift 3 ;;
+		--stamp) _stamp_pat=$2; shift 2 ;;
+		*) echo "boot: unknown option $1" >&2; return 2 ;;
+		esac
+	done
+	shift
+	OUT="$TMPDIR/$_name.out" SENT="" STAMP="" WHY=""
+	_fifo="$TMPDIR/$_name.fifo"
+	rm -f "$_fifo" "$OUT"
+	: > "$OUT"
+	T0=$(date +%s)
+	if [ -n "$_ready" ]; then
+		mkfifo "$_fifo"
+		timeout -s KILL "$_to" "$ARMVMM" "$@" < "$_fifo" > "$OUT" 2>&1 &
+		_pid=$!
+		exec 9> "$_fifo"
+	else
+		timeout -s KILL "$_to" "$ARMVMM" "$@" < /dev/null > "$OUT" 2>&1 &
+		_pid=$!
+	fi
+	while kill -0 $_pid 2>/dev/null; do
+		if [ -n "$_stamp_pat" ] && [ -z "$STAMP" ] && grep -qF -- "$_stamp_pat" "$OUT"; then
+			STAMP=$(date +%s)
+		fi
+		if [ -n "$_ready" ] && [ -z "$SENT" ] && grep -qF -- "$_ready" "$OUT"; then
+			printf '%s\n' "$_input" >&9
+			SENT=yes
+		fi
+		sleep 0.2
+	done
+	wait $_pid
+	RC=$?
+	T1=$(date +%s)
+	if [ -n "$_ready" ]; then
+		exec 9>&-
+		rm -f "$_fifo"
+	fi
+	if [ -n "$_stamp_pat" ] && [ -z "$STAMP" ] && grep -qF -- "$_stamp_pat" "$OUT"; then
+		STAMP=$T1
+	fi
+	return 0
+}
+
+# Verdict helpers: each adds to WHY what is wrong; verdict NAME reports and clears WHY.
+why() { WHY="${WHY:+$WHY; }$*"; }
+want_rc() { [ "$RC" = "$1" ] || why "exit status $RC, expected $1"; }
+# want TEXT...: every TEXT (fixed string) is in the output
+want() {
+	for _p in "$@"; do
+		grep -qF -- "$_p" "$OUT" || why "missing '$_p'"
+	done
+}
+# want_none TEXT: TEXT is nowhere in the output
+want_none() { ! grep -qF -- "$1" "$OUT" || why "unexpected '$(grep -F -- "$1" "$OUT" | head -n1 | tr -d '\r')'"; }
+# field KEY [PREFIX]: the word after "KEY=" on the last output line holding it (and PREFIX)
+field() {
+	grep -F -- "${2:-$1=}" "$OUT" | grep -F -- "$1=" | tail -n1 | tr -d '\r' |
+		sed -n "s/.*[ :]$1=\([^ ]*\).*/\1/p"
+}
+# is_num VALUE: a non-negative decimal number
+is_num() { case "$1" in ''|*[!0-9]*) return 1 ;; esac; }
+verdict() {
+	report "$1" "$WHY" "$OUT"
+	WHY=""
 }
 
 # finish: the TAP plan, and the payload's exit status.

@@ -9,6 +9,15 @@
 # kernel with a busybox initramfs) and SCRIPT, which /init runs. Many guests run in one
 # level-1 boot, because that boot is the expensive part.
 #
+# The Linux guest can also boot from a disk: a modules initramfs (busybox, the kernel's
+# virtio modules, mods-init.sh as /init) mounts an ext4 root image (busybox,
+# rootfs-init.sh as /sbin/init) built with e2fsprogs' "mke2fs -d", no root needed.
+#
+# SCRIPT sees: ARMVMM (the binary), GUESTS (the .bin guests), KERNEL (Debian's Image),
+# GUEST_INITRD (busybox initramfs, guest-init.sh), GUEST_MODS_INITRD (modules
+# initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
+# ARMVMM_LIB (lib.sh), TMPDIR (a tmpfs in the nested host).
+#
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
 # --tap: SCRIPT prints "ARMVMM-TAP: <TAP line>"; those lines become this script's
@@ -62,6 +71,7 @@ fetch_debs() {
 		touch "$cache/$kpkg.stamp"
 	fi
 	kernel=$(ls "$cache"/kernel/boot/vmlinuz-* | head -n1)
+	moddir=$(ls -d "$cache"/kernel/lib/modules/* | head -n1)
 	busybox="$cache/busybox/bin/busybox"
 	[ -f "$kernel" ] && [ -x "$busybox" ] || die "cached Debian packages are incomplete: remove $cache"
 }
@@ -82,6 +92,72 @@ make_guest_initrd() {
 	gzip -9 -n -f "$work/guest-root.cpio"
 }
 
+# The kernel's module directory and readelf (for .modinfo), set by fetch_debs / below.
+moddir=""
+# modinfo_depends KO: the comma-separated depends= of a module file.
+modinfo_depends() {
+	"$readelf_bin" -p .modinfo "$1" | sed -n 's/^ *\[ *[0-9a-f]*\] *depends=//p'
+}
+# module_file NAME: the .ko of module NAME ("_" and "-" are the same in module names).
+module_file() {
+	local n=${1//-/_} f
+	f=$(find "$moddir/kernel" \( -name "$n.ko" -o -name "${n//_/-}.ko" \) -print | head -n1)
+	echo "$f"
+}
+# add_module NAME: NAME after its dependencies, to $mods_order (no module twice).
+mods_order=""
+add_module() {
+	local n=${1//-/_} f dep
+	case " $mods_order " in *" $n "*) return 0 ;; esac
+	f=$(module_file "$n")
+	if [ -z "$f" ]; then
+		grep -qE "/${n//_/[-_]}\.ko\$" "$moddir/modules.builtin" 2>/dev/null && return 0
+		die "kernel module $n is neither in $moddir nor built in"
+	fi
+	for dep in $(modinfo_depends "$f" | tr ',' ' '); do
+		add_module "$dep"
+	done
+	mods_order="${mods_order:+$mods_order }$n"
+	cp "$f" "$mods_root/lib/modules/$n.ko"
+}
+
+# The modules initramfs: busybox, the virtio modules in dependency order and
+# mods-init.sh, which mounts the root disk and switch_roots to it.
+make_guest_mods_initrd() {
+	mods_root="$work/guest-mods-root"
+	rm -rf "$mods_root"
+	mkdir -p "$mods_root/bin" "$mods_root/proc" "$mods_root/sys" "$mods_root/dev" "$mods_root/lib/modules"
+	cp "$busybox" "$mods_root/bin/busybox"
+	cp "$here/mods-init.sh" "$mods_root/init"
+	chmod +x "$mods_root/init"
+	mods_order=""
+	for m in virtio_mmio virtio_blk virtio_console virtio-rng; do
+		add_module "$m"
+	done
+	echo "$mods_order" | tr ' ' '\n' > "$mods_root/lib/modules/order"
+	mkcpio "$mods_root" "$work/guest-mods.cpio"
+	gzip -9 -n -f "$work/guest-mods.cpio"
+}
+
+# The root disk image: ext4 with busybox and rootfs-init.sh as /sbin/init, built from a
+# directory by mke2fs -d (e2fsprogs), so without root privileges.
+make_guest_rootfs() {
+	local root="$work/rootfs-tree" mke2fs
+	mke2fs=$(PATH="$PATH:/sbin:/usr/sbin" command -v mke2fs) ||
+		die "mke2fs is missing (package e2fsprogs; run scripts/install-deps)"
+	rm -rf "$root" "$work/rootfs.ext4"
+	mkdir -p "$root/bin" "$root/sbin" "$root/dev" "$root/proc" "$root/sys" "$root/run" \
+		"$root/tmp" "$root/mnt" "$root/etc"
+	cp "$busybox" "$root/bin/busybox"
+	ln -s busybox "$root/bin/sh"
+	cp "$here/rootfs-init.sh" "$root/sbin/init"
+	chmod +x "$root/sbin/init"
+	echo "armvmm test root file system" > "$root/etc/armvmm-rootfs"
+	: > "$work/rootfs.ext4"
+	"$mke2fs" -q -t ext4 -L armvmm-root -E root_owner=0:0 -d "$root" -F "$work/rootfs.ext4" 64M ||
+		die "mke2fs could not build the root file system image"
+}
+
 # The level-1 initramfs: busybox, armvmm, guests, the Linux guest and the payload.
 make_l1_initrd() {
 	local root="$work/l1-root"
@@ -95,6 +171,8 @@ make_l1_initrd() {
 	fi
 	cp "$kernel" "$root/armvmm/Image"
 	cp "$work/guest-root.cpio.gz" "$root/armvmm/guest-initrd.cpio.gz"
+	cp "$work/guest-mods.cpio.gz" "$root/armvmm/guest-mods-initrd.cpio.gz"
+	cp "$work/rootfs.ext4" "$root/armvmm/rootfs.ext4"
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
@@ -107,6 +185,7 @@ mount -t tmpfs tmp /tmp
 export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
+export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
 poweroff -f
@@ -122,12 +201,15 @@ fi
 
 fetch_debs
 make_guest_initrd
+make_guest_mods_initrd
+make_guest_rootfs
 
 # Native arm64 host with KVM: no nesting, the payload runs right here.
 if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh"
-	export PATH="$build/bench:$PATH"
+	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
+	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if $tap; then
 		set +e
 		sh "$payload" > "$work/host.log" 2>&1

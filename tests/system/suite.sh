@@ -39,6 +39,114 @@ check_input "linux-console-input-$ic" 300 "guest ready for input" "typed-into-th
 	"guest read: typed-into-the-uart" -- \
 	run -k "$KERNEL" -i "$GUEST_INITRD" -c 1 -m 256 -p armvmm.readline
 
+# --- virtio devices: the device tree's layout -----------------------------------------
+# Disks in -d order from 0x3000000, one transport per 0x200, then the virtio console,
+# then virtio-rng; a PL031 RTC. --nodefaults drops virtio-rng and the RTC.
+head -c 1048576 /dev/zero > "$TMPDIR/disk-a.img"
+head -c 1048576 /dev/zero > "$TMPDIR/disk-b.img"
+OUT="$TMPDIR/dtb-virtio-layout.out" WHY=""
+"$ARMVMM" run -k "$G/hello.bin" -d "$TMPDIR/disk-a.img" -d "$TMPDIR/disk-b.img,ro" --console virtio \
+	--dump-dtb "$TMPDIR/layout.dtb" > "$OUT" 2>&1
+RC=$?
+want_rc 0
+strings "$TMPDIR/layout.dtb" > "$TMPDIR/layout.strings" 2>/dev/null
+for n in virtio@3000000 virtio@3000200 virtio@3000400 virtio@3000600 virtio,mmio arm,pl031; do
+	grep -q "$n" "$TMPDIR/layout.strings" || why "no '$n' in the DTB"
+done
+! grep -q virtio@3000800 "$TMPDIR/layout.strings" || why "a fifth virtio transport in the DTB"
+verdict "dtb-virtio-layout"
+OUT="$TMPDIR/dtb-nodefaults.out"
+"$ARMVMM" run -k "$G/hello.bin" -d "$TMPDIR/disk-a.img" --nodefaults --dump-dtb "$TMPDIR/nodef.dtb" > "$OUT" 2>&1
+RC=$?
+want_rc 0
+strings "$TMPDIR/nodef.dtb" > "$TMPDIR/nodef.strings" 2>/dev/null
+grep -q virtio@3000000 "$TMPDIR/nodef.strings" || why "no virtio@3000000 (the disk) in the DTB"
+! grep -q virtio@3000200 "$TMPDIR/nodef.strings" || why "--nodefaults left a second virtio transport (virtio-rng?)"
+! grep -q arm,pl031 "$TMPDIR/nodef.strings" || why "--nodefaults left the PL031 RTC"
+verdict "dtb-nodefaults-drops-rng-rtc"
+
+# --- virtio-blk against a hostile driver ----------------------------------------------
+# virtio_bad.bin posts malformed chains; each must be refused (NEEDS_RESET or an error
+# status), nothing outside its buffers may change, and a valid read of sector 0 (the
+# pattern below) must still work. The image must come out unchanged.
+vbad="$TMPDIR/virtio-bad.img"
+i=0
+while [ $i -lt 32 ]; do printf 'sector0 line %02d\n' $i; i=$((i + 1)); done > "$vbad"
+head -c $((1048576 - 512)) /dev/zero >> "$vbad"
+vbad_sum=$(md5sum < "$vbad")
+for io in uring thread; do
+	boot "virtio-bad-chains-$io-$ic" 60 -- run -k "$G/virtio_bad.bin" -d "$vbad,io=$io" --irqchip "$ic"
+	want_rc 0
+	want "virtio-bad: sector 0 read ok after the bad chains" "virtio-bad: all 13 cases refused" \
+		"virtio-bad: read-past-capacity: refused (status 1)" "armvmm: warning: "
+	want_none "FAIL"
+	[ "$(wc -l < "$OUT")" -le 100 ] || why "$(wc -l < "$OUT") lines of output: a guest must not flood the log"
+	[ "$(md5sum < "$vbad")" = "$vbad_sum" ] || why "the disk image changed"
+	verdict "virtio-bad-chains-$io-$ic"
+done
+
+# --- Debian's kernel on a virtio root disk ----------------------------------------------
+# Boot 1: root on /dev/vda (a copy of GUEST_ROOTFS, read-write), a read-only copy as
+# /dev/vdb; writes a token, checks vdb refuses writes, reads /dev/hwrng and the RTC.
+# Boot 2: the same disk through the thread backend and the virtio console as hvc0;
+# reads the token back and echoes a line typed into the console.
+rootrw="$TMPDIR/root-rw.ext4" rootro="$TMPDIR/root-ro.ext4"
+cp "$GUEST_ROOTFS" "$rootrw"
+cp "$GUEST_ROOTFS" "$rootro"
+ro_sum=$(md5sum < "$rootro")
+token="t$$-$(date +%s)"
+boot "linux-virtio-disk-$ic" 300 --stamp "rtc: since_epoch=" -- \
+	run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -c 2 -m 256 -d "$rootrw" -d "$rootro,ro" --irqchip "$ic" \
+	-p "panic=-1 armvmm.run=write,rotest,hwrng,hwclock armvmm.token=$token armvmm.rodev=/dev/vdb"
+want_none "initramfs: FAIL"
+
+want_rc 0
+want "initramfs: switching to /dev/vda (ext4, rw)" "rootfs: init running from /dev/vda (rw)" \
+	"write: wrote armvmm-persist $token" "rootfs: done"
+verdict "virtio-blk-root-write-$ic"
+
+want_rc 0
+want "rotest: dev=/dev/vdb sysfs-ro=1 mount-rw=refused remount-rw=refused file-write=refused raw-write=refused"
+[ "$(md5sum < "$rootro")" = "$ro_sum" ] || why "the read-only disk image changed"
+verdict "virtio-blk-readonly-disk"
+
+want_rc 0
+want "hwrng: rng_current=virtio_rng"
+grep -F "hwrng: bytes=" "$OUT" | tr -d '\r' | sed 's/.*hex=//' > "$TMPDIR/hwrng.hex"
+[ "$(grep -c '^[0-9a-f]\{128\}$' "$TMPDIR/hwrng.hex")" = 2 ] || why "expected two reads of 64 bytes from /dev/hwrng"
+! grep -q '^0*$' "$TMPDIR/hwrng.hex" || why "/dev/hwrng gave only zeros"
+[ "$(sort -u "$TMPDIR/hwrng.hex" | wc -l)" = 2 ] || why "two reads of /dev/hwrng gave the same bytes"
+verdict "virtio-rng-hwrng"
+
+want_rc 0
+want "rtc: since_epoch=" "name=rtc-pl031"
+rtc=$(field since_epoch "rtc: since_epoch=") rtc2=$(field since_epoch "rtc: after 2 s")
+if is_num "$rtc" && is_num "$STAMP"; then
+	d=$((rtc - STAMP))
+	diag "rtc: guest's PL031 $rtc, nested host $STAMP (difference ${d}s)"
+	[ "$d" -ge -5 ] && [ "$d" -le 5 ] || why "the guest's RTC reads $rtc, the nested host's clock $STAMP (difference ${d}s > 5s)"
+	if is_num "$rtc2"; then
+		[ $((rtc2 - rtc)) -ge 1 ] && [ $((rtc2 - rtc)) -le 4 ] || why "the RTC went from $rtc to $rtc2 in 2 s"
+	else
+		why "no second RTC reading"
+	fi
+else
+	why "no RTC reading ('$rtc') or it never appeared"
+fi
+verdict "pl031-rtc-hwclock"
+
+boot "linux-virtio-console-$ic" 300 --send "vconsole: ready for input" "typed-into-hvc0" -- \
+	run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -c 1 -m 256 -d "$rootrw,io=thread" --console virtio \
+	--irqchip "$ic" -p "console=hvc0 panic=-1 armvmm.run=read,vconsole"
+want_none "initramfs: FAIL"
+want_rc 0
+want "initramfs: switching to /dev/vda (ext4, rw)" "read: armvmm-persist $token"
+verdict "virtio-blk-persists-across-boots"
+want_rc 0
+[ "$SENT" = yes ] || why "'vconsole: ready for input' never appeared"
+want "vconsole: console is /dev/hvc0" "vconsole: read: typed-into-hvc0"
+verdict "virtio-console-io"
+
 # --- bad input: one clear error line, exit status 1, no crash -----------------------
 : > "$TMPDIR/empty"
 head -c 40 "$KERNEL" > "$TMPDIR/truncated-image"
@@ -56,5 +164,8 @@ check_error "mem-beyond-host" "MiB" -- run -k "$G/hello.bin" -m 200000000
 check_error "unknown-option" "unknown option" -- run -k "$G/hello.bin" --frobnicate
 check_error "unknown-irqchip" "--irqchip" -- run -k "$G/hello.bin" --irqchip gicv5
 check_error "$other-not-offered" "cannot provide an in-kernel" -- run -k "$G/hello.bin" --irqchip "$other"
+check_error "disk-missing" "/nonexistent/disk.img" -- run -k "$G/hello.bin" -d /nonexistent/disk.img
+check_error "disk-unknown-option" "frobnicate" -- run -k "$G/hello.bin" -d "$TMPDIR/disk-a.img,frobnicate"
+check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console parallel
 
 finish

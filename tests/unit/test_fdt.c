@@ -203,13 +203,13 @@ static void test_dtc_accepts_without_warnings(void **state)
 static void test_bootargs(void **state)
 {
 	(void)state;
-	char *s = fdt_make_bootargs(NULL);
+	char *s = fdt_make_bootargs(NULL, "console=ttyS0 earlycon");
 	assert_string_equal(s, "console=ttyS0 earlycon");
 	free(s);
-	s = fdt_make_bootargs("root=/dev/vda rw");
+	s = fdt_make_bootargs("root=/dev/vda rw", "console=ttyS0 earlycon");
 	assert_string_equal(s, "console=ttyS0 earlycon root=/dev/vda rw");
 	free(s);
-	s = fdt_make_bootargs("console=hvc0 quiet");
+	s = fdt_make_bootargs("console=hvc0 quiet", "console=ttyS0 earlycon");
 	assert_string_equal(s, "console=hvc0 quiet");
 	free(s);
 }

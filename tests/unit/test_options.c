@@ -73,6 +73,35 @@ static void test_rejects_bad_values(void **state)
 	assert_int_equal(PARSE(&c, "-c", "2"), -EINVAL); /* no kernel */
 }
 
+static void test_disks_and_console(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", "root.ext4", "--disk", "data.img,ro", "-d", "x,io=thread,ro",
+			       "-d", "y,io=uring", "--console", "virtio"), 0);
+	assert_int_equal(c.nr_disks, 4);
+	assert_string_equal(c.disks[0].path, "root.ext4");
+	assert_false(c.disks[0].read_only);
+	assert_int_equal(c.disks[0].io, DISK_IO_AUTO);
+	assert_string_equal(c.disks[1].path, "data.img");
+	assert_true(c.disks[1].read_only);
+	assert_string_equal(c.disks[2].path, "x");
+	assert_true(c.disks[2].read_only);
+	assert_int_equal(c.disks[2].io, DISK_IO_THREAD);
+	assert_int_equal(c.disks[3].io, DISK_IO_URING);
+	assert_int_equal(c.console, CONSOLE_VIRTIO);
+
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", "a,rw"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", ",ro"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", ""), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--console", "hvc"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5", "-d", "6",
+			       "-d", "7", "-d", "8"), 0);
+	assert_int_equal(PARSE(&c, "-k", "K", "-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5", "-d", "6",
+			       "-d", "7", "-d", "8", "-d", "9"), -EINVAL);
+}
+
 static void test_help(void **state)
 {
 	(void)state;
@@ -103,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_kvmtool_options),
 		cmocka_unit_test(test_rejects_bad_values),
+		cmocka_unit_test(test_disks_and_console),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_mem_sizes),
 	};

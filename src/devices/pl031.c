@@ -1,0 +1,236 @@
+/*
+ * PL031 RTC (ARM PrimeCell Real Time Clock, DDI 0224). The counter is not
+ * stored: it is computed from host time on every read, so it keeps counting
+ * while the VM is paused or the vCPUs are descheduled, as a wall clock should.
+ * Locking: rtc->lock guards st and irq_level; the irqchip is called with it
+ * held so the line level never disagrees with RIS & IMSC.
+ */
+#include "devices/pl031.h"
+
+#include <errno.h>
+#include <libfdt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdt/fdt.h"
+#include "irqchip/irqchip.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#define RTCDR 0x000	/* data: the counter (RO) */
+#define RTCMR 0x004	/* match */
+#define RTCLR 0x008	/* load: sets the counter */
+#define RTCCR 0x00c	/* control: write 1 to start (it cannot be stopped) */
+#define RTCIMSC 0x010	/* interrupt mask */
+#define RTCRIS 0x014	/* raw interrupt status (RO) */
+#define RTCMIS 0x018	/* masked interrupt status (RO) */
+#define RTCICR 0x01c	/* interrupt clear (WO) */
+#define PL031_ID_BASE 0xfe0	/* PeriphID0..3, PCellID0..3, one byte per word */
+
+/* Part 0x031, designer ARM (0x41), revision 1 (what Linux matches: 0x00041031), then the PrimeCell ID. */
+static const uint8_t pl031_id[8] = { 0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
+
+static int64_t host_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+static uint32_t counter_locked(const struct pl031 *rtc)
+{
+	return (uint32_t)(rtc->now() + rtc->st.offset); /* wraps like the 32-bit hardware counter */
+}
+
+static void update_irq_locked(struct pl031 *rtc)
+{
+	bool level = rtc->st.ris & rtc->st.imsc & 1;
+
+	if (level != rtc->irq_level && rtc->irqchip) {
+		irqchip_set_spi(rtc->irqchip, rtc->spi, level);
+		rtc->irq_level = level;
+	}
+}
+
+/* Arm the timerfd for the second the counter next equals RTCMR (at most 2^32 - 1 s away). */
+static void arm_timer_locked(struct pl031 *rtc)
+{
+	struct itimerspec its = { 0 };
+
+	if (rtc->timer_fd < 0)
+		return;
+	/* Armed whatever the mask: RIS is the raw status and the guest may poll it. */
+	uint32_t delta = rtc->st.match - counter_locked(rtc);
+	its.it_value.tv_sec = rtc->now() + (int64_t)delta;
+	if (delta == 0)
+		its.it_value.tv_nsec = 1; /* now: an all-zero it_value would disarm the timer */
+	timerfd_settime(rtc->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void pl031_init(struct pl031 *rtc, struct irqchip *ic, unsigned int spi)
+{
+	memset(rtc, 0, sizeof(*rtc));
+	pthread_mutex_init(&rtc->lock, NULL);
+	rtc->irqchip = ic;
+	rtc->spi = spi;
+	rtc->timer_fd = -1;
+	rtc->now = host_seconds;
+	rtc->st.control = 1; /* running from reset, so a guest that never starts it still reads the time */
+}
+
+void pl031_match(struct pl031 *rtc, bool force)
+{
+	pthread_mutex_lock(&rtc->lock);
+	if (force || counter_locked(rtc) == rtc->st.match) {
+		rtc->st.ris |= 1;
+		update_irq_locked(rtc);
+	}
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+void pl031_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len)
+{
+	struct pl031 *rtc = dev;
+	uint32_t v = 0;
+
+	memset(data, 0, len);
+	if (len != 4 || off & 3) {
+		pr_debug("pl031: ignored %u-byte read at 0x%llx", len, (unsigned long long)off);
+		return;
+	}
+	pthread_mutex_lock(&rtc->lock);
+	switch (off) {
+	case RTCDR: v = counter_locked(rtc); break;
+	case RTCMR: v = rtc->st.match; break;
+	case RTCLR: v = counter_locked(rtc); break;
+	case RTCCR: v = rtc->st.control; break;
+	case RTCIMSC: v = rtc->st.imsc; break;
+	case RTCRIS: v = rtc->st.ris; break;
+	case RTCMIS: v = rtc->st.ris & rtc->st.imsc; break;
+	default:
+		if (off >= PL031_ID_BASE && off < PL031_ID_BASE + 4 * sizeof(pl031_id))
+			v = pl031_id[(off - PL031_ID_BASE) / 4];
+		break;
+	}
+	pthread_mutex_unlock(&rtc->lock);
+	memcpy(data, &v, 4);
+}
+
+void pl031_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int len)
+{
+	struct pl031 *rtc = dev;
+	uint32_t v;
+
+	if (len != 4 || off & 3) {
+		pr_debug("pl031: ignored %u-byte write at 0x%llx", len, (unsigned long long)off);
+		return;
+	}
+	memcpy(&v, data, 4);
+	pthread_mutex_lock(&rtc->lock);
+	switch (off) {
+	case RTCMR:
+		rtc->st.match = v;
+		arm_timer_locked(rtc);
+		break;
+	case RTCLR:
+		/* The counter becomes v now; keep it 32-bit so offset stays meaningful after wraps. */
+		rtc->st.offset = (int64_t)v - rtc->now();
+		arm_timer_locked(rtc);
+		break;
+	case RTCCR:
+		rtc->st.control |= v & 1; /* writing 0 does not stop the counter (PL031 TRM) */
+		break;
+	case RTCIMSC:
+		rtc->st.imsc = v & 1;
+		update_irq_locked(rtc);
+		arm_timer_locked(rtc);
+		break;
+	case RTCICR:
+		rtc->st.ris &= ~(v & 1);
+		update_irq_locked(rtc);
+		break;
+	default:
+		pr_debug("pl031: ignored write of 0x%x to read-only or unknown register 0x%llx", v,
+			 (unsigned long long)off);
+		break;
+	}
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+static void pl031_timer_cb(void *opaque, int fd, short revents)
+{
+	struct pl031 *rtc = opaque;
+	uint64_t expirations;
+
+	(void)revents;
+	if (read(fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+		pl031_match(rtc, true); /* armed for the match second: a late wake-up still matched */
+}
+
+int pl031_create(struct vm *vm, uint64_t base, unsigned int spi)
+{
+	struct pl031 *rtc = &vm->rtc;
+	struct mmio_region r = {
+		.base = base, .size = PL031_SIZE, .name = "pl031", .dev = rtc,
+		.read = pl031_mmio_read, .write = pl031_mmio_write,
+	};
+	int ret;
+
+	pl031_init(rtc, &vm->irqchip, spi);
+	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (rtc->timer_fd < 0) {
+		ret = -errno;
+		pr_err("pl031: cannot create a timerfd: %s", strerror(-ret));
+		return ret;
+	}
+	vm->has_rtc = true;
+	ret = eventloop_add(&vm->loop, rtc->timer_fd, POLLIN, pl031_timer_cb, rtc);
+	if (ret < 0) {
+		pr_err("pl031: no room in the event loop");
+		return ret;
+	}
+	ret = mmio_bus_add(&vm->bus, &r);
+	if (ret < 0)
+		return ret;
+	pr_info("pl031 RTC at 0x%llx, SPI %u", (unsigned long long)base, spi);
+	return 0;
+}
+
+void pl031_destroy(struct pl031 *rtc)
+{
+	if (rtc->timer_fd >= 0)
+		close(rtc->timer_fd);
+	rtc->timer_fd = -1;
+	pthread_mutex_destroy(&rtc->lock);
+}
+
+/* The 24 MHz fixed clock that AMBA PrimeCell devices reference as apb_pclk. */
+int fdt_apb_pclk_node(void *fdt)
+{
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "apb-pclk");
+	ret |= fdt_property_string(fdt, "compatible", "fixed-clock");
+	ret |= fdt_property_cell(fdt, "#clock-cells", 0);
+	ret |= fdt_property_cell(fdt, "clock-frequency", 24000000);
+	ret |= fdt_property_string(fdt, "clock-output-names", "clk24mhz");
+	ret |= fdt_property_cell(fdt, "phandle", PHANDLE_APB_PCLK);
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
+}
+
+int pl031_fdt_node(void *fdt, uint64_t base, unsigned int spi)
+{
+	static const char compat[] = "arm,pl031\0arm,primecell";
+	int ret = fdt_begin_mmio_device(fdt, "rtc", compat, sizeof(compat), base, PL031_SIZE, spi,
+					IRQ_TYPE_LEVEL_HIGH);
+
+	ret |= fdt_property_cell(fdt, "clocks", PHANDLE_APB_PCLK);
+	ret |= fdt_property_string(fdt, "clock-names", "apb_pclk");
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
+}

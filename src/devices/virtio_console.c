@@ -1,0 +1,187 @@
+/*
+ * virtio console. Output: every transmitq chain is written to out_fd as it
+ * arrives (on whichever thread notified). Input: the main loop reads in_fd
+ * into st.pending only when it is empty, then hands it to receive buffers;
+ * when the guest has no buffer posted, reading in_fd stops until it posts
+ * one (its notification comes through wake_fd, since it may arrive on a vCPU
+ * thread and the event loop belongs to the main thread). So typed or piped
+ * input is never dropped, and never read faster than the guest consumes it.
+ */
+#include "devices/virtio_console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vmm/eventloop.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+/* Write the chain's device-readable buffers out; a failing host fd just loses output. */
+static void console_write_chain(struct virtio_console *con, const struct virtq_chain *c)
+{
+	unsigned int i = 0;
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+
+	memcpy(iov, c->iov, c->n_out * sizeof(iov[0]));
+	while (i < c->n_out) {
+		ssize_t n = writev(con->out_fd, iov + i, (int)(c->n_out - i));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		while (i < c->n_out && (size_t)n >= iov[i].iov_len)
+			n -= (ssize_t)iov[i++].iov_len;
+		if (i < c->n_out) {
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+}
+
+static void console_transmit(struct virtio_console *con)
+{
+	bool pushed = false;
+
+	pthread_mutex_lock(&con->tx_lock);
+	while (virtio_mmio_pop(con->t, VIRTIO_CONSOLE_TXQ, &con->tx_chain) > 0) {
+		console_write_chain(con, &con->tx_chain);
+		virtio_mmio_push_quiet(con->t, VIRTIO_CONSOLE_TXQ, con->tx_chain.head, 0);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_mmio_kick_used(con->t, VIRTIO_CONSOLE_TXQ);
+	pthread_mutex_unlock(&con->tx_lock);
+}
+
+/* Main thread: move pending input into receive buffers; pause reading while some is left. */
+static void console_deliver(struct virtio_console *con)
+{
+	struct virtio_console_state *st = &con->st;
+	bool pushed = false;
+
+	while (st->pending_len && virtio_mmio_pop(con->t, VIRTIO_CONSOLE_RXQ, &con->rx_chain) > 0) {
+		const struct virtq_chain *c = &con->rx_chain;
+		size_t n = iov_from_buf(c->iov + c->n_out, c->n_in, 0, st->pending + st->pending_off,
+					st->pending_len);
+		st->pending_off += (uint32_t)n;
+		st->pending_len -= (uint32_t)n;
+		virtio_mmio_push_quiet(con->t, VIRTIO_CONSOLE_RXQ, c->head, (uint32_t)n);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_mmio_kick_used(con->t, VIRTIO_CONSOLE_RXQ);
+	if (con->in_id >= 0)
+		eventloop_enable(con->loop, con->in_id, !con->in_eof && st->pending_len == 0);
+}
+
+static void console_input_cb(void *opaque, int fd, short revents)
+{
+	struct virtio_console *con = opaque;
+	ssize_t n;
+
+	if (con->st.pending_len == 0) {
+		n = read(fd, con->st.pending, sizeof(con->st.pending));
+		if (n > 0) {
+			con->st.pending_off = 0;
+			con->st.pending_len = (uint32_t)n;
+		} else if (n == 0 || (errno != EINTR && errno != EAGAIN) || (revents & (POLLERR | POLLNVAL))) {
+			con->in_eof = true; /* end of input: the guest keeps running */
+		}
+	}
+	console_deliver(con);
+}
+
+static void console_wake_cb(void *opaque, int fd, short revents)
+{
+	struct virtio_console *con = opaque;
+	uint64_t n;
+
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		pr_debug("virtio-console: wake eventfd read failed: %s", strerror(errno));
+	console_deliver(con);
+}
+
+static void console_notify(struct virtio_mmio *t, unsigned int q)
+{
+	struct virtio_console *con = t->dev;
+	uint64_t one = 1;
+
+	if (q == VIRTIO_CONSOLE_TXQ) {
+		console_transmit(con);
+	} else if (write(con->wake_fd, &one, sizeof(one)) < 0) {
+		pr_debug("virtio-console: wake eventfd write failed: %s", strerror(errno));
+	}
+}
+
+static void console_config_read(struct virtio_mmio *t, uint32_t off, uint8_t *data, unsigned int len)
+{
+	/* No size or multiport feature is offered: the config space reads as zeros. */
+	(void)t;
+	(void)off;
+	memset(data, 0, len);
+}
+
+static void console_destroy(struct virtio_mmio *t)
+{
+	struct virtio_console *con = t->dev;
+
+	close(con->wake_fd);
+	pthread_mutex_destroy(&con->tx_lock);
+	free(con);
+}
+
+static const struct virtio_device_ops virtio_console_ops = {
+	.name = "virtio-console",
+	.device_id = VIRTIO_ID_CONSOLE,
+	.num_queues = 2,
+	.config_size = VIRTIO_CONSOLE_CONFIG_SIZE,
+	.config_read = console_config_read,
+	.queue_notify = console_notify,
+	.destroy = console_destroy,
+};
+
+int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
+{
+	struct virtio_console *con = calloc(1, sizeof(*con));
+
+	if (!con) {
+		pr_err("virtio-console: out of memory");
+		return -ENOMEM;
+	}
+	con->loop = &vm->loop;
+	con->in_fd = in_fd;
+	con->out_fd = out_fd;
+	con->in_id = -1;
+	con->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&con->tx_lock, NULL);
+	if (con->wake_fd < 0) {
+		int err = errno;
+		pr_err("virtio-console: cannot create an eventfd: %s", strerror(err));
+		pthread_mutex_destroy(&con->tx_lock);
+		free(con);
+		return -err;
+	}
+	con->t = vm_add_virtio_device(vm, &virtio_console_ops, con);
+	if (!con->t) {
+		close(con->wake_fd);
+		pthread_mutex_destroy(&con->tx_lock);
+		free(con);
+		return -ENOSPC;
+	}
+	/* From here on the transport owns con: vm teardown calls console_destroy. */
+	con->wake_id = eventloop_add(&vm->loop, con->wake_fd, POLLIN, console_wake_cb, con);
+	if (fcntl(in_fd, F_GETFD) >= 0)
+		con->in_id = eventloop_add(&vm->loop, in_fd, POLLIN, console_input_cb, con);
+	if (con->wake_id < 0 || (con->in_id < 0 && fcntl(in_fd, F_GETFD) >= 0)) {
+		pr_err("virtio-console: no room in the event loop");
+		return -ENOSPC;
+	}
+	return 0;
+}

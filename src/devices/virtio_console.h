@@ -1,0 +1,47 @@
+/*
+ * virtio console (virtio 1.x, section 5.3), single port, no multiport: queue 0
+ * carries input to the guest (receiveq), queue 1 its output (transmitq).
+ * The guest sees it as /dev/hvc0.
+ */
+#ifndef ARMVMM_VIRTIO_CONSOLE_H
+#define ARMVMM_VIRTIO_CONSOLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtio_mmio.h"
+#include "devices/virtqueue.h"
+
+#define VIRTIO_ID_CONSOLE 3u
+#define VIRTIO_CONSOLE_RXQ 0u
+#define VIRTIO_CONSOLE_TXQ 1u
+#define VIRTIO_CONSOLE_CONFIG_SIZE 12u	/* cols, rows, max_nr_ports, emerg_wr */
+#define VIRTIO_CONSOLE_PENDING 4096u
+
+struct vm;
+struct eventloop;
+
+/* Input read from the host but not yet taken by the guest: plain data for snapshots. */
+struct virtio_console_state {
+	uint8_t pending[VIRTIO_CONSOLE_PENDING];
+	uint32_t pending_off, pending_len;
+};
+
+struct virtio_console {
+	struct virtio_console_state st;	/* main thread only */
+	struct virtio_mmio *t;
+	struct eventloop *loop;
+	int in_fd, out_fd;
+	int in_id;			/* event loop entry of in_fd, or -1 */
+	bool in_eof;			/* the host side of the input is gone */
+	int wake_fd;			/* eventfd: the driver posted receive buffers */
+	int wake_id;
+	pthread_mutex_t tx_lock;	/* one transmitter at a time */
+	struct virtq_chain tx_chain, rx_chain;
+};
+
+/* Create the console on in_fd/out_fd; it takes in_fd's place in the event loop. */
+int virtio_console_create(struct vm *vm, int in_fd, int out_fd);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * The virtio-mmio transport (virtio 1.x, section 4.2, register layout version 2).
+ * One struct virtio_mmio per device instance; the device type plugs in through
+ * struct virtio_device_ops. Register accesses come from vCPU threads; queue
+ * notifications come from a vCPU thread or, with ioeventfd, the event loop.
+ * The transport lock guards st; device code runs with it held only in the
+ * callbacks documented as such below.
+ */
+#ifndef ARMVMM_VIRTIO_MMIO_H
+#define ARMVMM_VIRTIO_MMIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtqueue.h"
+
+#define VIRTIO_MMIO_SIZE 0x200u
+#define VIRTIO_MAX_QUEUES 4u
+
+/* Device status bits (virtio 1.x, 2.1) */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define VIRTIO_STATUS_DRIVER 2u
+#define VIRTIO_STATUS_DRIVER_OK 4u
+#define VIRTIO_STATUS_FEATURES_OK 8u
+#define VIRTIO_STATUS_NEEDS_RESET 0x40u
+#define VIRTIO_STATUS_FAILED 0x80u
+
+#define VIRTIO_F_VERSION_1 (1ull << 32)
+
+#define VIRTIO_INT_USED 1u
+#define VIRTIO_INT_CONFIG 2u
+
+struct virtio_mmio;
+struct irqchip;
+
+struct virtio_device_ops {
+	const char *name;
+	uint32_t device_id;
+	unsigned int num_queues;
+	uint64_t features;	/* offered on top of VIRTIO_F_VERSION_1 */
+	uint32_t config_size;
+	/* Device config space; off + len <= config_size is checked by the transport. Lock held. */
+	void (*config_read)(struct virtio_mmio *t, uint32_t off, uint8_t *data, unsigned int len);
+	void (*config_write)(struct virtio_mmio *t, uint32_t off, const uint8_t *data, unsigned int len);
+	/* The driver kicked queue q (q < num_queues, the queue is ready, DRIVER_OK set). Lock NOT held. */
+	void (*queue_notify)(struct virtio_mmio *t, unsigned int q);
+	/* The driver wrote 0 to Status: drop in-flight work before returning. Lock NOT held. */
+	void (*reset)(struct virtio_mmio *t);
+	/* The VM is going away (every thread that could call the device has stopped): free t->dev. */
+	void (*destroy)(struct virtio_mmio *t);
+};
+
+/* Transport state: plain data for snapshots. */
+struct virtio_mmio_state {
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel;
+	uint64_t driver_features;
+	uint32_t queue_sel;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	struct virtq queues[VIRTIO_MAX_QUEUES];
+};
+
+struct virtio_mmio {
+	pthread_mutex_t lock;
+	struct virtio_mmio_state st;
+	const struct virtio_device_ops *ops;
+	void *dev;			/* the device's own state */
+	const struct guest_mem *mem;
+	struct irqchip *irqchip;
+	unsigned int spi;
+	int irqfd;			/* eventfd routed to the SPI by KVM_IRQFD, or -1 */
+	uint64_t base;
+};
+
+void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_device_ops *ops, void *dev,
+		      const struct guest_mem *mem, struct irqchip *ic, unsigned int spi, uint64_t base);
+void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len);
+void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len);
+/* Deliver a notification for queue q (e.g. from an ioeventfd); same checks as a register write. */
+void virtio_mmio_notify(struct virtio_mmio *t, unsigned int q);
+
+/*
+ * Device side, any thread. Pop/push take the lock themselves; virtio_mmio_pop()
+ * marks the device NEEDS_RESET and returns a negative errno on a malformed ring.
+ */
+int virtio_mmio_pop(struct virtio_mmio *t, unsigned int q, struct virtq_chain *c);
+/* Push one used chain and interrupt the driver if it wants it. */
+void virtio_mmio_push(struct virtio_mmio *t, unsigned int q, uint16_t head, uint32_t written);
+/* Push without the interrupt, then one interrupt for a batch with virtio_mmio_kick_used(). */
+void virtio_mmio_push_quiet(struct virtio_mmio *t, unsigned int q, uint16_t head, uint32_t written);
+void virtio_mmio_kick_used(struct virtio_mmio *t, unsigned int q);
+void virtio_mmio_config_changed(struct virtio_mmio *t);
+/* The device found something it cannot go on with: NEEDS_RESET + config interrupt. */
+void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why);
+bool virtio_mmio_driver_ok(struct virtio_mmio *t);
+uint64_t virtio_mmio_features(struct virtio_mmio *t);	/* negotiated */
+
+int virtio_mmio_fdt_node(void *fdt, uint64_t base, unsigned int spi);
+
+#endif

@@ -1,0 +1,42 @@
+#include "vmm/eventloop.h"
+
+#include <errno.h>
+#include <poll.h>
+
+int eventloop_add(struct eventloop *l, int fd, short events, eventloop_fn *fn, void *opaque)
+{
+	if (l->count == EVENTLOOP_MAX)
+		return -ENOSPC;
+	l->e[l->count] = (struct eventloop_entry){ .fd = fd, .events = events, .enabled = true, .fn = fn,
+						   .opaque = opaque };
+	return (int)l->count++;
+}
+
+void eventloop_enable(struct eventloop *l, int id, bool on)
+{
+	if (id >= 0 && (unsigned int)id < l->count)
+		l->e[id].enabled = on;
+}
+
+int eventloop_run(struct eventloop *l)
+{
+	struct pollfd pfd[EVENTLOOP_MAX];
+
+	while (!l->quit) {
+		for (unsigned int i = 0; i < l->count; i++) {
+			/* poll() skips negative fds: that is how a disabled entry sits out. */
+			pfd[i].fd = l->e[i].enabled ? l->e[i].fd : -1;
+			pfd[i].events = l->e[i].events;
+			pfd[i].revents = 0;
+		}
+		if (poll(pfd, l->count, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (unsigned int i = 0; i < l->count && !l->quit; i++)
+			if (pfd[i].revents && l->e[i].enabled)
+				l->e[i].fn(l->e[i].opaque, pfd[i].fd, pfd[i].revents);
+	}
+	return 0;
+}

@@ -27,6 +27,45 @@ if [ -n "${GUEST_MODS_INITRD:-}" ] && "$ARMVMM" run --help 2>&1 | grep -q -- '--
 		fi
 	done
 	rm -f "$disk"
+	# The two backends side by side.
+	fig() { # FILE KEY → the figure after "KEY: " (or after "I/O alone: " for rand-read)
+		tr -d '\r' < "$1" | sed -n "s/^blkbench: $2: \([0-9.]* [a-zA-Z/]*\).*/\1/p" | head -n1
+	}
+	alone() { tr -d '\r' < "$1" | sed -n 's/^blkbench: rand-read-4k:.*I\/O alone: \([0-9.]* ops\/s\).*/\1/p' | head -n1; }
+	u="$TMPDIR/blkbench-uring.out" t="$TMPDIR/blkbench-thread.out"
+	printf 'BENCH: virtio-blk (%s)             %-14s %s\n' "$ic" "io=uring" "io=thread"
+	printf 'BENCH:   sequential write, 1 MiB     %-14s %s\n' "$(fig "$u" seq-write-1M)" "$(fig "$t" seq-write-1M)"
+	printf 'BENCH:   sequential read, 1 MiB      %-14s %s\n' "$(fig "$u" seq-read-1M)" "$(fig "$t" seq-read-1M)"
+	printf 'BENCH:   4 KiB random reads (dd)     %-14s %s\n' "$(fig "$u" rand-read-4k)" "$(fig "$t" rand-read-4k)"
+	printf 'BENCH:   4 KiB random reads (I/O)    %-14s %s\n' "$(alone "$u")" "$(alone "$t")"
 else
 	echo "BENCH: virtio-blk: skipped (this armvmm has no --disk)"
+fi
+
+# Interrupt latency: irqbench.bin times N virtual-timer interrupts and N SGI round trips
+# (CPU 0 → CPU 1 → CPU 0), on every GICv2 this host has and on the userspace model, and
+# the userspace model's cost relative to the in-kernel GIC is printed as a ratio.
+irqbench() { # IRQCHIP → "ns_per_irq ns_per_roundtrip" or nothing
+	"$ARMVMM" run -k "$GUESTS/irqbench.bin" -c 2 --irqchip "$1" -p "irqbench.n=2000" < /dev/null 2>&1 |
+		tr -d '\r' | awk '/^irqbench: timer/ { for (i = 1; i <= NF; i++) if ($i ~ /^ns_per_irq=/) t = substr($i, 12) }
+			/^irqbench: sgi/ { for (i = 1; i <= NF; i++) if ($i ~ /^ns_per_roundtrip=/) s = substr($i, 18) }
+			END { if (t != "" && s != "") print t, s }'
+}
+if [ -f "$GUESTS/irqbench.bin" ]; then
+	kernel_ic=gicv3
+	"$ARMVMM" run -k "$GUESTS/hello.bin" --irqchip gicv2-kernel > /dev/null 2>&1 < /dev/null && kernel_ic=gicv2
+	set -- $(irqbench user)
+	user_t=${1:-} user_s=${2:-}
+	echo "BENCH: irq latency, userspace GICv2 ($ic host): ${user_t:-?} ns per timer interrupt, ${user_s:-?} ns per SGI round trip"
+	if [ "$kernel_ic" = gicv2 ]; then
+		set -- $(irqbench gicv2-kernel)
+		kern_t=${1:-} kern_s=${2:-}
+		echo "BENCH: irq latency, in-kernel GICv2 ($ic host): ${kern_t:-?} ns per timer interrupt, ${kern_s:-?} ns per SGI round trip"
+		if [ -n "$user_t" ] && [ -n "$kern_t" ] && [ -n "$user_s" ] && [ -n "$kern_s" ]; then
+			awk -v ut="$user_t" -v kt="$kern_t" -v us="$user_s" -v ks="$kern_s" 'BEGIN {
+				printf "BENCH: irq latency ratio userspace/in-kernel GICv2: timer %.2fx, SGI round trip %.2fx\n", ut / kt, us / ks }'
+		fi
+	else
+		echo "BENCH: irq latency: no in-kernel GICv2 on this host (irqbench.bin is a GICv2 guest); see the gic-version=2 figures for the ratio"
+	fi
 fi

@@ -13,6 +13,8 @@ const char *irqchip_type_name(enum irqchip_type type)
 	switch (type) {
 	case IRQCHIP_GICV2_KVM: return "in-kernel GICv2";
 	case IRQCHIP_GICV3_KVM: return "in-kernel GICv3";
+	case IRQCHIP_GICV2_LEGACY: return "in-kernel GICv2 (legacy KVM_CREATE_IRQCHIP)";
+	case IRQCHIP_GICV2_USER: return "userspace GICv2";
 	}
 	return "?";
 }
@@ -25,28 +27,46 @@ void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_
 	ic->vm_fd = -1;
 	ic->dev_fd = -1;
 	ic->dist_base = 0x3fff0000ull;
-	switch (type) {
-	case IRQCHIP_GICV2_KVM:
-		ic->ops = &gic_kvm_v2_ops;
-		ic->dist_size = GICV2_DIST_SIZE;
-		ic->cpu_base = GICV2_CPU_BASE;
-		ic->cpu_size = GICV2_CPU_SIZE;
-		break;
-	case IRQCHIP_GICV3_KVM:
+	if (type == IRQCHIP_GICV3_KVM) {
 		ic->ops = &gic_kvm_v3_ops;
 		ic->dist_size = GICV3_DIST_SIZE;
 		/* Redistributors sit right below the distributor, one 128 KiB pair per vCPU. */
 		ic->cpu_size = GICV3_REDIST_STRIDE * nr_cpus;
 		ic->cpu_base = ic->dist_base - ic->cpu_size;
-		break;
+		return;
 	}
+	/* The three GICv2 backends: same addresses, same device tree node. */
+	ic->ops = type == IRQCHIP_GICV2_KVM ? &gic_kvm_v2_ops
+		  : type == IRQCHIP_GICV2_LEGACY ? &gic_kvm_v2_legacy_ops : &gic_user_v2_ops;
+	ic->dist_size = GICV2_DIST_SIZE;
+	ic->cpu_base = GICV2_CPU_BASE;
+	ic->cpu_size = GICV2_CPU_SIZE;
+}
+
+int irqchip_type_for_request(enum irqchip_request req, enum irqchip_type *type)
+{
+	switch (req) {
+	case IRQCHIP_REQ_GICV2:
+	case IRQCHIP_REQ_GICV2_KERNEL: *type = IRQCHIP_GICV2_KVM; return 0;
+	case IRQCHIP_REQ_GICV2_LEGACY: *type = IRQCHIP_GICV2_LEGACY; return 0;
+	case IRQCHIP_REQ_GICV3: *type = IRQCHIP_GICV3_KVM; return 0;
+	case IRQCHIP_REQ_USER: *type = IRQCHIP_GICV2_USER; return 0;
+	case IRQCHIP_REQ_AUTO: break;
+	}
+	return -EINVAL;
+}
+
+/* 0 when KVM could create a vGIC of this type, else -errno (ENODEV: the host cannot emulate it). */
+static int kvm_vgic_probe(int vm_fd, uint32_t kvm_dev_type)
+{
+	struct kvm_create_device cd = { .type = kvm_dev_type, .flags = KVM_CREATE_DEVICE_TEST };
+
+	return ioctl(vm_fd, KVM_CREATE_DEVICE, &cd) == 0 ? 0 : -errno;
 }
 
 bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type)
 {
-	struct kvm_create_device cd = { .type = kvm_dev_type, .flags = KVM_CREATE_DEVICE_TEST };
-
-	return ioctl(vm_fd, KVM_CREATE_DEVICE, &cd) == 0;
+	return kvm_vgic_probe(vm_fd, kvm_dev_type) == 0;
 }
 
 int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what)
@@ -78,45 +98,93 @@ int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level)
 	return 0;
 }
 
-int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus)
+static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd, unsigned int nr_cpus,
+			  struct mmio_bus *bus, bool quiet)
 {
-	bool has_v3 = kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3);
-	bool has_v2 = kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V2);
-	enum irqchip_type type;
+	int ret;
+
+	irqchip_layout(ic, type, nr_cpus);
+	ic->vm_fd = vm_fd;
+	ic->bus = bus;
+	ic->quiet = quiet;
+	ret = ic->ops->create(ic);
+	ic->quiet = false;
+	if (ret < 0) {
+		irqchip_destroy(ic);
+		return ret;
+	}
+	pr_info("irqchip: %s", irqchip_type_name(type));
+	return 0;
+}
+
+/*
+ * An in-kernel GICv2 by any means: the device API, else (when the device API
+ * says ENODEV/ENXIO, as kernels without it do) KVM_CREATE_IRQCHIP. quiet: a
+ * failure is not an error yet because a fallback follows.
+ */
+static int create_kernel_gicv2(struct irqchip *ic, int vm_fd, unsigned int nr_cpus, struct mmio_bus *bus,
+			       bool quiet)
+{
+	int probe = kvm_vgic_probe(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V2);
+
+	if (probe == 0)
+		return create_backend(ic, IRQCHIP_GICV2_KVM, vm_fd, nr_cpus, bus, quiet);
+	if (probe != -ENODEV && probe != -ENXIO)
+		return probe;
+	/* KVM_CREATE_IRQCHIP fails with ENODEV where KVM cannot emulate a GICv2: nothing was created. */
+	return create_backend(ic, IRQCHIP_GICV2_LEGACY, vm_fd, nr_cpus, bus, true);
+}
+
+/*
+ * Falling back to the userspace model is only safe when no in-kernel vGIC
+ * was created (a VM cannot get rid of one): -ENODEV from the paths above.
+ */
+static bool no_kernel_gicv2(int ret) { return ret == -ENODEV || ret == -ENXIO; }
+
+int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus,
+		   struct mmio_bus *bus)
+{
 	int ret;
 
 	switch (req) {
 	case IRQCHIP_REQ_AUTO:
-		if (!has_v3 && !has_v2) {
-			pr_err("this host's KVM offers no in-kernel GIC (neither GICv3 nor GICv2)");
-			return -ENODEV;
+		if (kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3))
+			return create_backend(ic, IRQCHIP_GICV3_KVM, vm_fd, nr_cpus, bus, false);
+		if (nr_cpus > 8) {
+			pr_err("this host's KVM has no in-kernel GICv3, and a GICv2 takes at most 8 vCPUs (asked for %u)",
+			       nr_cpus);
+			return -EINVAL;
 		}
-		type = has_v3 ? IRQCHIP_GICV3_KVM : IRQCHIP_GICV2_KVM;
-		break;
+		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, true);
+		if (!no_kernel_gicv2(ret))
+			return ret;
+		pr_info("this host's KVM offers no in-kernel GIC: using the userspace GICv2 model");
+		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
 	case IRQCHIP_REQ_GICV2:
-		if (!has_v2) {
-			pr_err("this host's KVM cannot provide an in-kernel GICv2 (GICv3-only host): use --irqchip gicv3 or --irqchip auto");
-			return -ENODEV;
-		}
-		type = IRQCHIP_GICV2_KVM;
-		break;
+		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, true);
+		if (!no_kernel_gicv2(ret))
+			return ret;
+		/* Shown at the default log level: the user asked for the kernel's GICv2 and gets the model. */
+		pr_warn("this host's KVM cannot provide an in-kernel GICv2: using the userspace GICv2 model");
+		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
+	case IRQCHIP_REQ_GICV2_KERNEL:
+		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, false);
+		if (!no_kernel_gicv2(ret))
+			return ret;
+		pr_err("this host's KVM cannot provide an in-kernel GICv2 (GICv3-only host?): use --irqchip gicv2 (falls back to the userspace model), user, gicv3 or auto");
+		return -ENODEV;
+	case IRQCHIP_REQ_GICV2_LEGACY:
+		return create_backend(ic, IRQCHIP_GICV2_LEGACY, vm_fd, nr_cpus, bus, false);
 	case IRQCHIP_REQ_GICV3:
-		if (!has_v3) {
-			pr_err("this host's KVM cannot provide an in-kernel GICv3: use --irqchip gicv2 or --irqchip auto");
+		if (!kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3)) {
+			pr_err("this host's KVM cannot provide an in-kernel GICv3: use --irqchip gicv2, user or auto");
 			return -ENODEV;
 		}
-		type = IRQCHIP_GICV3_KVM;
-		break;
-	default:
-		return -EINVAL;
+		return create_backend(ic, IRQCHIP_GICV3_KVM, vm_fd, nr_cpus, bus, false);
+	case IRQCHIP_REQ_USER:
+		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
 	}
-	irqchip_layout(ic, type, nr_cpus);
-	ic->vm_fd = vm_fd;
-	ret = ic->ops->create(ic);
-	if (ret < 0)
-		return ret;
-	pr_info("irqchip: %s", irqchip_type_name(type));
-	return 0;
+	return -EINVAL;
 }
 
 int irqchip_finalize(struct irqchip *ic)
@@ -134,8 +202,16 @@ int irqchip_fdt_node(const struct irqchip *ic, void *fdt)
 	return ic->ops->fdt_node(ic, fdt);
 }
 
+void irqchip_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run)
+{
+	if (ic->ops && ic->ops->vcpu_sync)
+		ic->ops->vcpu_sync(ic, cpu, run);
+}
+
 void irqchip_destroy(struct irqchip *ic)
 {
+	if (ic->ops && ic->ops->destroy)
+		ic->ops->destroy(ic);
 	if (ic->dev_fd >= 0)
 		close(ic->dev_fd);
 	ic->dev_fd = -1;

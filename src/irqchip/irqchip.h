@@ -16,7 +16,12 @@
 enum irqchip_type {
 	IRQCHIP_GICV2_KVM,	/* in-kernel GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2) */
 	IRQCHIP_GICV3_KVM,	/* in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3) */
+	IRQCHIP_GICV2_LEGACY,	/* in-kernel GICv2 via KVM_CREATE_IRQCHIP + KVM_ARM_SET_DEVICE_ADDR */
+	IRQCHIP_GICV2_USER,	/* the userspace GICv2 model (gicv2_model.c), fed by KVM_CAP_ARM_USER_IRQ */
 };
+
+/* Every type except GICv3 shows the guest a GICv2 at the same addresses with the same node. */
+static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_GICV3_KVM; }
 
 #define IRQCHIP_NR_IRQS 128u	/* total lines incl. the 32 private ones */
 #define IRQCHIP_NR_SPIS (IRQCHIP_NR_IRQS - 32u)
@@ -31,6 +36,9 @@ enum irqchip_type {
 #define GICV3_REDIST_STRIDE 0x20000ull	/* RD_base + SGI_base frames per vCPU */
 
 struct irqchip;
+struct kvm_run;
+struct mmio_bus;
+struct gicv2_model;
 
 struct irqchip_ops {
 	const char *name;
@@ -38,6 +46,9 @@ struct irqchip_ops {
 	int (*finalize)(struct irqchip *ic);	/* KVM_DEV_ARM_VGIC_CTRL_INIT */
 	int (*set_spi)(struct irqchip *ic, unsigned int spi, bool level);
 	int (*fdt_node)(const struct irqchip *ic, void *fdt);
+	/* After every KVM_RUN return on vCPU cpu's thread (userspace model only: device_irq_level). */
+	void (*vcpu_sync)(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
+	void (*destroy)(struct irqchip *ic);
 };
 
 struct irqchip {
@@ -48,15 +59,29 @@ struct irqchip {
 	unsigned int nr_cpus;
 	uint64_t dist_base, dist_size;
 	uint64_t cpu_base, cpu_size;	/* GICv2 CPU interface, or GICv3 redistributors */
+	struct mmio_bus *bus;		/* where the userspace model registers its regions */
+	struct gicv2_model *model;	/* the userspace model's state, or NULL */
+	uint32_t user_irq_levels[8];	/* userspace model: last device_irq_level seen per vCPU */
+	bool quiet;			/* create(): failure is not an error yet (a fallback follows) */
 };
 
 extern const struct irqchip_ops gic_kvm_v2_ops;
 extern const struct irqchip_ops gic_kvm_v3_ops;
+extern const struct irqchip_ops gic_kvm_v2_legacy_ops;
+extern const struct irqchip_ops gic_user_v2_ops;
 
 /* Fill type, ops and guest addresses; no KVM involved (used by --dump-dtb and tests). */
 void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus);
-/* Choose a backend for req, probing the host's KVM, and create it. */
-int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus);
+/*
+ * Choose a backend for req, probing the host's KVM, and create it. The
+ * userspace model registers its MMIO regions on bus. 0, or -errno after one
+ * error line naming the alternatives.
+ */
+int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus,
+		   struct mmio_bus *bus);
+/* Map a request to the type --dump-dtb uses without KVM (auto has no answer: -EINVAL). */
+int irqchip_type_for_request(enum irqchip_request req, enum irqchip_type *type);
+void irqchip_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
 int irqchip_finalize(struct irqchip *ic);
 /* spi counts from 0 (INTID 32). Level semantics: call with false to lower. */
 int irqchip_set_spi(struct irqchip *ic, unsigned int spi, bool level);
@@ -68,5 +93,7 @@ const char *irqchip_type_name(enum irqchip_type type);
 bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type);
 int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what);
 int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level);
+/* The GICv2 device tree node (arm,cortex-a15-gic), shared by the three GICv2 backends. */
+int gic_v2_fdt_node(const struct irqchip *ic, void *fdt);
 
 #endif

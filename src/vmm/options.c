@@ -19,7 +19,9 @@ void options_print_run_help(void)
 	       "  -d, --disk FILE[,ro][,io=uring|thread]\n"
 	       "                          virtio-blk disk backed by FILE (up to 8; ro: read-only)\n"
 	       "      --console TYPE      serial (16550 UART, default) or virtio (virtio-console, hvc0)\n"
-	       "      --irqchip TYPE      auto | gicv2 | gicv3 (default auto: GICv3, else GICv2)\n"
+	       "      --irqchip TYPE      auto | gicv3 | gicv2 | gicv2-kernel | gicv2-legacy | user\n"
+	       "                          (default auto: in-kernel GICv3, else in-kernel GICv2,\n"
+	       "                          else the userspace GICv2 model)\n"
 	       "      --dump-dtb FILE     write the generated device tree to FILE and exit\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
 	       "      --nodefaults        no default devices: no virtio-rng, no PL031 RTC\n"
@@ -31,12 +33,31 @@ void options_print_run_help(void)
 	       VM_DEFAULT_MEM_MIB);
 }
 
+static int parse_irqchip(const char *arg, enum irqchip_request *req)
+{
+	static const enum irqchip_request all[] = {
+		IRQCHIP_REQ_AUTO, IRQCHIP_REQ_GICV2, IRQCHIP_REQ_GICV2_KERNEL,
+		IRQCHIP_REQ_GICV2_LEGACY, IRQCHIP_REQ_GICV3, IRQCHIP_REQ_USER,
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(arg, irqchip_request_name(all[i])) == 0) {
+			*req = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 const char *irqchip_request_name(enum irqchip_request req)
 {
 	switch (req) {
 	case IRQCHIP_REQ_AUTO: return "auto";
 	case IRQCHIP_REQ_GICV2: return "gicv2";
 	case IRQCHIP_REQ_GICV3: return "gicv3";
+	case IRQCHIP_REQ_GICV2_KERNEL: return "gicv2-kernel";
+	case IRQCHIP_REQ_GICV2_LEGACY: return "gicv2-legacy";
+	case IRQCHIP_REQ_USER: return "user";
 	}
 	return "?";
 }
@@ -159,14 +180,9 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			}
 			break;
 		case OPT_IRQCHIP:
-			if (strcmp(optarg, "auto") == 0)
-				cfg->irqchip = IRQCHIP_REQ_AUTO;
-			else if (strcmp(optarg, "gicv2") == 0)
-				cfg->irqchip = IRQCHIP_REQ_GICV2;
-			else if (strcmp(optarg, "gicv3") == 0)
-				cfg->irqchip = IRQCHIP_REQ_GICV3;
-			else {
-				pr_err("--irqchip '%s': choose auto, gicv2 or gicv3", optarg);
+			if (parse_irqchip(optarg, &cfg->irqchip) < 0) {
+				pr_err("--irqchip '%s': choose auto, gicv3, gicv2, gicv2-kernel, gicv2-legacy or user",
+				       optarg);
 				return -EINVAL;
 			}
 			break;

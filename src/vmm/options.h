@@ -8,9 +8,12 @@
 #include "vmm/log.h"
 
 enum irqchip_request {
-	IRQCHIP_REQ_AUTO,   /* in-kernel GICv3, else in-kernel GICv2 */
-	IRQCHIP_REQ_GICV2,
+	IRQCHIP_REQ_AUTO,		/* in-kernel GICv3 → in-kernel GICv2 (device, then legacy) → userspace GICv2 */
+	IRQCHIP_REQ_GICV2,		/* in-kernel GICv2, else the userspace model (said at info level) */
+	IRQCHIP_REQ_GICV2_KERNEL,	/* in-kernel GICv2 or fail */
+	IRQCHIP_REQ_GICV2_LEGACY,	/* in-kernel GICv2 through KVM_CREATE_IRQCHIP */
 	IRQCHIP_REQ_GICV3,
+	IRQCHIP_REQ_USER,		/* the userspace GICv2 model */
 };
 
 #define VM_DEFAULT_MEM_MIB 256u

@@ -1,5 +1,6 @@
 /* vCPUs: creation, boot registers and the per-vCPU thread running KVM_RUN. */
 #include <errno.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stddef.h>
@@ -162,13 +163,25 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* Which vCPU this thread runs: MMIO handlers of banked registers (the userspace GIC) need it. */
+static _Thread_local unsigned int current_vcpu = UINT_MAX;
+
+unsigned int vcpu_current_index(void)
+{
+	return current_vcpu;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
 
+	current_vcpu = vcpu->index;
 	while (!atomic_load(&vm->stopping)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		int r = ioctl(vcpu->fd, KVM_RUN, 0);
+		/* Every return, error or not, carries fresh timer levels for a userspace irqchip. */
+		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
+		if (r < 0) {
 			int err = errno;
 			if (err == EINTR || err == EAGAIN)
 				continue;

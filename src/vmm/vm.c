@@ -489,11 +489,10 @@ static int vm_dump_dtb_without_kvm(struct vm *vm, const struct boot_layout *layo
 	enum irqchip_type type;
 	int len;
 
-	if (vm->cfg->irqchip == IRQCHIP_REQ_AUTO) {
-		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip gicv2 or gicv3");
+	if (irqchip_type_for_request(vm->cfg->irqchip, &type) < 0) {
+		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip (gicv2, gicv3 or user)");
 		return -EINVAL;
 	}
-	type = vm->cfg->irqchip == IRQCHIP_REQ_GICV2 ? IRQCHIP_GICV2_KVM : IRQCHIP_GICV3_KVM;
 	vm->nr_vcpus = vm->cfg->nr_cpus;
 	irqchip_layout(&vm->irqchip, type, vm->nr_vcpus);
 	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
@@ -561,7 +560,7 @@ int vm_main(const struct vm_config *cfg)
 	}
 	if (vm_open_kvm(&vm) < 0 || vm_create_kvm_vm(&vm) < 0 || vm_setup_memory(&vm) < 0 || vm_create_vcpus(&vm) < 0)
 		goto out;
-	if (irqchip_create(&vm.irqchip, vm.vm_fd, cfg->irqchip, vm.nr_vcpus) < 0)
+	if (irqchip_create(&vm.irqchip, vm.vm_fd, cfg->irqchip, vm.nr_vcpus, &vm.bus) < 0)
 		goto out;
 	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm.nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
 		irqchip_type_name(vm.irqchip.type));

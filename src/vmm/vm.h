@@ -100,6 +100,8 @@ int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr);
 int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu, size_t run_size);
+/* The index of the vCPU whose thread calls this, or UINT_MAX on any other thread. */
+unsigned int vcpu_current_index(void);
 /* MPIDR_EL1 KVM gives vCPU index i when nothing overrides it (used without /dev/kvm). */
 uint64_t vcpu_default_mpidr(unsigned int index);
 

@@ -65,33 +65,6 @@ static void timer_irq(void)
 	gic_eoi(&gic, iar);
 }
 
-/* The DTB's arm,armv8-timer node must name PPI 11 (INTID 27) as the virtual timer. */
-static void check_timer_node(const struct fdt *f)
-{
-	uint32_t cells = 3, len, type, num;
-	const void *val;
-	int node, err;
-
-	node = fdt_find_compatible(f, -1, "arm,armv8-timer");
-	if (node < 0)
-		fail("timer: no arm,armv8-timer node in the DTB: %s", fdt_strerror(node));
-	err = fdt_getprop_u32(f, gic.node, "#interrupt-cells", &cells);
-	if (err < 0 && err != -FDT_ERR_NOTFOUND)
-		fail("timer: bad #interrupt-cells in the GIC node: %s", fdt_strerror(err));
-	if (cells < 3 || cells > 4)
-		fail("timer: GIC #interrupt-cells is %u, expected 3", cells);
-	err = fdt_getprop(f, node, "interrupts", &val, &len);
-	if (err < 0)
-		fail("timer: arm,armv8-timer has no interrupts property: %s", fdt_strerror(err));
-	/* <secure phys> <non-secure phys> <virtual> <hyp>: we want entry 2. */
-	if (len < 3 * 4 * cells)
-		fail("timer: arm,armv8-timer interrupts property too short (%u bytes)", len);
-	type = fdt_be32((const uint8_t *)val + 2 * 4 * cells);
-	num = fdt_be32((const uint8_t *)val + 2 * 4 * cells + 4);
-	if (type != 1 || num + 16 != VTIMER_INTID)
-		fail("timer: DTB virtual timer interrupt is <%u %u>, expected PPI <1 11> (INTID 27)",
-		     type, num);
-}
 
 void guest_main(uintptr_t dtb)
 {
@@ -105,7 +78,7 @@ void guest_main(uintptr_t dtb)
 	if (err < 0)
 		fail("timer: interrupt controller: %s: %s", what, fdt_strerror(err));
 	kprintf("timer: gic=v%d\n", gic.version);
-	check_timer_node(&guest_fdt);
+	gic_check_vtimer_node(&guest_fdt, &gic, "timer");
 
 	ticks = counter_freq() / 1000;	/* ~1 ms */
 	if (ticks == 0)

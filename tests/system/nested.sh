@@ -16,7 +16,8 @@
 # SCRIPT sees: ARMVMM (the binary), GUESTS (the .bin guests), KERNEL (Debian's Image),
 # GUEST_INITRD (busybox initramfs, guest-init.sh), GUEST_MODS_INITRD (modules
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
-# ARMVMM_LIB (lib.sh), TMPDIR (a tmpfs in the nested host).
+# ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), TMPDIR (a tmpfs
+# in the nested host).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -174,6 +175,7 @@ make_l1_initrd() {
 	cp "$work/guest-mods.cpio.gz" "$root/armvmm/guest-mods-initrd.cpio.gz"
 	cp "$work/rootfs.ext4" "$root/armvmm/rootfs.ext4"
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
+	cp "$here/gic-guests.sh" "$root/armvmm/gic-guests.sh"
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
 #!/bin/busybox sh
@@ -185,6 +187,7 @@ mount -t tmpfs tmp /tmp
 export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
+export GIC_GUESTS=/armvmm/gic-guests.sh
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
@@ -207,7 +210,7 @@ make_guest_rootfs
 # Native arm64 host with KVM: no nesting, the payload runs right here.
 if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
-	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh"
+	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if $tap; then

@@ -46,6 +46,18 @@ static void test_defaults_and_kvmtool_options(void **state)
 	assert_int_equal(c.nr_cpus, 2);
 	assert_int_equal(c.mem_size, 2048ull << 20);
 	assert_int_equal(c.irqchip, IRQCHIP_REQ_GICV3);
+
+	/* Every --irqchip name maps to its request, and the name round-trips. */
+	static const struct { char *name; enum irqchip_request req; } chips[] = {
+		{ "auto", IRQCHIP_REQ_AUTO }, { "gicv2", IRQCHIP_REQ_GICV2 },
+		{ "gicv2-kernel", IRQCHIP_REQ_GICV2_KERNEL }, { "gicv2-legacy", IRQCHIP_REQ_GICV2_LEGACY },
+		{ "gicv3", IRQCHIP_REQ_GICV3 }, { "user", IRQCHIP_REQ_USER },
+	};
+	for (size_t i = 0; i < sizeof(chips) / sizeof(chips[0]); i++) {
+		assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", chips[i].name), 0);
+		assert_int_equal(c.irqchip, chips[i].req);
+		assert_string_equal(irqchip_request_name(c.irqchip), chips[i].name);
+	}
 }
 
 static void test_rejects_bad_values(void **state)
@@ -64,6 +76,8 @@ static void test_rejects_bad_values(void **state)
 	assert_int_equal(PARSE(&c, "-k", "K", "-m", "99999999999G"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "-m", ""), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "gicv4"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "gicv2-"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "USER"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--loglevel", "loud"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=tap"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--bogus"), -EINVAL);

@@ -5,10 +5,7 @@
  */
 #include "gic.h"
 
-/* Distributor (both versions) */
-#define GICD_CTLR 0x000
-#define GICD_ISENABLER 0x100
-#define GICD_IPRIORITYR 0x400
+/* Distributor: GICD_CTLR, GICD_ISENABLER, GICD_IPRIORITYR come from gic.h */
 #define GICD_PIDR2 0xffe8
 
 #define GICD_CTLR_V2_ENABLE (1U << 0)
@@ -16,12 +13,7 @@
 #define GICD_CTLR_V3_ARE (1U << 4)
 #define GICD_CTLR_V3_RWP (1U << 31)
 
-/* GICv2 CPU interface */
-#define GICC_CTLR 0x000
-#define GICC_PMR 0x004
-#define GICC_IAR 0x00c
-#define GICC_EOIR 0x010
-#define GICC_CTLR_ENABLE (1U << 0)
+/* GICv2 CPU interface: see gic.h */
 
 /* GICv3 redistributor: RD_base frame, then the SGI_base frame at +64 KiB */
 #define GICR_TYPER 0x0008
@@ -129,11 +121,13 @@ int gic_probe(const struct fdt *f, struct gic *g, const char **what)
 	if (err < 0)
 		return err;
 	g->dist = (uintptr_t)addr;
+	g->dist_size = size;
 	*what = "GICv2 reg[1] (CPU interface)";
 	err = fdt_get_reg(f, node, 1, &addr, &size);
 	if (err < 0)
 		return err;
 	g->cpuif = (uintptr_t)addr;
+	g->cpuif_size = size;
 	return 0;
 }
 
@@ -284,4 +278,216 @@ void gic_eoi(const struct gic *g, uint32_t iar)
 		write_icc(ICC_EOIR1_EL1, iar);
 		isb();
 	}
+}
+
+/* ---- GICv2 test-guest helpers ---- */
+
+void gicv2_test_probe(struct gic *g, const char *name)
+{
+	const char *what = "";
+	int err;
+
+	err = gic_probe(&guest_fdt, g, &what);
+	if (err < 0)
+		fail("%s: interrupt controller: %s: %s", name, what, fdt_strerror(err));
+	if (g->version == 3) {
+		kprintf("%s: SKIP gicv3\n", name);
+		psci_system_off();
+	}
+	if (g->version != 2)
+		fail("%s: unknown GIC version %d", name, g->version);
+	if (g->dist_size < 0x1000)
+		fail("%s: GICv2 distributor region is only 0x%llx bytes (need 0x1000)", name,
+		     (unsigned long long)g->dist_size);
+	if (g->cpuif_size < 0x2000)
+		fail("%s: GICv2 CPU interface region is only 0x%llx bytes (need 0x2000 for GICC_DIR)",
+		     name, (unsigned long long)g->cpuif_size);
+}
+
+void gicv2_dist_enable(const struct gic *g)
+{
+	uint32_t v;
+
+	mmio_write32(g->dist + GICD_CTLR, GICD_CTLR_V2_ENABLE);
+	v = mmio_read32(g->dist + GICD_CTLR);
+	if (!(v & GICD_CTLR_V2_ENABLE))
+		fail("gic: GICD_CTLR.Enable does not stick (0x%x)", v);
+}
+
+void gicv2_cpu_enable(const struct gic *g, uint8_t pmr)
+{
+	uint32_t v;
+
+	mmio_write32(g->cpuif + GICC_PMR, pmr);
+	mmio_write32(g->cpuif + GICC_BPR, 0);
+	mmio_write32(g->cpuif + GICC_CTLR, GICC_CTLR_ENABLE);
+	v = mmio_read32(g->cpuif + GICC_CTLR);
+	if ((v & (GICC_CTLR_ENABLE | GICC_CTLR_EOIMODE)) != GICC_CTLR_ENABLE)
+		fail("gic: GICC_CTLR reads 0x%x after writing 0x%x", v, GICC_CTLR_ENABLE);
+}
+
+uint8_t gicv2_cpu_mask(const struct gic *g)
+{
+	uint8_t m = mmio_read8(g->dist + GICD_ITARGETSR);
+	uint32_t typer = mmio_read32(g->dist + GICD_TYPER);
+
+	if (m == 0 && GICD_TYPER_CPUS(typer) == 1)
+		m = 1;
+	if (m == 0 || (m & (m - 1)))
+		fail("gic: GICD_ITARGETSR0 byte 0 reads 0x%x on cpu 0x%llx: not one CPU interface bit",
+		     m, (unsigned long long)read_mpidr());
+	return m;
+}
+
+uint8_t gicv2_priority_mask(const struct gic *g)
+{
+	uint8_t old = gicv2_get_priority(g, 15), pmask, low;
+
+	gicv2_set_priority(g, 15, 0xff);
+	pmask = gicv2_get_priority(g, 15);
+	gicv2_set_priority(g, 15, old);
+	low = (uint8_t)~pmask;
+	if ((pmask & 0xf0) != 0xf0 || (low & (low + 1)) != 0)
+		fail("gic: GICD_IPRIORITYR reads 0x%x after writing 0xff: fewer than 4 bits, or not the top bits",
+		     pmask);
+	return pmask;
+}
+
+unsigned gicv2_max_intid(const struct gic *g)
+{
+	unsigned n = 32 * (GICD_TYPER_ITLINES(mmio_read32(g->dist + GICD_TYPER)) + 1) - 1;
+
+	return n > 1019 ? 1019 : n;
+}
+
+static void check_intid(unsigned intid)
+{
+	if (intid > 1019)
+		fail("gic: INTID %u out of range", intid);
+}
+
+void gicv2_set_priority(const struct gic *g, unsigned intid, uint8_t prio)
+{
+	check_intid(intid);
+	mmio_write8(g->dist + GICD_IPRIORITYR + intid, prio);
+}
+
+uint8_t gicv2_get_priority(const struct gic *g, unsigned intid)
+{
+	check_intid(intid);
+	return mmio_read8(g->dist + GICD_IPRIORITYR + intid);
+}
+
+void gicv2_set_target(const struct gic *g, unsigned intid, uint8_t cpu_mask)
+{
+	if (intid < 32 || intid > 1019)
+		fail("gic: INTID %u is not an SPI", intid);
+	mmio_write8(g->dist + GICD_ITARGETSR + intid, cpu_mask);
+}
+
+bool gicv2_bit(const struct gic *g, uintptr_t bank, unsigned intid)
+{
+	check_intid(intid);
+	return (mmio_read32(g->dist + bank + 4 * (intid / 32)) >> (intid % 32)) & 1;
+}
+
+void gicv2_set_bit(const struct gic *g, uintptr_t bank, unsigned intid)
+{
+	check_intid(intid);
+	mmio_write32(g->dist + bank + 4 * (intid / 32), 1U << (intid % 32));
+}
+
+void gicv2_enable(const struct gic *g, unsigned intid) { gicv2_set_bit(g, GICD_ISENABLER, intid); }
+void gicv2_disable(const struct gic *g, unsigned intid) { gicv2_set_bit(g, GICD_ICENABLER, intid); }
+void gicv2_set_pending(const struct gic *g, unsigned intid) { gicv2_set_bit(g, GICD_ISPENDR, intid); }
+void gicv2_clear_pending(const struct gic *g, unsigned intid) { gicv2_set_bit(g, GICD_ICPENDR, intid); }
+
+void gicv2_send_sgi(const struct gic *g, unsigned filter, uint8_t targets, unsigned sgi)
+{
+	if (sgi > 15 || filter > 2)
+		fail("gic: bad SGI request (filter %u, SGI %u)", filter, sgi);
+	dsb_sy();
+	mmio_write32(g->dist + GICD_SGIR, (filter << 24) | ((uint32_t)targets << 16) | sgi);
+}
+
+uint32_t gicv2_wait_iar(const struct gic *g, uint64_t ms)
+{
+	uint64_t deadline = counter_deadline_ms(ms);
+	uint32_t iar;
+
+	for (;;) {
+		iar = gicv2_read_iar(g);
+		if (!gic_intid_spurious(GICV2_IAR_INTID(iar)))
+			return iar;
+		if (counter_passed(deadline))
+			return GICV2_SPURIOUS;
+	}
+}
+
+uint32_t gicv2_quiet(const struct gic *g, uint64_t ms)
+{
+	return gicv2_wait_iar(g, ms);
+}
+
+uint32_t gicv2_expect_iar(const struct gic *g, uint32_t want, uint64_t ms, const char *what)
+{
+	uint32_t iar = gicv2_wait_iar(g, ms);
+
+	if (iar == GICV2_SPURIOUS)
+		fail("%s: nothing acknowledged within %llu ms, expected IAR 0x%x (RPR 0x%x HPPIR 0x%x PMR 0x%x)",
+		     what, (unsigned long long)ms, want, gicv2_rpr(g), gicv2_hppir(g),
+		     mmio_read32(g->cpuif + GICC_PMR));
+	if ((iar & 0x1fffU) != want)
+		fail("%s: IAR 0x%x (INTID %u cpu %u), expected 0x%x (INTID %u cpu %u)", what, iar,
+		     GICV2_IAR_INTID(iar), GICV2_IAR_CPUID(iar), want, GICV2_IAR_INTID(want),
+		     GICV2_IAR_CPUID(want));
+	return iar;
+}
+
+void gicv2_expect_quiet(const struct gic *g, uint64_t ms, const char *what)
+{
+	uint32_t iar = gicv2_quiet(g, ms);
+
+	if (iar != GICV2_SPURIOUS)
+		fail("%s: IAR gave 0x%x (INTID %u cpu %u), expected nothing (1023) (RPR now 0x%x)",
+		     what, iar, GICV2_IAR_INTID(iar), GICV2_IAR_CPUID(iar), gicv2_rpr(g));
+}
+
+void event_stream_enable(void)
+{
+	uint64_t freq = counter_freq(), ctl;
+	unsigned bit = 0;
+
+	/* An event each time bit EVNTI of CNTVCT goes 0 -> 1: every 2^(bit+1) ticks. */
+	while (bit < 15 && (2ULL << (bit + 1)) * 10000 <= freq)
+		bit++;
+	ctl = read_sysreg(cntkctl_el1);
+	ctl &= ~((0xfULL << 4) | (1ULL << 3));	/* EVNTI, EVNTDIR */
+	ctl |= ((uint64_t)bit << 4) | (1ULL << 2);	/* EVNTEN */
+	write_sysreg(cntkctl_el1, ctl);
+	isb();
+}
+
+void gic_check_vtimer_node(const struct fdt *f, const struct gic *g, const char *who)
+{
+	uint32_t cells = 3, len, type, num;
+	const void *val;
+	int node, err;
+
+	node = fdt_find_compatible(f, -1, "arm,armv8-timer");
+	if (node < 0)
+		fail("%s: no arm,armv8-timer node in the DTB: %s", who, fdt_strerror(node));
+	err = fdt_getprop_u32(f, g->node, "#interrupt-cells", &cells);
+	if ((err < 0 && err != -FDT_ERR_NOTFOUND) || cells != 3)
+		fail("%s: GIC #interrupt-cells unusable (%s, %u), expected 3", who, fdt_strerror(err), cells);
+	err = fdt_getprop(f, node, "interrupts", &val, &len);
+	if (err < 0)
+		fail("%s: arm,armv8-timer has no interrupts property: %s", who, fdt_strerror(err));
+	/* <secure phys> <non-secure phys> <virtual> <hyp>: we want entry 2. */
+	if (len < 3 * 4 * cells)
+		fail("%s: arm,armv8-timer interrupts property too short (%u bytes)", who, len);
+	type = fdt_be32((const uint8_t *)val + 2 * 4 * cells);
+	num = fdt_be32((const uint8_t *)val + 2 * 4 * cells + 4);
+	if (type != 1 || num + 16 != 27)
+		fail("%s: DTB virtual timer interrupt is <%u %u>, expected PPI <1 11> (INTID 27)", who, type, num);
 }

@@ -86,7 +86,7 @@ static int fdt_timer(void *fdt, const struct fdt_params *p)
 	/* GICv2 PPI specifiers carry a mask of the CPUs the PPI is wired to (bits 15:8). */
 	uint32_t flags = IRQ_TYPE_LEVEL_HIGH;
 	if (irqchip_is_gicv2(p->irqchip->type))
-		flags |= ((1u << (p->nr_cpus > 8 ? 8 : p->nr_cpus)) - 1) << 8;
+		flags |= ((1u << (p->nr_cpus > GICV2_MAX_CPUS ? GICV2_MAX_CPUS : p->nr_cpus)) - 1) << 8;
 	/* Secure physical, non-secure physical, virtual, hypervisor physical timer PPIs. */
 	const uint32_t ppis[] = { 13, 14, 11, 10 };
 	uint32_t irqs[12];

@@ -20,11 +20,6 @@ static int gic_kvm_v2_create(struct irqchip *ic)
 	uint32_t nr_irqs = IRQCHIP_NR_IRQS;
 	int ret;
 
-	if (ic->nr_cpus > 8) {
-		pr_err("GICv2 supports at most 8 vCPUs (asked for %u): use --irqchip gicv3 or fewer --cpus",
-		       ic->nr_cpus);
-		return -EINVAL;
-	}
 	if (ioctl(ic->vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
 		int err = errno;
 		if (!ic->quiet)
@@ -106,11 +101,6 @@ static int legacy_set_addr(struct irqchip *ic, uint64_t type, uint64_t addr, con
 
 static int gic_kvm_v2_legacy_create(struct irqchip *ic)
 {
-	if (ic->nr_cpus > 8) {
-		pr_err("GICv2 supports at most 8 vCPUs (asked for %u): use --irqchip gicv3 or fewer --cpus",
-		       ic->nr_cpus);
-		return -EINVAL;
-	}
 	if (ioctl(ic->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		int err = errno;
 		if (ic->quiet && (err == ENODEV || err == ENXIO))

@@ -76,11 +76,6 @@ static int gic_user_create(struct irqchip *ic)
 	};
 	int ret;
 
-	if (ic->nr_cpus > GICV2_MAX_CPUS) {
-		pr_err("GICv2 supports at most %u vCPUs (asked for %u): use --irqchip gicv3 or fewer --cpus",
-		       GICV2_MAX_CPUS, ic->nr_cpus);
-		return -EINVAL;
-	}
 	if (ioctl(ic->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_USER_IRQ) <= 0) {
 		pr_err("this host's KVM lacks KVM_CAP_ARM_USER_IRQ, so a userspace GIC would never see timer interrupts: use an in-kernel --irqchip");
 		return -ENODEV;
@@ -122,7 +117,7 @@ static void gic_user_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struc
 	uint32_t now = (uint32_t)run->s.regs.device_irq_level;
 	uint32_t changed;
 
-	if (cpu >= ic->nr_cpus || cpu >= sizeof(ic->user_irq_levels) / sizeof(ic->user_irq_levels[0]))
+	if (cpu >= ic->nr_cpus) /* at most GICV2_MAX_CPUS: irqchip_create checked */
 		return;
 	changed = now ^ ic->user_irq_levels[cpu]; /* only this vCPU's thread touches its slot */
 	if (!changed)

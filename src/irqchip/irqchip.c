@@ -103,6 +103,12 @@ static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd,
 {
 	int ret;
 
+	/* The GICv2 architecture has 8 CPU interfaces: every GICv2 backend shares the limit. */
+	if (irqchip_is_gicv2(type) && nr_cpus > GICV2_MAX_CPUS) {
+		pr_err("GICv2 supports at most %u vCPUs (asked for %u): use --irqchip gicv3 or fewer --cpus",
+		       GICV2_MAX_CPUS, nr_cpus);
+		return -EINVAL;
+	}
 	irqchip_layout(ic, type, nr_cpus);
 	ic->vm_fd = vm_fd;
 	ic->bus = bus;
@@ -150,9 +156,9 @@ int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsi
 	case IRQCHIP_REQ_AUTO:
 		if (kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3))
 			return create_backend(ic, IRQCHIP_GICV3_KVM, vm_fd, nr_cpus, bus, false);
-		if (nr_cpus > 8) {
-			pr_err("this host's KVM has no in-kernel GICv3, and a GICv2 takes at most 8 vCPUs (asked for %u)",
-			       nr_cpus);
+		if (nr_cpus > GICV2_MAX_CPUS) {
+			pr_err("this host's KVM has no in-kernel GICv3, and a GICv2 takes at most %u vCPUs (asked for %u)",
+			       GICV2_MAX_CPUS, nr_cpus);
 			return -EINVAL;
 		}
 		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, true);

@@ -23,6 +23,9 @@ enum irqchip_type {
 /* Every type except GICv3 shows the guest a GICv2 at the same addresses with the same node. */
 static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_GICV3_KVM; }
 
+#ifndef GICV2_MAX_CPUS
+#define GICV2_MAX_CPUS 8u	/* CPU interfaces a GICv2 has (gicv2_model.h says the same) */
+#endif
 #define IRQCHIP_NR_IRQS 128u	/* total lines incl. the 32 private ones */
 #define IRQCHIP_NR_SPIS (IRQCHIP_NR_IRQS - 32u)
 #define GIC_SPI_BASE 32u
@@ -61,7 +64,7 @@ struct irqchip {
 	uint64_t cpu_base, cpu_size;	/* GICv2 CPU interface, or GICv3 redistributors */
 	struct mmio_bus *bus;		/* where the userspace model registers its regions */
 	struct gicv2_model *model;	/* the userspace model's state, or NULL */
-	uint32_t user_irq_levels[8];	/* userspace model: last device_irq_level seen per vCPU */
+	uint32_t user_irq_levels[GICV2_MAX_CPUS];	/* userspace model: last device_irq_level seen per vCPU */
 	bool quiet;			/* create(): failure is not an error yet (a fallback follows) */
 };
 

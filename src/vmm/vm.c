@@ -322,7 +322,7 @@ static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t
 			.initrd_size = layout->initrd_size,
 			.uart_base = GUEST_UART_BASE,
 			.uart_spi = UART_SPI,
-			.rtc = !vm->cfg->nodefaults,
+			.rtc = vm->has_rtc,
 			.rtc_base = GUEST_RTC_BASE,
 			.rtc_spi = RTC_SPI,
 			.nr_virtio = vm->nr_virtio,

@@ -228,7 +228,6 @@ void guest_main(uintptr_t dtb)
 	uint64_t t0, t1, deadline, regs[2];
 	uint32_t i;
 	int ncpus, err;
-	long ret;
 
 	guest_init(dtb, true);
 	gicv2_test_probe(&gic, "irqbench");
@@ -273,9 +272,7 @@ void guest_main(uintptr_t dtb)
 
 	/* SGI round trips with CPU 1. */
 	secondary_handler = cpu1_main;
-	ret = psci_cpu_on(regs[1], (uintptr_t)secondary_entry, 1);
-	if (ret != 0)
-		fail("irqbench: CPU_ON(cpu 1) returned %ld (%s)", ret, psci_strerror(ret));
+	psci_start_secondaries(regs, 2, "irqbench");
 	deadline = counter_deadline_ms(10000);
 	while (!cpu1_ready)
 		if (counter_passed(deadline))

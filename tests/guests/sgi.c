@@ -336,7 +336,6 @@ void guest_main(uintptr_t dtb)
 	uint32_t total, typer;
 	uint64_t deadline;
 	int i, j, err;
-	long ret;
 
 	guest_init(dtb, true);
 	gicv2_test_probe(&gic, "sgi");
@@ -358,12 +357,7 @@ void guest_main(uintptr_t dtb)
 	gicv2_dist_enable(&gic);
 	cpu[0].started = STARTED_MAGIC;
 	secondary_handler = secondary;
-	for (i = 1; i < ncpus; i++) {
-		ret = psci_cpu_on(dt_regs[i], (uintptr_t)secondary_entry, (uint64_t)i);
-		if (ret != 0)
-			fail("sgi: CPU_ON(cpu %d, mpidr 0x%llx) returned %ld (%s)", i,
-			     (unsigned long long)dt_regs[i], ret, psci_strerror(ret));
-	}
+	psci_start_secondaries(dt_regs, ncpus, "sgi");
 	deadline = counter_deadline_ms(WAIT_MS);
 	for (i = 1; i < ncpus; i++)
 		while (cpu[i].started != STARTED_MAGIC) {

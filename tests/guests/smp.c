@@ -46,7 +46,6 @@ void guest_main(uintptr_t dtb)
 {
 	uint64_t self, deadline;
 	int n, i, j, err;
-	long ret;
 
 	guest_init(dtb, true);
 
@@ -74,12 +73,7 @@ void guest_main(uintptr_t dtb)
 	slots[0].done = SLOT_DONE_MAGIC;
 
 	secondary_handler = smp_secondary;
-	for (i = 1; i < n; i++) {
-		ret = psci_cpu_on(dt_regs[i], (uintptr_t)secondary_entry, (uint64_t)i);
-		if (ret != 0)
-			fail("smp: CPU_ON(cpu %d, mpidr 0x%llx) returned %ld (%s)", i,
-			     (unsigned long long)dt_regs[i], ret, psci_strerror(ret));
-	}
+	psci_start_secondaries(dt_regs, n, "smp");
 
 	for (i = 1; i < n; i++) {
 		deadline = counter_deadline_ms(WAIT_MS);

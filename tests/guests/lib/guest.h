@@ -113,6 +113,11 @@ void kvprintf(const char *fmt, va_list ap) PRINTF_LIKE(1, 0);
 
 long psci_call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3);
 long psci_cpu_on(uint64_t mpidr, uintptr_t entry, uint64_t context);
+/*
+ * CPU_ON for cpus 1..n-1 (mpidrs[i], context i) at secondary_entry, which
+ * calls secondary_handler; FAILs naming who if the firmware refuses one.
+ */
+void psci_start_secondaries(const uint64_t *mpidrs, int n, const char *who);
 long psci_cpu_off(void);	/* returns only on failure */
 NORETURN void psci_system_off(void);	/* FAILs if the call returns */
 NORETURN void psci_system_reset(void);

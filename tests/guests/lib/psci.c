@@ -26,6 +26,16 @@ long psci_cpu_on(uint64_t mpidr, uintptr_t entry, uint64_t context)
 	return psci_call(PSCI_CPU_ON_64, mpidr, entry, context);
 }
 
+void psci_start_secondaries(const uint64_t *mpidrs, int n, const char *who)
+{
+	for (int i = 1; i < n; i++) {
+		long ret = psci_cpu_on(mpidrs[i], (uintptr_t)secondary_entry, (uint64_t)i);
+		if (ret != 0)
+			fail("%s: CPU_ON(cpu %d, mpidr 0x%llx) returned %ld (%s)", who, i,
+			     (unsigned long long)mpidrs[i], ret, psci_strerror(ret));
+	}
+}
+
 long psci_cpu_off(void)
 {
 	dsb_sy();

@@ -46,6 +46,12 @@ void pl031_match(struct pl031 *rtc, bool force);
 int pl031_create(struct vm *vm, uint64_t base, unsigned int spi);
 void pl031_destroy(struct pl031 *rtc);
 
+/* Snapshots: offset, match, control, mask, raw status; restore re-arms the match timer and the line. */
+struct snap_buf;
+struct snap_cursor;
+void pl031_save(struct pl031 *rtc, struct snap_buf *b);
+int pl031_restore(struct pl031 *rtc, struct snap_cursor *c);
+
 int fdt_apb_pclk_node(void *fdt);
 int pl031_fdt_node(void *fdt, uint64_t base, unsigned int spi);
 

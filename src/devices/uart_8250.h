@@ -39,6 +39,12 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 unsigned int uart_8250_rx_space(struct uart_8250 *u);
 /* Queue up to n received bytes; returns how many were taken. */
 unsigned int uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, unsigned int n);
+/* Snapshots: the guest-visible state (registers, FIFO contents: input the guest has not read yet). */
+struct snap_buf;
+struct snap_cursor;
+void uart_8250_save(struct uart_8250 *u, struct snap_buf *b);
+/* Validate and load; recomputes the interrupt line. 0 or -EINVAL after one error line. */
+int uart_8250_restore(struct uart_8250 *u, struct snap_cursor *c);
 int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi);
 
 #endif

@@ -33,6 +33,8 @@
 
 struct virtio_mmio;
 struct irqchip;
+struct snap_buf;
+struct snap_cursor;
 
 struct virtio_device_ops {
 	const char *name;
@@ -49,6 +51,15 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_mmio *t);
 	/* The VM is going away (every thread that could call the device has stopped): free t->dev. */
 	void (*destroy)(struct virtio_mmio *t);
+	/*
+	 * Snapshots (each may be NULL). quiesce: finish every request in flight
+	 * (used entries pushed) before anything is saved; no new work arrives until
+	 * the VM resumes. save/restore: the device's own state, after the
+	 * transport's; restore validates what it reads (-EINVAL after one error line).
+	 */
+	void (*quiesce)(struct virtio_mmio *t);
+	void (*save)(struct virtio_mmio *t, struct snap_buf *b);
+	int (*restore)(struct virtio_mmio *t, struct snap_cursor *c);
 };
 
 /* Transport state: plain data for snapshots. */
@@ -96,6 +107,17 @@ void virtio_mmio_config_changed(struct virtio_mmio *t);
 void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why);
 bool virtio_mmio_driver_ok(struct virtio_mmio *t);
 uint64_t virtio_mmio_features(struct virtio_mmio *t);	/* negotiated */
+
+/*
+ * Snapshots: device id, transport state (status, features, selectors,
+ * interrupt status, config generation, every queue), then the device's
+ * ops->save. Restore checks the device id, queue sizes and ring layouts
+ * against guest RAM, then calls ops->restore. -EINVAL after one error line.
+ */
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b);
+int virtio_mmio_restore(struct virtio_mmio *t, struct snap_cursor *c);
+/* After a restore: handle whatever the driver queued (a kick may have been in flight at save time). */
+void virtio_mmio_kick_all(struct virtio_mmio *t);
 
 int virtio_mmio_fdt_node(void *fdt, uint64_t base, unsigned int spi);
 

@@ -88,6 +88,10 @@ void gicv2_cpuif_read(struct gicv2_model *g, unsigned int cpu, uint64_t off, uin
 void gicv2_cpuif_write(struct gicv2_model *g, unsigned int cpu, uint64_t off, const uint8_t *data,
 		       unsigned int len);
 
+/* Snapshots: copy the state out; load one (sanitised to nr_cpus/nr_irqs, lines re-evaluated). */
+void gicv2_model_get_state(struct gicv2_model *g, struct gicv2_state *out);
+int gicv2_model_set_state(struct gicv2_model *g, const struct gicv2_state *in);
+
 /* Device inputs. PPIs: intid 16..31 of CPU cpu. SPIs: 0-based, INTID 32 + spi. */
 void gicv2_set_ppi_level(struct gicv2_model *g, unsigned int cpu, unsigned int intid, bool level);
 void gicv2_set_spi_level(struct gicv2_model *g, unsigned int spi, bool level);

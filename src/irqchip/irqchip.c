@@ -222,3 +222,22 @@ void irqchip_destroy(struct irqchip *ic)
 		close(ic->dev_fd);
 	ic->dev_fd = -1;
 }
+
+int irqchip_save(struct irqchip *ic, struct snap_buf *b)
+{
+	if (!ic->ops || !ic->ops->save) {
+		pr_err("snapshots are not supported with the %s irqchip (use --irqchip gicv2, gicv3 or user)",
+		       irqchip_type_name(ic->type));
+		return -EOPNOTSUPP;
+	}
+	return ic->ops->save(ic, b);
+}
+
+int irqchip_restore(struct irqchip *ic, struct snap_cursor *c)
+{
+	if (!ic->ops || !ic->ops->restore) {
+		pr_err("the %s irqchip cannot be restored from a snapshot", irqchip_type_name(ic->type));
+		return -EOPNOTSUPP;
+	}
+	return ic->ops->restore(ic, c);
+}

@@ -40,6 +40,8 @@ static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_G
 
 struct irqchip;
 struct kvm_run;
+struct snap_buf;
+struct snap_cursor;
 struct mmio_bus;
 struct gicv2_model;
 
@@ -52,6 +54,15 @@ struct irqchip_ops {
 	/* After every KVM_RUN return on vCPU cpu's thread (userspace model only: device_irq_level). */
 	void (*vcpu_sync)(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
 	void (*destroy)(struct irqchip *ic);
+	/*
+	 * Snapshots (NULL: this backend cannot be saved). save runs with every vCPU
+	 * out of KVM_RUN and appends the whole GIC state to b; restore runs on a
+	 * freshly created and finalized irqchip of the same type, after the vCPU
+	 * registers (MPIDR included) were written and before the first KVM_RUN, and
+	 * validates every value it reads (-EINVAL after one error line).
+	 */
+	int (*save)(struct irqchip *ic, struct snap_buf *b);
+	int (*restore)(struct irqchip *ic, struct snap_cursor *c);
 };
 
 struct irqchip {
@@ -66,6 +77,7 @@ struct irqchip {
 	struct gicv2_model *model;	/* the userspace model's state, or NULL */
 	uint32_t user_irq_levels[GICV2_MAX_CPUS];	/* userspace model: last device_irq_level seen per vCPU */
 	bool quiet;			/* create(): failure is not an error yet (a fallback follows) */
+	const uint64_t *mpidrs;		/* MPIDR_EL1 of each vCPU (the VM's array; GICv3 addresses by it) */
 };
 
 extern const struct irqchip_ops gic_kvm_v2_ops;
@@ -91,6 +103,9 @@ int irqchip_set_spi(struct irqchip *ic, unsigned int spi, bool level);
 int irqchip_fdt_node(const struct irqchip *ic, void *fdt);
 void irqchip_destroy(struct irqchip *ic);
 const char *irqchip_type_name(enum irqchip_type type);
+/* Snapshot wrappers: -EOPNOTSUPP with one error line when the backend has no save/restore. */
+int irqchip_save(struct irqchip *ic, struct snap_buf *b);
+int irqchip_restore(struct irqchip *ic, struct snap_cursor *c);
 
 /* Helpers shared by the in-kernel backends. */
 bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type);

@@ -1,0 +1,142 @@
+/*
+ * The snapshot file format (documented for users in man/armvmm-snapshot.5).
+ *
+ * A snapshot is a directory holding two files:
+ *   state   a 64-byte header, then sections: each a 24-byte section header
+ *           (tag, instance, length, CRC32 of the payload) and a payload padded
+ *           with zeros to a multiple of 8 bytes; every integer little-endian;
+ *   memory  guest RAM, byte for byte, written sparsely (zero pages are holes),
+ *           exactly mem_size bytes long; restore maps it MAP_PRIVATE.
+ *
+ * This file knows nothing of KVM: it builds and checks bytes. The reader
+ * validates the whole state file (magic, version, header CRC, every section's
+ * bounds and CRC, duplicate sections, the sections a VM needs) before the
+ * caller looks at any of it; payload fields are then read through a bounds-
+ * checked cursor, and snap_cursor_done() rejects a payload whose size
+ * disagrees with what its reader took from it.
+ */
+#ifndef ARMVMM_SNAPFILE_H
+#define ARMVMM_SNAPFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_MAGIC "ARMVMMSN"		/* 8 bytes, no NUL */
+#define SNAP_VERSION 1u
+#define SNAP_HEADER_SIZE 64u
+#define SNAP_SECTION_HEADER_SIZE 24u
+#define SNAP_STATE_FILE "state"
+#define SNAP_MEMORY_FILE "memory"
+#define SNAP_MAX_STATE_SIZE (256u << 20)	/* a bound for hostile files, far above real ones */
+#define SNAP_MAX_SECTIONS 65536u
+#define SNAP_MAX_VCPUS 4096u
+
+/* Section tags: four ASCII characters, first character in the low byte. */
+#define SNAP_TAG(a, b, c, d) \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define SNAP_SEC_CONFIG SNAP_TAG('C', 'O', 'N', 'F')	/* what to rebuild: devices, options (1) */
+#define SNAP_SEC_VCPU SNAP_TAG('V', 'C', 'P', 'U')	/* instance = vCPU index (nr_vcpus) */
+#define SNAP_SEC_GIC SNAP_TAG('G', 'I', 'C', ' ')	/* irqchip state (1) */
+#define SNAP_SEC_UART SNAP_TAG('U', 'A', 'R', 'T')	/* the 8250 (1) */
+#define SNAP_SEC_RTC SNAP_TAG('R', 'T', 'C', ' ')	/* PL031 (0 or 1) */
+#define SNAP_SEC_VIRTIO SNAP_TAG('V', 'I', 'R', 'T')	/* instance = virtio slot (0..15) */
+
+/* The fixed header (everything but magic and CRCs). */
+struct snap_header {
+	uint32_t version;
+	uint32_t page_size;	/* host page size at save time */
+	uint32_t nr_vcpus;	/* 1..SNAP_MAX_VCPUS */
+	uint32_t irqchip_type;	/* enum irqchip_type */
+	uint64_t mem_gpa;	/* guest RAM: one region [mem_gpa, mem_gpa + mem_size) */
+	uint64_t mem_size;
+};
+
+/* A growing payload. A failed allocation sets err; snap_writer_add() then fails. */
+struct snap_buf {
+	uint8_t *data;
+	size_t len, cap;
+	bool err;
+};
+
+void snap_buf_free(struct snap_buf *b);
+void snap_put_u8(struct snap_buf *b, uint8_t v);
+void snap_put_u16(struct snap_buf *b, uint16_t v);
+void snap_put_u32(struct snap_buf *b, uint32_t v);
+void snap_put_u64(struct snap_buf *b, uint64_t v);
+void snap_put_bytes(struct snap_buf *b, const void *p, size_t n);
+void snap_put_str(struct snap_buf *b, const char *s);	/* u32 length, then the bytes (no NUL) */
+
+/* Reading one payload. Reading past the end sets err and yields zeros. */
+struct snap_cursor {
+	const uint8_t *p;
+	size_t len, off;
+	bool err;
+};
+
+uint8_t snap_get_u8(struct snap_cursor *c);
+uint16_t snap_get_u16(struct snap_cursor *c);
+uint32_t snap_get_u32(struct snap_cursor *c);
+uint64_t snap_get_u64(struct snap_cursor *c);
+bool snap_get_bool(struct snap_cursor *c);	/* a u8 that must be 0 or 1 (else err) */
+void snap_get_bytes(struct snap_cursor *c, void *p, size_t n);
+/* A snap_put_str string into buf (cap bytes incl. NUL): err if longer than cap - 1 or holding a NUL. */
+void snap_get_str(struct snap_cursor *c, char *buf, size_t cap);
+/* The reader of a payload is done: 0, or -EINVAL after one error line naming what (overrun or bytes left over). */
+int snap_cursor_done(const struct snap_cursor *c, const char *what);
+
+/*
+ * Writing a snapshot into dir (which must not exist yet): everything goes to
+ * "<dir>.tmp-<pid>" first; commit fsyncs both files and that directory, then
+ * renames it to dir and fsyncs the parent. Every failure prints one error line,
+ * removes the temporary directory and returns -errno.
+ */
+struct snap_writer;
+
+int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_header *h);
+/* Append a section; the payload is copied (b stays the caller's). -ENOMEM if b->err. */
+int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b);
+/* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
+int snap_writer_memory(struct snap_writer *w, const void *host);
+int snap_writer_commit(struct snap_writer *w);	/* frees w */
+void snap_writer_abort(struct snap_writer *w);	/* frees w, removes the temporary directory */
+
+/* A loaded, validated snapshot. */
+struct snap_section {
+	uint32_t tag, instance;
+	uint64_t offset, length;	/* payload position in state */
+};
+
+struct snap_reader {
+	struct snap_header h;
+	uint8_t *state;
+	size_t state_len;
+	struct snap_section *sections;
+	unsigned int nr_sections;
+	int mem_fd;		/* the memory file, open read-only; -1 until snap_reader_open */
+};
+
+/*
+ * Read dir/state, validate it (snap_reader_parse), open dir/memory and check
+ * that it is a regular file exactly h.mem_size long. 0, or -errno after one
+ * error line saying what is wrong with which file.
+ */
+int snap_reader_open(struct snap_reader *r, const char *dir);
+/*
+ * The pure part: validate a state file image (buf is copied). Checks magic,
+ * version, header size and CRC, page size (power of two, 4 KiB..64 KiB),
+ * nr_vcpus (1..SNAP_MAX_VCPUS), the memory region (non-empty, page-aligned,
+ * no wrap, below 2^48), the file length against the header's, every section
+ * (inside the file, padding zero, CRC), no duplicate (tag, instance), exactly
+ * one CONF, one GIC and one UART section, VCPU sections for exactly
+ * 0..nr_vcpus-1. 0 or -EINVAL after one error line.
+ */
+int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len);
+/* The payload of section (tag, instance): 0 and a cursor, or -ENOENT. */
+int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c);
+void snap_reader_close(struct snap_reader *r);
+
+/* CRC32 (zlib's polynomial) of a buffer. */
+uint32_t snap_crc32(const void *p, size_t n);
+
+#endif

@@ -20,11 +20,34 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONTROL_NAME_MAX 64u
 #define CONTROL_LINE_MAX (PATH_MAX + 64u)
 
-struct vm;
+struct eventloop;
+
+/* What the server asks of the VM (vm.c implements these; unit tests fake them). Main thread. */
+struct control_snapshot_result {
+	uint64_t state_bytes;	/* size of the state file */
+	uint64_t memory_bytes;	/* bytes of guest RAM data written (holes excluded) */
+	uint64_t ns;		/* time the save took, VM paused */
+};
+
+struct control_ops {
+	bool (*is_paused)(void *opaque);
+	/* 0 and the time from request to every vCPU out of KVM_RUN, or -errno. Pausing a paused VM is 0, ns 0. */
+	int (*pause)(void *opaque, uint64_t *ns);
+	int (*resume)(void *opaque);
+	int (*stop)(void *opaque);	/* ask the VM to end (exit status 0); the reply goes out first */
+	/*
+	 * Save into dir (absolute, must not exist). The VM is paused for the save
+	 * and afterwards is as it was (running or paused), or ends with stop.
+	 * On failure -errno and a one-line reason in msg.
+	 */
+	int (*snapshot)(void *opaque, const char *dir, bool stop, struct control_snapshot_result *res,
+			char *msg, size_t msg_cap);
+};
 
 /* Names: 1..64 characters of [A-Za-z0-9._-], not starting with '.'. */
 bool control_name_valid(const char *name);
@@ -38,15 +61,19 @@ int control_socket_path(const char *name, char *buf, size_t cap, bool create);
 struct control_server {
 	int listen_fd;		/* -1 when not listening */
 	char path[PATH_MAX];
-	struct vm *vm;
+	const struct control_ops *ops;
+	void *opaque;
 };
 
 /*
  * Listen on NAME's socket (refusing a name whose socket answers: a VM of that
- * name runs) and add the socket to vm->loop; requests are handled on the main
- * thread. 0 or -errno after one error line.
+ * name runs; replacing a stale one) and add it to loop; requests are handled
+ * on the loop's thread. 0 or -errno after one error line.
  */
-int control_server_start(struct control_server *s, struct vm *vm, const char *name);
+int control_server_start(struct control_server *s, struct eventloop *loop, const char *name,
+			 const struct control_ops *ops, void *opaque);
+/* Handle one request line (what a connection's callback does; exposed for tests). Writes the reply line. */
+void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
 void control_server_stop(struct control_server *s);	/* close and unlink */
 
 /* "armvmm pause|resume|stop|list|snapshot ...": argv[0] is the command. Returns the exit status. */

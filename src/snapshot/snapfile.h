@@ -99,6 +99,7 @@ int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, cons
 /* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
 int snap_writer_memory(struct snap_writer *w, const void *host);
 int snap_writer_commit(struct snap_writer *w);	/* frees w */
+int snap_writer_commit_stats(struct snap_writer *w, uint64_t *state_bytes, uint64_t *memory_bytes);
 void snap_writer_abort(struct snap_writer *w);	/* frees w, removes the temporary directory */
 
 /* A loaded, validated snapshot. */

@@ -7,18 +7,38 @@
 
 enum log_level log_threshold = LOG_WARN;
 
+/* This thread's last error line: a control request failing on the VM's side returns it to the client. */
+static _Thread_local char last_error[512];
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
 	char line[1024];
 	va_list ap;
 
-	if (level > log_threshold)
+	if (level > log_threshold && level != LOG_ERROR)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (level == LOG_ERROR) {
+		size_t n = strnlen(line, sizeof(last_error) - 1);
+		memcpy(last_error, line, n);
+		last_error[n] = '\0';
+	}
+	if (level > log_threshold)
+		return;
 	fprintf(stderr, "armvmm: %s%s\n", prefix[level], line);
+}
+
+const char *log_last_error(void)
+{
+	return last_error;
+}
+
+void log_clear_error(void)
+{
+	last_error[0] = '\0';
 }
 
 int log_level_parse(const char *name, enum log_level *out)

@@ -7,6 +7,9 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 extern enum log_level log_threshold;
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The calling thread's last error message ("" after log_clear_error or if none). */
+const char *log_last_error(void);
+void log_clear_error(void);
 int log_level_parse(const char *name, enum log_level *out);
 
 #define pr_err(...) log_msg(LOG_ERROR, __VA_ARGS__)

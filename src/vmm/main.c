@@ -12,6 +12,7 @@ static void print_usage(FILE *f)
 		   "\n"
 		   "commands:\n"
 		   "  run        boot a guest (see 'armvmm run --help')\n"
+		   "  restore    continue a VM from a snapshot directory (see 'armvmm restore --help')\n"
 		   "\n"
 		   "  armvmm --help | --version\n");
 }
@@ -33,11 +34,14 @@ int main(int argc, char **argv)
 		printf("armvmm %s\n", ARMVMM_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "run") != 0) {
+	if (strcmp(argv[1], "restore") == 0)
+		ret = options_parse_restore(argc - 1, argv + 1, &cfg);
+	else if (strcmp(argv[1], "run") == 0)
+		ret = options_parse_run(argc - 1, argv + 1, &cfg);
+	else {
 		pr_err("unknown command '%s' (try 'armvmm --help')", argv[1]);
 		return VM_EXIT_ERROR;
 	}
-	ret = options_parse_run(argc - 1, argv + 1, &cfg);
 	if (ret)
 		return ret > 0 ? 0 : VM_EXIT_ERROR;
 	log_threshold = cfg.loglevel;

@@ -23,6 +23,22 @@ int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size)
 	return 0;
 }
 
+int guest_mem_map_file(struct guest_mem *mem, uint64_t gpa, uint64_t size, int fd)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+
+	if (p == MAP_FAILED) {
+		int err = errno;
+		pr_err("cannot map the snapshot's %llu MiB of guest RAM: %s",
+		       (unsigned long long)(size >> 20), strerror(err));
+		return -err;
+	}
+	mem->host = p;
+	mem->gpa = gpa;
+	mem->size = size;
+	return 0;
+}
+
 void guest_mem_free(struct guest_mem *mem)
 {
 	if (mem->host)

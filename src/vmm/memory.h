@@ -19,6 +19,12 @@ struct guest_mem {
 };
 
 int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size);
+/*
+ * Guest RAM from a snapshot's memory file: a private (copy-on-write) mapping,
+ * so restoring costs the same whatever the RAM size; pages are read from the
+ * file when the guest first touches them, and its writes never reach the file.
+ */
+int guest_mem_map_file(struct guest_mem *mem, uint64_t gpa, uint64_t size, int fd);
 void guest_mem_free(struct guest_mem *mem);
 /*
  * Host pointer for [gpa, gpa + len) or NULL if any byte of it is outside RAM.

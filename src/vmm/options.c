@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/control.h"
+
 void options_print_run_help(void)
 {
 	printf("usage: armvmm run -k IMAGE [options]\n"
@@ -26,10 +28,12 @@ void options_print_run_help(void)
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
 	       "      --nodefaults        no default devices: no virtio-rng, no PL031 RTC\n"
 	       "      --network mode=none accepted for kvmtool compatibility (no network device)\n"
+	       "      --name NAME         listen on a control socket: 'armvmm pause|resume|stop|snapshot NAME'\n"
+	       "      --script FILE       drive the console from a script (see armvmm(1), SCRIPTS)\n"
 	       "  -h, --help              this text\n"
 	       "\n"
 	       "Exit status: 0 guest powered off, 1 error, 3 guest requested a reset,\n"
-	       "4 guest crashed, 130/143 stopped by SIGINT/SIGTERM.\n",
+	       "4 guest crashed, 5 script failed, 130/143 stopped by SIGINT/SIGTERM.\n",
 	       VM_DEFAULT_MEM_MIB);
 }
 
@@ -95,7 +99,20 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 	return 0;
 }
 
-enum { OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE };
+enum {
+	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE,
+	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT,
+};
+
+static int parse_name(const char *arg)
+{
+	if (!control_name_valid(arg)) {
+		pr_err("--name '%s': use 1 to %u characters from A-Z a-z 0-9 . _ - (not starting with '.')", arg,
+		       CONTROL_NAME_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* -d FILE[,ro][,io=uring|thread]: the options follow the last comma-free path part. */
 static int parse_disk(const char *arg, struct disk_config *d)
@@ -144,6 +161,8 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "network", required_argument, NULL, OPT_NETWORK },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "script", required_argument, NULL, OPT_SCRIPT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -215,6 +234,12 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			}
 			break;
 		case OPT_NODEFAULTS: cfg->nodefaults = true; break;
+		case OPT_NAME:
+			if (parse_name(optarg) < 0)
+				return -EINVAL;
+			cfg->name = optarg;
+			break;
+		case OPT_SCRIPT: cfg->script_path = optarg; break;
 		case OPT_NETWORK:
 			if (strcmp(optarg, "mode=none") != 0) {
 				pr_err("--network '%s': only mode=none is supported", optarg);
@@ -240,5 +265,89 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		pr_err("no kernel given: use -k IMAGE (see 'armvmm run --help')");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+void options_print_restore_help(void)
+{
+	printf("usage: armvmm restore DIR [options]\n"
+	       "\n"
+	       "Continue the VM saved in snapshot directory DIR ('armvmm snapshot NAME DIR').\n"
+	       "The VM's shape (vCPUs, RAM, irqchip, devices, disks) comes from the snapshot.\n"
+	       "\n"
+	       "      --name NAME         listen on a control socket of this name\n"
+	       "      --script FILE       drive the console from a script\n"
+	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
+	       "  -h, --help              this text\n");
+}
+
+static int parse_count(const char *opt, const char *arg, unsigned int *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (parse_uint(arg, 1u << 20, &v, &end) < 0 || *end) {
+		pr_err("%s '%s': give a whole number", opt, arg);
+		return -EINVAL;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
+int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "script", required_argument, NULL, OPT_SCRIPT },
+		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
+		/* Internal: a migrating script run passes where to continue. */
+		{ "script-start", required_argument, NULL, OPT_SCRIPT_START },
+		{ "script-input", required_argument, NULL, OPT_SCRIPT_INPUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	*cfg = (struct vm_config){ .loglevel = LOG_WARN };
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_NAME:
+			if (parse_name(optarg) < 0)
+				return -EINVAL;
+			cfg->name = optarg;
+			break;
+		case OPT_SCRIPT: cfg->script_path = optarg; break;
+		case OPT_SCRIPT_START:
+			if (parse_count("--script-start", optarg, &cfg->script_start) < 0)
+				return -EINVAL;
+			break;
+		case OPT_SCRIPT_INPUT: cfg->script_input = optarg; break;
+		case OPT_LOGLEVEL:
+			if (log_level_parse(optarg, &cfg->loglevel) < 0) {
+				pr_err("--loglevel '%s': choose error, warning, info or debug", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			options_print_restore_help();
+			return 1;
+		case ':':
+			pr_err("option '%s' needs a value (see 'armvmm restore --help')", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			pr_err("unknown option '%s' for restore (see 'armvmm restore --help'; the VM's shape comes from the snapshot)",
+			       argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		pr_err(optind == argc ? "no snapshot given: armvmm restore DIR (see 'armvmm restore --help')"
+				      : "unexpected argument '%s' (see 'armvmm restore --help')",
+		       argv[optind + 1 < argc ? optind + 1 : optind]);
+		return -EINVAL;
+	}
+	cfg->restore_dir = argv[optind];
 	return 0;
 }

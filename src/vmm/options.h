@@ -46,6 +46,11 @@ struct vm_config {
 	enum console_type console;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int nr_disks;
+	const char *name;		/* --name: listen on the control socket of that name */
+	const char *script_path;	/* --script: drive the console from a script */
+	unsigned int script_start;	/* first script command to run (a migrated run continues) */
+	const char *script_input;	/* console input a migrated run sends before anything else */
+	const char *restore_dir;	/* "armvmm restore DIR": the snapshot to continue */
 };
 
 /*
@@ -54,6 +59,12 @@ struct vm_config {
  */
 int options_parse_run(int argc, char **argv, struct vm_config *cfg);
 void options_print_run_help(void);
+/*
+ * Parse "armvmm restore DIR [options]" (argv[0] is "restore"); the rest of
+ * cfg comes from the snapshot. Same return values as options_parse_run.
+ */
+int options_parse_restore(int argc, char **argv, struct vm_config *cfg);
+void options_print_restore_help(void);
 int options_parse_mem_mib(const char *arg, uint64_t *bytes);
 const char *irqchip_request_name(enum irqchip_request req);
 

@@ -171,16 +171,66 @@ unsigned int vcpu_current_index(void)
 	return current_vcpu;
 }
 
+/*
+ * Park this thread until the pause ends. KVM completes an MMIO load only on
+ * the next KVM_RUN (api.rst, KVM_EXIT_MMIO: the operation is not part of any
+ * state userspace can read), so an exit just handled is completed first with
+ * immediate_exit set: the guest runs no further instruction, and the
+ * registers a snapshot reads hold the loaded value.
+ */
+static void vcpu_park(struct vcpu *vcpu, bool exit_pending)
+{
+	struct vm *vm = vcpu->vm;
+
+	if (exit_pending) {
+		vcpu->run->immediate_exit = 1;
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0 && errno != EINTR)
+			pr_warn("vCPU %u: completing an exit before pausing failed: %s", vcpu->index, strerror(errno));
+		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	/* Cleared under the lock: a pause or stop kick after this point sets it again. */
+	vcpu->run->immediate_exit = 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vcpu_wake_parked(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void vcpu_thread_done(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_live--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
+	bool exit_pending = false;	/* an exit was handled and KVM_RUN has not completed it yet */
 
 	current_vcpu = vcpu->index;
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_requested)) {
+			vcpu_park(vcpu, exit_pending);
+			exit_pending = false;
+			continue;
+		}
 		int r = ioctl(vcpu->fd, KVM_RUN, 0);
 		/* Every return, error or not, carries fresh timer levels for a userspace irqchip. */
 		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
+		exit_pending = r == 0;
 		if (r < 0) {
 			int err = errno;
 			if (err == EINTR || err == EAGAIN)
@@ -196,14 +246,21 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	vcpu_thread_done(vm);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	struct vm *vm = vcpu->vm;
+	int ret;
 
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_live++;
+	pthread_mutex_unlock(&vm->pause_lock);
+	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 	if (ret) {
+		vcpu_thread_done(vm);
 		pr_err("starting the thread of vCPU %u failed: %s", vcpu->index, strerror(ret));
 		return -ret;
 	}

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/pl031.h"
@@ -24,7 +25,9 @@
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
 #include "fdt/fdt.h"
+#include "snapshot/snapshot.h"
 #include "vmm/loader.h"
+#include "vmm/script.h"
 #include "vmm/log.h"
 #include "vmm/term.h"
 
@@ -47,7 +50,7 @@ static unsigned int ipa_bits_for(uint64_t end)
 	return bits < 32 ? 32 : bits;
 }
 
-static int vm_open_kvm(struct vm *vm)
+int vm_open_kvm(struct vm *vm)
 {
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -63,7 +66,7 @@ static int vm_open_kvm(struct vm *vm)
 	return 0;
 }
 
-static int vm_create_kvm_vm(struct vm *vm)
+int vm_create_kvm_vm(struct vm *vm)
 {
 	uint64_t ram_end = GUEST_RAM_BASE + vm->cfg->mem_size;
 	unsigned int bits = ipa_bits_for(ram_end);
@@ -116,10 +119,11 @@ static int vm_create_kvm_vm(struct vm *vm)
 	return 0;
 }
 
-static int vm_setup_memory(struct vm *vm)
+int vm_setup_memory(struct vm *vm, int mem_fd)
 {
 	struct kvm_userspace_memory_region region;
-	int ret = guest_mem_alloc(&vm->mem, GUEST_RAM_BASE, vm->cfg->mem_size);
+	int ret = mem_fd >= 0 ? guest_mem_map_file(&vm->mem, GUEST_RAM_BASE, vm->cfg->mem_size, mem_fd)
+			      : guest_mem_alloc(&vm->mem, GUEST_RAM_BASE, vm->cfg->mem_size);
 
 	if (ret < 0)
 		return ret;
@@ -138,11 +142,12 @@ static int vm_setup_memory(struct vm *vm)
 	return 0;
 }
 
-static int vm_create_vcpus(struct vm *vm)
+int vm_create_vcpus(struct vm *vm)
 {
 	vm->nr_vcpus = vm->cfg->nr_cpus;
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus)
+	vm->mpidrs = calloc(vm->nr_vcpus, sizeof(*vm->mpidrs));
+	if (!vm->vcpus || !vm->mpidrs)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vm->vcpus[i].fd = -1;
@@ -150,11 +155,13 @@ static int vm_create_vcpus(struct vm *vm)
 		int ret = vcpu_create(vm, &vm->vcpus[i], i);
 		if (ret < 0)
 			return ret;
+		vm->mpidrs[i] = vm->vcpus[i].mpidr;
 	}
+	vm->irqchip.mpidrs = vm->mpidrs;
 	return 0;
 }
 
-static int vm_setup_devices(struct vm *vm)
+int vm_setup_devices(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct mmio_region uart = {
@@ -168,7 +175,7 @@ static int vm_setup_devices(struct vm *vm)
 	int ret;
 
 	/* Order fixes each virtio device's address and SPI: disks, console, rng. */
-	uart_8250_init(&vm->uart, STDOUT_FILENO, vm->rx_space_fd, &vm->irqchip, UART_SPI);
+	uart_8250_init(&vm->uart, vm->console_out_fd, vm->rx_space_fd, &vm->irqchip, UART_SPI);
 	ret = mmio_bus_add(&vm->bus, &uart);
 	if (ret < 0)
 		return ret;
@@ -178,7 +185,7 @@ static int vm_setup_devices(struct vm *vm)
 			return ret;
 	}
 	if (cfg->console == CONSOLE_VIRTIO) {
-		ret = virtio_console_create(vm, STDIN_FILENO, STDOUT_FILENO);
+		ret = virtio_console_create(vm, vm->console_in_fd, vm->console_out_fd);
 		if (ret < 0)
 			return ret;
 	}
@@ -252,7 +259,7 @@ struct virtio_mmio *vm_add_virtio_device(struct vm *vm, const struct virtio_devi
 }
 
 /* After CTRL_INIT (KVM refuses irqfds before the vGIC is initialised): one irqfd per virtio SPI. */
-static void vm_connect_irqfds(struct vm *vm)
+void vm_connect_irqfds(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->nr_virtio; i++) {
 		struct virtio_mmio *t = vm->virtio[i];
@@ -403,11 +410,131 @@ static void uart_space_cb(void *opaque, int fd, short revents)
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int vm_pause(struct vm *vm, uint64_t *ns)
+{
+	uint64_t t0 = now_ns();
+
+	*ns = 0;
+	if (vm->paused)
+		return 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nr_parked < vm->nr_live && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (atomic_load(&vm->stopping)) {
+		vm_resume(vm);
+		return -ESHUTDOWN;
+	}
+	vm->paused = true;
+	*ns = now_ns() - t0;
+	pr_info("VM paused (%llu us)", (unsigned long long)(*ns / 1000));
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (vm->paused)
+		pr_info("VM resumed");
+	vm->paused = false;
+}
+
+/* What the control socket asks of the VM (main thread). */
+static bool ctl_is_paused(void *opaque)
+{
+	return ((struct vm *)opaque)->paused;
+}
+
+static int ctl_pause(void *opaque, uint64_t *ns)
+{
+	return vm_pause(opaque, ns);
+}
+
+static int ctl_resume(void *opaque)
+{
+	vm_resume(opaque);
+	return 0;
+}
+
+static int ctl_stop(void *opaque)
+{
+	pr_info("stopping the VM on request of its control socket");
+	vm_request_stop(opaque, VM_EXIT_POWEROFF);
+	return 0;
+}
+
+int vm_snapshot_request(struct vm *vm, const char *dir, bool stop, struct control_snapshot_result *res, char *msg,
+			size_t msg_cap)
+{
+	bool was_paused = vm->paused;
+	uint64_t ns;
+	int ret;
+
+	log_clear_error();
+	ret = vm_pause(vm, &ns);
+	if (ret == 0)
+		ret = vm_snapshot_save(vm, dir, res);
+	if (ret < 0) {
+		snprintf(msg, msg_cap, "%s", *log_last_error() ? log_last_error() : strerror(-ret));
+		if (!was_paused)
+			vm_resume(vm);
+		return ret;
+	}
+	if (stop) {
+		pr_info("snapshot written to %s; stopping the VM as asked", dir);
+		vm_request_stop(vm, VM_EXIT_POWEROFF);
+	} else if (!was_paused) {
+		vm_resume(vm);
+	}
+	return 0;
+}
+
+static int ctl_snapshot(void *opaque, const char *dir, bool stop, struct control_snapshot_result *res, char *msg,
+			size_t msg_cap)
+{
+	return vm_snapshot_request(opaque, dir, stop, res, msg, msg_cap);
+}
+
+static const struct control_ops vm_control_ops = {
+	.is_paused = ctl_is_paused,
+	.pause = ctl_pause,
+	.resume = ctl_resume,
+	.stop = ctl_stop,
+	.snapshot = ctl_snapshot,
+};
+
+static void script_req_cb(void *opaque, int fd, short revents)
+{
+	struct vm *vm = opaque;
+	uint64_t n;
+
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		script_serve_request(vm);
+}
+
 static int vm_run(struct vm *vm)
 {
 	struct sigaction sa = { .sa_handler = sigusr1_kick };
 	sigset_t stop_sigs;
 	int sig_fd, ret = 0;
+	bool tty_input = !vm->script;
 
 	/* SIGINT/SIGTERM/SIGHUP arrive through a signalfd; every thread inherits the block. */
 	sigemptyset(&stop_sigs);
@@ -427,16 +554,21 @@ static int vm_run(struct vm *vm)
 
 	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
 	eventloop_add(&vm->loop, sig_fd, POLLIN, signal_cb, vm);
-	/* The UART takes stdin unless a virtio console registered it already. */
+	if (vm->script)
+		eventloop_add(&vm->loop, vm->script_req_fd, POLLIN, script_req_cb, vm);
+	/* The UART takes the console input unless a virtio console registered it already. */
 	vm->stdin_id = -1;
-	if (vm->cfg->console == CONSOLE_SERIAL && fcntl(STDIN_FILENO, F_GETFD) >= 0) {
+	if (vm->cfg->console == CONSOLE_SERIAL && fcntl(vm->console_in_fd, F_GETFD) >= 0) {
 		eventloop_add(&vm->loop, vm->rx_space_fd, POLLIN, uart_space_cb, vm);
-		vm->stdin_id = eventloop_add(&vm->loop, STDIN_FILENO, POLLIN, uart_input_cb, vm);
+		vm->stdin_id = eventloop_add(&vm->loop, vm->console_in_fd, POLLIN, uart_input_cb, vm);
 	}
 
-	term_raw_enable(STDIN_FILENO);
+	if (tty_input)
+		term_raw_enable(STDIN_FILENO);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
+	if (ret == 0 && vm->script)
+		ret = script_start(vm->script, vm);
 	if (ret < 0)
 		vm_request_stop(vm, VM_EXIT_ERROR);
 	else if (eventloop_run(&vm->loop) < 0) {
@@ -445,12 +577,14 @@ static int vm_run(struct vm *vm)
 	}
 
 	atomic_store(&vm->stopping, true);
+	vcpu_wake_parked(vm);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
-	term_restore();
+	if (tty_input)
+		term_restore();
 	close(sig_fd);
 	return 0;
 }
@@ -471,6 +605,7 @@ static void vm_teardown(struct vm *vm)
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i], vm->run_size);
 	free(vm->vcpus);
+	free(vm->mpidrs);
 	irqchip_destroy(&vm->irqchip);
 	guest_mem_free(&vm->mem);
 	if (vm->vm_fd >= 0)
@@ -481,6 +616,10 @@ static void vm_teardown(struct vm *vm)
 		close(vm->stop_fd);
 	if (vm->rx_space_fd >= 0)
 		close(vm->rx_space_fd);
+	if (vm->script_req_fd >= 0)
+		close(vm->script_req_fd);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 }
 
 /* --dump-dtb on a machine without /dev/kvm: same tree, MPIDRs as KVM would assign them. */
@@ -518,26 +657,21 @@ static int vm_copy_images(struct vm *vm, const struct kernel_image *img, const u
 	return 0;
 }
 
-int vm_main(const struct vm_config *cfg)
+/*
+ * A VM that boots: steps 1-5 of the file comment. 0 when it is ready to run,
+ * 1 when --dump-dtb was all that was asked (done), -errno after an error line.
+ */
+static int vm_build_boot(struct vm *vm)
 {
-	struct vm vm = { .cfg = cfg, .kvm_fd = -1, .vm_fd = -1 };
+	const struct vm_config *cfg = vm->cfg;
 	struct kernel_image img = { 0 };
 	struct boot_layout layout;
-	uint8_t *initrd = NULL, *dtb = NULL;
+	uint8_t *initrd = NULL, *dtb = calloc(1, DTB_MAX_SIZE);
 	size_t initrd_len = 0;
-	int dtb_len, ret, status = VM_EXIT_ERROR;
+	int dtb_len, ret = -ENOMEM;
 
-	atomic_init(&vm.stopping, false);
-	atomic_init(&vm.exit_status, -1);
-	vm.irqchip.dev_fd = -1;
-	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
-	vm.rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	dtb = calloc(1, DTB_MAX_SIZE);
-	if (vm.stop_fd < 0 || vm.rx_space_fd < 0 || !dtb) {
-		pr_err("out of resources setting up the VM");
+	if (!dtb)
 		goto out;
-	}
-
 	/* 1. Files first: bad input fails before any KVM object exists. */
 	ret = kernel_image_load(cfg->kernel_path, cfg->mem_size, &img);
 	if (ret < 0)
@@ -554,53 +688,116 @@ int vm_main(const struct vm_config *cfg)
 	/* 2. KVM: the VM, its RAM, the vCPUs, then the irqchip (which needs them all). */
 	if (cfg->dump_dtb_path && access("/dev/kvm", F_OK) != 0) {
 		pr_info("no /dev/kvm: writing the device tree with KVM's default MPIDR assignment");
-		if (vm_dump_dtb_without_kvm(&vm, &layout, dtb) == 0)
-			status = VM_EXIT_POWEROFF;
+		ret = vm_dump_dtb_without_kvm(vm, &layout, dtb);
+		ret = ret < 0 ? ret : 1;
 		goto out;
 	}
-	if (vm_open_kvm(&vm) < 0 || vm_create_kvm_vm(&vm) < 0 || vm_setup_memory(&vm) < 0 || vm_create_vcpus(&vm) < 0)
+	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create_kvm_vm(vm)) < 0 || (ret = vm_setup_memory(vm, -1)) < 0 ||
+	    (ret = vm_create_vcpus(vm)) < 0)
 		goto out;
-	if (irqchip_create(&vm.irqchip, vm.vm_fd, cfg->irqchip, vm.nr_vcpus, &vm.bus) < 0)
+	ret = irqchip_create(&vm->irqchip, vm->vm_fd, cfg->irqchip, vm->nr_vcpus, &vm->bus);
+	if (ret < 0)
 		goto out;
-	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm.nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
-		irqchip_type_name(vm.irqchip.type));
+	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
+		irqchip_type_name(vm->irqchip.type));
 
 	/* 3. Devices, then CTRL_INIT: the vGIC must be complete before the first KVM_RUN. */
-	if (vm_setup_devices(&vm) < 0 || irqchip_finalize(&vm.irqchip) < 0)
+	if ((ret = vm_setup_devices(vm)) < 0 || (ret = irqchip_finalize(&vm->irqchip)) < 0)
 		goto out;
-	vm_connect_irqfds(&vm);
+	vm_connect_irqfds(vm);
 
 	/* 4. The device tree describes exactly what was created above. */
-	dtb_len = vm_build_dtb(&vm, &layout, dtb, DTB_MAX_SIZE);
-	if (dtb_len < 0)
+	dtb_len = vm_build_dtb(vm, &layout, dtb, DTB_MAX_SIZE);
+	if (dtb_len < 0) {
+		ret = dtb_len;
 		goto out;
+	}
 	if (cfg->dump_dtb_path) {
-		if (write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)dtb_len) == 0)
-			status = VM_EXIT_POWEROFF;
+		ret = write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)dtb_len);
+		ret = ret < 0 ? ret : 1;
 		goto out;
 	}
 
-	/* 5. Images into RAM, boot registers on vCPU 0 (x0 = DTB), run. */
-	if (vm_copy_images(&vm, &img, initrd, &layout, dtb, (size_t)dtb_len) < 0 ||
-	    vcpu_set_boot_regs(&vm.vcpus[0], layout.kernel_addr, layout.dtb_addr) < 0)
+	/* 5. Images into RAM, boot registers on vCPU 0 (x0 = DTB). */
+	ret = vm_copy_images(vm, &img, initrd, &layout, dtb, (size_t)dtb_len);
+	if (ret == 0)
+		ret = vcpu_set_boot_regs(&vm->vcpus[0], layout.kernel_addr, layout.dtb_addr);
+	if (ret < 0)
 		goto out;
 	pr_info("kernel at 0x%llx (%s), DTB at 0x%llx (%d bytes)", (unsigned long long)layout.kernel_addr,
 		img.has_header ? "arm64 Image" : "flat binary", (unsigned long long)layout.dtb_addr, dtb_len);
 	if (layout.initrd_size)
 		pr_info("initrd at 0x%llx (%llu bytes)", (unsigned long long)layout.initrd_addr,
 			(unsigned long long)layout.initrd_size);
+out:
 	kernel_image_free(&img);
 	free(initrd);
-	initrd = NULL;
+	free(dtb);
+	return ret;
+}
+
+int vm_main(const struct vm_config *cfg)
+{
+	struct vm vm = { .cfg = cfg, .kvm_fd = -1, .vm_fd = -1, .script_req_fd = -1 };
+	struct vm_config restored;
+	int ret, status = VM_EXIT_ERROR;
+
+	atomic_init(&vm.stopping, false);
+	atomic_init(&vm.exit_status, -1);
+	atomic_init(&vm.pause_requested, false);
+	pthread_mutex_init(&vm.pause_lock, NULL);
+	pthread_cond_init(&vm.pause_cond, NULL);
+	vm.irqchip.dev_fd = -1;
+	vm.ctl.listen_fd = -1;
+	vm.console_in_fd = STDIN_FILENO;
+	vm.console_out_fd = STDOUT_FILENO;
+	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
+	vm.rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm.stop_fd < 0 || vm.rx_space_fd < 0) {
+		pr_err("out of resources setting up the VM");
+		goto out;
+	}
+	/* A script stands in for the person at the console: it owns the console's pipes. */
+	if (cfg->script_path) {
+		if (script_load(cfg, &vm.script) < 0)
+			goto out;
+		vm.script_req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vm.script_req_fd < 0 || script_console_fds(vm.script, &vm.console_in_fd, &vm.console_out_fd) < 0) {
+			pr_err("cannot set up the script's console pipes: %s", strerror(errno));
+			goto out;
+		}
+	}
+
+	if (cfg->restore_dir) {
+		ret = snapshot_restore(&vm, cfg, &restored);
+	} else {
+		ret = vm_build_boot(&vm);
+		if (ret == 1) {
+			status = VM_EXIT_POWEROFF; /* --dump-dtb done */
+			goto out;
+		}
+	}
+	if (ret < 0)
+		goto out;
+	if (cfg->name && control_server_start(&vm.ctl, &vm.loop, cfg->name, &vm_control_ops, &vm) < 0)
+		goto out;
 
 	vm_run(&vm);
 	status = atomic_load(&vm.exit_status);
 	if (status < 0)
 		status = VM_EXIT_ERROR;
+	if (vm.script)
+		status = script_finish(vm.script, status);
 out:
-	kernel_image_free(&img);
-	free(initrd);
-	free(dtb);
+	if (vm.ctl.listen_fd >= 0)
+		control_server_stop(&vm.ctl);
 	vm_teardown(&vm);
+	if (vm.script) {
+		script_free(vm.script);
+		vm.script = NULL;
+	}
+	/* A script's "migrate": this VM is gone; its snapshot continues in a fresh armvmm process. */
+	if (vm.migrate_dir[0])
+		status = script_migrate_continue(cfg, vm.migrate_dir, vm.migrate_script_start);
 	return status;
 }

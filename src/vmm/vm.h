@@ -15,6 +15,7 @@
 #include "devices/pl031.h"
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
+#include "vmm/control.h"
 #include "vmm/eventloop.h"
 #include "vmm/memory.h"
 #include "vmm/mmio.h"
@@ -25,6 +26,7 @@
 #define VM_EXIT_ERROR 1		/* bad input, or KVM/host failure */
 #define VM_EXIT_RESET 3		/* PSCI SYSTEM_RESET (restarting comes later) */
 #define VM_EXIT_CRASH 4		/* guest crash or an exit the VMM cannot handle */
+#define VM_EXIT_SCRIPT 5	/* a --script command failed (the reason is on stderr) */
 #define VM_EXIT_SIGNAL_BASE 128	/* + signal number, for SIGINT/SIGTERM/SIGHUP */
 
 /*
@@ -40,6 +42,7 @@
 
 struct kvm_run;
 struct vm;
+struct script;
 
 struct vm_ioeventfd {
 	struct virtio_mmio *t;
@@ -80,9 +83,34 @@ struct vm {
 	int rx_space_fd;	/* eventfd: the UART has room for input again */
 	atomic_bool stopping;
 	atomic_int exit_status;	/* first stop request wins */
+	uint64_t *mpidrs;	/* MPIDR_EL1 per vCPU (the irqchip reads it) */
+
+	/*
+	 * Pausing: vCPU threads park outside KVM_RUN (after completing any MMIO
+	 * exit) until resumed; the main thread waits for all of them. Snapshots
+	 * and "armvmm pause" use it.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;	/* parked count changed, or pause/stop state changed */
+	atomic_bool pause_requested;
+	unsigned int nr_parked;		/* threads waiting in vcpu_park() */
+	unsigned int nr_live;		/* vCPU threads started and not finished */
+	bool paused;			/* main thread's view: every live vCPU is parked */
+
+	int console_in_fd, console_out_fd;	/* the host side of the guest console */
+	struct control_server ctl;
+	struct script *script;		/* --script, or NULL */
+	int script_req_fd;		/* eventfd: the script thread asks the main thread to act */
+	char migrate_dir[4096];		/* set when a script migrates: restore this after teardown */
+	unsigned int migrate_script_start;
+	bool restoring;			/* built from a snapshot: no boot images */
 };
 
-/* Boot the configured VM and run it to the end; returns the process exit status. */
+/* Pause and resume every vCPU (main thread). pause: 0 and the time taken, or -ESHUTDOWN if the VM is ending. */
+int vm_pause(struct vm *vm, uint64_t *ns);
+void vm_resume(struct vm *vm);
+
+/* Boot (or, with cfg->restore_dir, restore) the configured VM and run it to the end; returns the process exit status. */
 int vm_main(const struct vm_config *cfg);
 /* Any thread: end the VM with this exit status (the first request wins). */
 void vm_request_stop(struct vm *vm, int status);
@@ -94,10 +122,23 @@ void vm_request_stop(struct vm *vm, int status);
  */
 struct virtio_mmio *vm_add_virtio_device(struct vm *vm, const struct virtio_device_ops *ops, void *dev);
 
+/* The building steps vm_main and the snapshot restore share (vm.c), in the order they run. */
+int vm_open_kvm(struct vm *vm);
+int vm_create_kvm_vm(struct vm *vm);
+int vm_setup_memory(struct vm *vm, int mem_fd);	/* mem_fd >= 0: map a snapshot's memory file */
+int vm_create_vcpus(struct vm *vm);
+int vm_setup_devices(struct vm *vm);
+void vm_connect_irqfds(struct vm *vm);
+/* Main thread: pause, save into dir, then resume (or stop with stop). msg: one line on failure. */
+int vm_snapshot_request(struct vm *vm, const char *dir, bool stop, struct control_snapshot_result *res, char *msg,
+			size_t msg_cap);
+
 /* vcpu.c */
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index);
 int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr);
 int vcpu_start(struct vcpu *vcpu);
+/* Wake every parked vCPU thread (stop or resume). */
+void vcpu_wake_parked(struct vm *vm);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu, size_t run_size);
 /* The index of the vCPU whose thread calls this, or UINT_MAX on any other thread. */

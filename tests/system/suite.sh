@@ -222,4 +222,8 @@ check_error "disk-missing" "/nonexistent/disk.img" -- run -k "$G/hello.bin" -d /
 check_error "disk-unknown-option" "frobnicate" -- run -k "$G/hello.bin" -d "$TMPDIR/disk-a.img,frobnicate"
 check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console parallel
 
+# --- snapshots, restore, scripts and the control socket ---------------------------------
+. "$SNAPSHOT_TESTS"
+snapshot_tests
+
 finish

@@ -1,0 +1,275 @@
+# Snapshot, restore and control-socket tests, as a fragment for suite.sh to source
+# after lib.sh (it needs $ARMVMM, $GUESTS, $KERNEL, $GUEST_INITRD, $TMPDIR, and $ic,
+# $hgic from suite.sh). "Migrate" is the script command: snapshot, end this armvmm,
+# restore the snapshot in a fresh armvmm process, continue the script there.
+#
+#   snapshot_tests
+#
+# Results are named snap-*-IRQCHIP and ctl-*; every armvmm runs under a timeout.
+
+SNAP_EDIT=${SNAP_EDIT:-$(dirname "$ARMVMM")/snap-edit}
+
+# _script NAME: writes the script text from stdin to $TMPDIR/NAME.script, prints the path.
+_script() {
+	cat > "$TMPDIR/$1.script"
+	echo "$TMPDIR/$1.script"
+}
+
+# _migrated N: the output shows N migrations (N "restored" lines, N "migrating" lines).
+_migrated() {
+	_m=$(grep -c "armvmm: migrating: snapshot in" "$OUT")
+	_r=$(grep -c "armvmm: restored " "$OUT")
+	[ "$_m" = "$1" ] && [ "$_r" = "$1" ] || why "expected $1 migration(s), saw $_m snapshot(s) and $_r restore(s)"
+}
+
+# Bare-metal guests across one migrate, on irqchip $1.
+_snap_guests() {
+	_ic=$1
+	s=$(_script snap-timer <<'EOS'
+# snap_timer.bin: ticks and a memory pattern; the VM moves to a new process mid-run.
+timeout 60
+wait snap-timer: ready
+migrate
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	boot "snap-timer-migrate-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" --irqchip "$_ic" --script "$s" --loglevel info
+	want_rc 0
+	want "snap-timer: ready ticks=" "snap-timer: ticks ok" "snap-timer: memory ok" "snap-timer: all ok"
+	want_none "FAIL"
+	_migrated 1
+	verdict "snap-timer-migrate-$_ic"
+
+	s=$(_script snap-gic <<'EOS'
+# snap_gic.bin on 4 vCPUs: each CPU with its own active and pending SGI, CPU 2 off, CPU 3 never started.
+timeout 60
+wait snap-gic: ready
+migrate
+send g
+wait snap-gic: all ok
+expect-exit 0
+EOS
+)
+	boot "snap-gic-migrate-$_ic" 180 -- run -k "$GUESTS/snap_gic.bin" -c 4 --irqchip "$_ic" --script "$s" --loglevel info
+	want_rc 0
+	for _c in 0 1 2; do
+		want "snap-gic: cpu $_c state ok" "snap-gic: cpu $_c delivered ok"
+	done
+	want "snap-gic: spi ok" "snap-gic: cpu 3 online" "snap-gic: psci ok" "snap-gic: all ok"
+	want_none "FAIL"
+	_migrated 1
+	verdict "snap-gic-migrate-$_ic"
+}
+
+# A snapshot that leaves the VM running; the snapshot then restores separately and the
+# guest finishes twice from the same point.
+_snap_keep_running() {
+	_ic=$1 _dir="$TMPDIR/snap-keep-$1"
+	rm -rf "$_dir"
+	s=$(_script snap-keep <<EOS
+timeout 60
+wait snap-timer: ready
+snapshot $_dir
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	boot "snap-keep-running-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" --irqchip "$_ic" --script "$s"
+	want_rc 0
+	want "snap-timer: all ok"
+	want_none "FAIL"
+	[ -f "$_dir/state" ] && [ -f "$_dir/memory" ] || why "no snapshot in $_dir"
+	ls "$TMPDIR" | grep -q "snap-keep-$_ic.tmp" && why "a temporary snapshot directory was left behind"
+	verdict "snap-keep-running-$_ic"
+
+	s=$(_script snap-keep-restore <<'EOS'
+timeout 60
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	boot "snap-restore-again-$_ic" 180 -- restore "$_dir" --script "$s"
+	want_rc 0
+	want "snap-timer: ticks ok" "snap-timer: memory ok" "snap-timer: all ok"
+	want_none "FAIL"
+	verdict "snap-restore-again-$_ic"
+}
+
+# Debian's kernel with busybox, driven by the two example scripts: examples/boot-test.script,
+# and examples/migrate.script (boot to a shell, migrate twice mid-session, run commands at
+# the restored shell; it also keeps a snapshot at /tmp/at-shell, restored once more here).
+_snap_linux() {
+	_ic=$1
+	boot "example-boot-test-$_ic" 300 -- \
+		run -k "$KERNEL" -i "$GUEST_INITRD" -m 256 -p armvmm.shell --irqchip "$_ic" --script "$EXAMPLES/boot-test.script"
+	want_rc 0
+	want "sum=42 cpus=1"
+	verdict "example-boot-test-$_ic"
+
+	rm -rf /tmp/at-shell
+	boot "snap-linux-migrate-twice-$_ic" 600 -- \
+		run -k "$KERNEL" -i "$GUEST_INITRD" -c 2 -m 256 -p armvmm.shell --irqchip "$_ic" \
+		--script "$EXAMPLES/migrate.script" --loglevel info
+	want_rc 0
+	want "moved-once mark-42" "moved-twice mark-42 uptime="
+	_migrated 2
+	verdict "snap-linux-migrate-twice-$_ic"
+
+	s=$(_script at-shell <<'EOS'
+timeout 120
+sendline echo again $(cat /tmp/mark) cpus=$(grep -c ^processor /proc/cpuinfo)
+wait again mark-42 cpus=2
+sendline poweroff -f
+expect-exit 0
+EOS
+)
+	boot "snap-linux-restore-kept-$_ic" 300 -- restore /tmp/at-shell --script "$s"
+	want_rc 0
+	want "again mark-42 cpus=2"
+	verdict "snap-linux-restore-kept-$_ic"
+}
+
+# The control socket: list, pause, snapshot while paused, resume, stop; its directory is private.
+_ctl_tests() {
+	export XDG_RUNTIME_DIR="$TMPDIR/xdg"
+	rm -rf "$XDG_RUNTIME_DIR" "$TMPDIR/ctl-snap" "$TMPDIR/ctl-snap2"
+	mkdir -p "$XDG_RUNTIME_DIR"
+	OUT="$TMPDIR/ctl-vm.out"
+	timeout -s KILL 120 "$ARMVMM" run -k "$GUESTS/snap_timer.bin" --name vm1 --irqchip "$ic" < /dev/null > "$OUT" 2>&1 &
+	_vm=$!
+	_i=0
+	while [ $_i -lt 50 ] && ! grep -q "snap-timer: ready" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
+
+	"$ARMVMM" list > "$TMPDIR/ctl-list.out" 2>&1
+	grep -q "^vm1 $_vm running" "$TMPDIR/ctl-list.out" || why "list: $(tr '\n' '|' < "$TMPDIR/ctl-list.out")"
+	_mode=$(stat -c %a "$XDG_RUNTIME_DIR/armvmm" 2>/dev/null)
+	[ "$_mode" = 700 ] || why "runtime directory mode $_mode, expected 700"
+	"$ARMVMM" pause vm1 > "$TMPDIR/ctl-pause.out" 2>&1 || why "pause failed: $(cat "$TMPDIR/ctl-pause.out")"
+	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm paused" || why "list does not say paused"
+	"$ARMVMM" snapshot vm1 "$TMPDIR/ctl-snap" > "$TMPDIR/ctl-snapshot.out" 2>&1 ||
+		why "snapshot while paused failed: $(cat "$TMPDIR/ctl-snapshot.out")"
+	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm paused" || why "the VM did not stay paused after the snapshot"
+	"$ARMVMM" resume vm1 > /dev/null 2>&1 || why "resume failed"
+	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm running" || why "list does not say running after resume"
+	verdict "ctl-list-pause-snapshot-resume"
+
+	# Another user cannot reach the socket: the directory is 0700 and the server checks the peer.
+	if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null 2>&1; then
+		OUT="$TMPDIR/ctl-other-user.out"
+		XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" setpriv --reuid=1000 --regid=1000 --clear-groups \
+			"$ARMVMM" pause vm1 > "$OUT" 2>&1
+		RC=$?
+		want_rc 1
+		want "armvmm: error: "
+		"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm running" || why "the other user paused the VM"
+		verdict "ctl-other-user-refused"
+	else
+		diag "ctl-other-user-refused: skipped (needs root and setpriv)"
+	fi
+
+	# A runtime directory others can enter is refused, by clients and servers.
+	chmod 0755 "$XDG_RUNTIME_DIR/armvmm"
+	OUT="$TMPDIR/ctl-bad-mode.out"
+	"$ARMVMM" pause vm1 > "$OUT" 2>&1
+	RC=$?
+	want_rc 1
+	want "is not private"
+	chmod 0700 "$XDG_RUNTIME_DIR/armvmm"
+	verdict "ctl-wrong-dir-mode-refused"
+
+	# Stop: the VM ends with status 0 and disappears from the list.
+	OUT="$TMPDIR/ctl-vm.out"
+	"$ARMVMM" stop vm1 > "$TMPDIR/ctl-stop.out" 2>&1 || why "stop failed: $(cat "$TMPDIR/ctl-stop.out")"
+	wait $_vm
+	RC=$?
+	want_rc 0
+	"$ARMVMM" list 2>&1 | grep -q "^vm1 " && why "vm1 still listed after stop"
+	verdict "ctl-stop"
+
+	# The snapshot taken while paused continues where it was, under a new name.
+	s=$(_script ctl-restore <<'EOS'
+timeout 60
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	boot "ctl-snapshot-restores" 120 -- restore "$TMPDIR/ctl-snap" --name vm2 --script "$s"
+	want_rc 0
+	want "snap-timer: ticks ok" "snap-timer: all ok"
+	verdict "ctl-snapshot-restores"
+
+	# snapshot --stop: written, then the VM ends.
+	OUT="$TMPDIR/ctl-vm3.out"
+	timeout -s KILL 120 "$ARMVMM" run -k "$GUESTS/wait.bin" --name vm3 < /dev/null > "$OUT" 2>&1 &
+	_vm=$!
+	_i=0
+	while [ $_i -lt 50 ] && ! grep -q "wait: running" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
+	"$ARMVMM" snapshot vm3 "$TMPDIR/ctl-snap2" --stop > "$TMPDIR/ctl-snap2.out" 2>&1 ||
+		why "snapshot --stop failed: $(cat "$TMPDIR/ctl-snap2.out")"
+	wait $_vm
+	RC=$?
+	want_rc 0
+	[ -f "$TMPDIR/ctl-snap2/state" ] || why "no snapshot written"
+	verdict "ctl-snapshot-stop"
+	unset XDG_RUNTIME_DIR
+}
+
+# Bad snapshots: one clear error line, exit status 1, before anything runs.
+_snap_bad_input() {
+	_src="$TMPDIR/ctl-snap2"
+	[ -f "$_src/state" ] || return 0
+	_bad() { # NAME → a fresh copy in $TMPDIR/bad-NAME
+		rm -rf "$TMPDIR/bad-$1"
+		mkdir "$TMPDIR/bad-$1"
+		cp "$_src/state" "$_src/memory" "$TMPDIR/bad-$1/"
+		echo "$TMPDIR/bad-$1"
+	}
+	d=$(_bad truncated)
+	head -c 100 "$_src/state" > "$d/state"
+	check_error "snap-bad-truncated" "truncated" -- restore "$d"
+	d=$(_bad crc)
+	printf '\377' | dd of="$d/state" bs=1 seek=90 conv=notrunc 2> /dev/null
+	check_error "snap-bad-checksum" "checksum" -- restore "$d"
+	d=$(_bad magic)
+	printf 'X' | dd of="$d/state" bs=1 seek=0 conv=notrunc 2> /dev/null
+	check_error "snap-bad-magic" "magic" -- restore "$d"
+	d=$(_bad memsize)
+	head -c 4096 "$_src/memory" > "$d/memory"
+	check_error "snap-bad-memory-size" "memory" -- restore "$d"
+	check_error "snap-missing-dir" "/nonexistent/snap" -- restore /nonexistent/snap
+	check_error "snap-restore-run-option" "unknown option" -- restore "$_src" -m 512
+	if [ -x "$SNAP_EDIT" ]; then
+		d=$(_bad irqchip)
+		# A snapshot of an in-kernel GIC this host does not have.
+		if [ "$hgic" = v3 ]; then _t=0 _want="GICv2"; else _t=1 _want="GICv3"; fi
+		"$SNAP_EDIT" "$d/state" irqchip "$_t"
+		check_error "snap-irqchip-not-on-host" "$_want" -- restore "$d"
+		d=$(_bad vcpus)
+		"$SNAP_EDIT" "$d/state" vcpus 5000
+		check_error "snap-vcpus-above-limit" "vCPU" -- restore "$d"
+	fi
+	# A snapshot directory that exists already is refused (the script fails: status 5).
+	s=$(_script exists <<EOS
+wait wait: running
+snapshot $_src
+EOS
+)
+	boot "snap-dir-exists" 60 -- run -k "$GUESTS/wait.bin" --script "$s"
+	want_rc 5
+	want "armvmm: error: snapshot directory '$_src' already exists"
+	verdict "snap-dir-exists"
+}
+
+snapshot_tests() {
+	_snap_guests "$ic"
+	_snap_guests user
+	_snap_keep_running "$ic"
+	_snap_linux "$ic"
+	_ctl_tests
+	_snap_bad_input
+}

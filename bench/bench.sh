@@ -69,3 +69,38 @@ if [ -f "$GUESTS/irqbench.bin" ]; then
 		echo "BENCH: irq latency: no in-kernel GICv2 on this host (irqbench.bin is a GICv2 guest); see the gic-version=2 figures for the ratio"
 	fi
 fi
+
+# Snapshots of a mostly idle guest (wait.bin) with 256 MiB and with 2 GiB of RAM: pause
+# latency (armvmm pause, as the VM measures it), save time and size, and restore time
+# from exec to the vCPUs running (the restore maps the memory file copy-on-write, so it
+# should not grow with RAM).
+if "$ARMVMM" --help 2>&1 | grep -q restore; then
+	export XDG_RUNTIME_DIR="$TMPDIR/bench-xdg"
+	mkdir -p "$XDG_RUNTIME_DIR"
+	: > "$TMPDIR/bench-empty.script"
+	for mem in 256 2048; do
+		name=bench$mem snap="$TMPDIR/bench-snap-$mem"
+		rm -rf "$snap"
+		"$ARMVMM" run -k "$GUESTS/wait.bin" -m "$mem" --name "$name" < /dev/null > "$TMPDIR/$name.out" 2>&1 &
+		pid=$!
+		i=0
+		while [ $i -lt 100 ] && ! grep -q "wait: running" "$TMPDIR/$name.out"; do sleep 0.1; i=$((i + 1)); done
+		: > "$TMPDIR/$name.pauses"
+		for i in 1 2 3 4 5 6 7 8 9 10 11; do
+			"$ARMVMM" pause "$name" | sed -n 's/.*took \([0-9]*\) us.*/\1/p' >> "$TMPDIR/$name.pauses"
+			"$ARMVMM" resume "$name" > /dev/null
+		done
+		p=$(sort -n "$TMPDIR/$name.pauses" | sed -n 6p)
+		echo "BENCH: pause latency, $mem MiB guest ($ic): median ${p:-?} us (11 pauses, request to every vCPU out of KVM_RUN)"
+		line=$("$ARMVMM" snapshot "$name" "$snap" --stop 2>&1 | head -n1)
+		wait $pid
+		st=$(du -k "$snap/state" 2>/dev/null | cut -f1) mm=$(du -k "$snap/memory" 2>/dev/null | cut -f1)
+		echo "BENCH: snapshot save, $mem MiB guest ($ic): $line; on disk: state ${st:-?} KiB, memory file ${mm:-?} KiB (sparse, apparent $mem MiB)"
+		armvmm-timeit -n 5 -u "restore: vCPUs running" -l "restore to vCPUs running, $mem MiB guest ($ic)" -- \
+			"$ARMVMM" restore "$snap" --script "$TMPDIR/bench-empty.script" --loglevel info
+		rm -rf "$snap"
+	done
+	unset XDG_RUNTIME_DIR
+else
+	echo "BENCH: snapshots: skipped (this armvmm has no restore)"
+fi

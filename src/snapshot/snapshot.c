@@ -382,6 +382,7 @@ int snapshot_restore(struct vm *vm, const struct vm_config *req, struct vm_confi
 		goto out;
 	vm->cfg = restored;
 	vm->restoring = true;
+	vm->restore_t0_ns = t0;
 
 	/* 2. The VM, built with the saved shape. 3. Its state. */
 	ret = build_vm(vm, &r, &sc);

@@ -567,6 +567,9 @@ static int vm_run(struct vm *vm)
 		term_raw_enable(STDIN_FILENO);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
+	if (ret == 0 && vm->restoring)
+		pr_info("restore: vCPUs running %llu ms after the restore began",
+			(unsigned long long)((now_ns() - vm->restore_t0_ns) / 1000000));
 	if (ret == 0 && vm->script)
 		ret = script_start(vm->script, vm);
 	if (ret < 0)

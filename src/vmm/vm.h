@@ -104,6 +104,7 @@ struct vm {
 	char migrate_dir[4096];		/* set when a script migrates: restore this after teardown */
 	unsigned int migrate_script_start;
 	bool restoring;			/* built from a snapshot: no boot images */
+	uint64_t restore_t0_ns;		/* CLOCK_MONOTONIC when the restore began */
 };
 
 /* Pause and resume every vCPU (main thread). pause: 0 and the time taken, or -ESHUTDOWN if the VM is ending. */

@@ -591,8 +591,12 @@ static int serve_migrate(struct vm *vm, struct script *s, char *msg, size_t cap)
 		return ret;
 	}
 	snprintf(snap, sizeof(snap), "%s/snap", dir);
-	/* Pause first so the input the guest has not taken stays where save_pending_input finds it. */
-	ret = vm_snapshot_request(vm, snap, false, &res, msg, cap);
+	/*
+	 * The VM stays paused from the snapshot to its end: nothing it prints or
+	 * reads after this point may happen twice, and the input it has not taken
+	 * stays in the pipe for save_pending_input.
+	 */
+	ret = vm_snapshot_request(vm, snap, true, &res, msg, cap);
 	if (ret == 0)
 		ret = save_pending_input(s, dir);
 	if (ret < 0) {

@@ -96,8 +96,8 @@ int vm_create_kvm_vm(struct vm *vm)
 	if (max_vcpus <= 0)
 		max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max_vcpus > 0 && vm->cfg->nr_cpus > (unsigned int)max_vcpus) {
-		pr_err("--cpus %u is more than this host's KVM allows (KVM_CAP_MAX_VCPUS = %d)", vm->cfg->nr_cpus,
-		       max_vcpus);
+		pr_err("%s %u is more than this host's KVM allows (KVM_CAP_MAX_VCPUS = %d)",
+		       vm->restoring ? "the snapshot's vCPU count" : "--cpus", vm->cfg->nr_cpus, max_vcpus);
 		return -EINVAL;
 	}
 	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2) <= 0) {

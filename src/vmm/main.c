@@ -1,7 +1,9 @@
 /* armvmm: a userspace VMM for arm64 KVM. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "vmm/control.h"
 #include "vmm/log.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
@@ -13,8 +15,25 @@ static void print_usage(FILE *f)
 		   "commands:\n"
 		   "  run        boot a guest (see 'armvmm run --help')\n"
 		   "  restore    continue a VM from a snapshot directory (see 'armvmm restore --help')\n"
+		   "  list       list your running VMs\n"
+		   "  pause      pause a VM: armvmm pause NAME\n"
+		   "  resume     let a paused VM run on: armvmm resume NAME\n"
+		   "  stop       end a VM: armvmm stop NAME\n"
+		   "  snapshot   save a VM to a directory: armvmm snapshot NAME DIR [--stop]\n"
+		   "             (each takes --help; VMs are named with 'armvmm run --name NAME')\n"
 		   "\n"
 		   "  armvmm --help | --version\n");
+}
+
+/* The commands that talk to a running VM over its control socket. */
+static bool is_control_command(const char *cmd)
+{
+	static const char *const cmds[] = { "list", "pause", "resume", "stop", "snapshot" };
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmd, cmds[i]) == 0)
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -34,6 +53,8 @@ int main(int argc, char **argv)
 		printf("armvmm %s\n", ARMVMM_VERSION);
 		return 0;
 	}
+	if (is_control_command(argv[1]))
+		return control_client_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "restore") == 0)
 		ret = options_parse_restore(argc - 1, argv + 1, &cfg);
 	else if (strcmp(argv[1], "run") == 0)

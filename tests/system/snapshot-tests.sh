@@ -145,16 +145,16 @@ _ctl_tests() {
 	while [ $_i -lt 50 ] && ! grep -q "snap-timer: ready" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
 
 	"$ARMVMM" list > "$TMPDIR/ctl-list.out" 2>&1
-	grep -q "^vm1 $_vm running" "$TMPDIR/ctl-list.out" || why "list: $(tr '\n' '|' < "$TMPDIR/ctl-list.out")"
+	grep -Eq "^vm1 +$_vm +running" "$TMPDIR/ctl-list.out" || why "list: $(tr '\n' '|' < "$TMPDIR/ctl-list.out")"
 	_mode=$(stat -c %a "$XDG_RUNTIME_DIR/armvmm" 2>/dev/null)
 	[ "$_mode" = 700 ] || why "runtime directory mode $_mode, expected 700"
 	"$ARMVMM" pause vm1 > "$TMPDIR/ctl-pause.out" 2>&1 || why "pause failed: $(cat "$TMPDIR/ctl-pause.out")"
-	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm paused" || why "list does not say paused"
+	"$ARMVMM" list 2>&1 | grep -Eq "^vm1 +$_vm +paused" || why "list does not say paused"
 	"$ARMVMM" snapshot vm1 "$TMPDIR/ctl-snap" > "$TMPDIR/ctl-snapshot.out" 2>&1 ||
 		why "snapshot while paused failed: $(cat "$TMPDIR/ctl-snapshot.out")"
-	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm paused" || why "the VM did not stay paused after the snapshot"
+	"$ARMVMM" list 2>&1 | grep -Eq "^vm1 +$_vm +paused" || why "the VM did not stay paused after the snapshot"
 	"$ARMVMM" resume vm1 > /dev/null 2>&1 || why "resume failed"
-	"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm running" || why "list does not say running after resume"
+	"$ARMVMM" list 2>&1 | grep -Eq "^vm1 +$_vm +running" || why "list does not say running after resume"
 	verdict "ctl-list-pause-snapshot-resume"
 
 	# Another user (uid 1000, through busybox's start-stop-daemon) cannot reach the socket:
@@ -184,7 +184,7 @@ _ctl_tests() {
 		chmod 600 "$XDG_RUNTIME_DIR/armvmm/vm1.sock"
 		want_rc 1
 		want "armvmm: error: permission denied"
-		"$ARMVMM" list 2>&1 | grep -q "^vm1 $_vm running" || why "the other user paused the VM"
+		"$ARMVMM" list 2>&1 | grep -Eq "^vm1 +$_vm +running" || why "the other user paused the VM"
 		verdict "ctl-other-user-refused"
 	else
 		diag "ctl-other-user-refused: skipped (needs root to switch users)"

@@ -18,6 +18,7 @@
 
 #include "fdt/fdt.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -206,6 +207,75 @@ void pl031_destroy(struct pl031 *rtc)
 		close(rtc->timer_fd);
 	rtc->timer_fd = -1;
 	pthread_mutex_destroy(&rtc->lock);
+}
+
+/*
+ * Snapshot payload: offset (s64 as u64: guest seconds minus host
+ * CLOCK_REALTIME seconds), match, control, imsc, ris (u32 each). The offset is
+ * against host time, so after a restore the guest's clock shows the wall-clock
+ * time that passed while the VM was saved, as a real RTC would.
+ */
+void pl031_save(struct pl031 *rtc, struct snap_buf *b)
+{
+	pthread_mutex_lock(&rtc->lock);
+	snap_put_u64(b, (uint64_t)rtc->st.offset);
+	snap_put_u32(b, rtc->st.match);
+	snap_put_u32(b, rtc->st.control);
+	snap_put_u32(b, rtc->st.imsc);
+	snap_put_u32(b, rtc->st.ris);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+/*
+ * RTCLR makes offset a 32-bit value minus host seconds, so its magnitude stays
+ * far below this; the bound keeps now() + offset from overflowing.
+ */
+#define PL031_MAX_OFFSET (INT64_C(1) << 40)
+
+static int check_state(const struct pl031_state *st)
+{
+	const char *bad = NULL;
+
+	if (st->offset > PL031_MAX_OFFSET || st->offset < -PL031_MAX_OFFSET)
+		bad = "offset";
+	else if (st->control & ~1u)
+		bad = "control";
+	else if (st->imsc & ~1u)
+		bad = "imsc";
+	else if (st->ris & ~1u)
+		bad = "ris";
+	if (bad) {
+		pr_err("pl031: snapshot %s is out of range", bad);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pl031_restore(struct pl031 *rtc, struct snap_cursor *c)
+{
+	struct pl031_state st;
+	int ret;
+
+	st.offset = (int64_t)snap_get_u64(c);
+	st.match = snap_get_u32(c);
+	st.control = snap_get_u32(c);
+	st.imsc = snap_get_u32(c);
+	st.ris = snap_get_u32(c);
+	ret = snap_cursor_done(c, "RTC");
+	if (ret < 0)
+		return ret;
+	ret = check_state(&st);
+	if (ret < 0)
+		return ret;
+
+	pthread_mutex_lock(&rtc->lock);
+	rtc->st = st;
+	/* Drive the line whatever was driven before: the irqchip was restored on its own. */
+	rtc->irq_level = !(st.ris & st.imsc & 1);
+	update_irq_locked(rtc);
+	arm_timer_locked(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
 }
 
 /* The 24 MHz fixed clock that AMBA PrimeCell devices reference as apb_pclk. */

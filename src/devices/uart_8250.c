@@ -8,6 +8,8 @@
 
 #include "fdt/fdt.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
+#include "vmm/log.h"
 
 /* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */
 enum {
@@ -193,6 +195,91 @@ unsigned int uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, unsigned
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return taken;
+}
+
+/*
+ * Snapshot payload: ier lcr mcr scr fcr dll dlm (u8 each), thr_int_pending
+ * (u8 0/1), rx_count (u32), then the rx_count unread bytes oldest first. The
+ * FIFO is saved in reading order, so where its ring started is not part of
+ * the format and bytes the guest already read are never written out.
+ */
+void uart_8250_save(struct uart_8250 *u, struct snap_buf *b)
+{
+	const struct uart_8250_state *st = &u->st;
+
+	pthread_mutex_lock(&u->lock);
+	snap_put_u8(b, st->ier);
+	snap_put_u8(b, st->lcr);
+	snap_put_u8(b, st->mcr);
+	snap_put_u8(b, st->scr);
+	snap_put_u8(b, st->fcr);
+	snap_put_u8(b, st->dll);
+	snap_put_u8(b, st->dlm);
+	snap_put_u8(b, st->thr_int_pending);
+	snap_put_u32(b, st->rx_count);
+	for (uint32_t i = 0; i < st->rx_count; i++)
+		snap_put_u8(b, st->rx_fifo[(st->rx_head + i) % UART_RX_FIFO]);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Register bits a guest can set (mmio_write masks the same): anything else is a forged file. */
+#define IER_WRITABLE 0x0f
+#define MCR_WRITABLE 0x1f
+#define FCR_STORED 0xc9
+
+static int check_state(const struct uart_8250_state *st)
+{
+	const char *bad = NULL;
+
+	if (st->ier & ~IER_WRITABLE)
+		bad = "IER";
+	else if (st->mcr & ~MCR_WRITABLE)
+		bad = "MCR";
+	else if (st->fcr & ~FCR_STORED)
+		bad = "FCR";
+	if (bad) {
+		pr_err("uart: snapshot %s has bits the 16550A never sets", bad);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int uart_8250_restore(struct uart_8250 *u, struct snap_cursor *c)
+{
+	struct uart_8250_state st = { 0 };
+	int ret;
+
+	st.ier = snap_get_u8(c);
+	st.lcr = snap_get_u8(c);
+	st.mcr = snap_get_u8(c);
+	st.scr = snap_get_u8(c);
+	st.fcr = snap_get_u8(c);
+	st.dll = snap_get_u8(c);
+	st.dlm = snap_get_u8(c);
+	st.thr_int_pending = snap_get_bool(c);
+	st.rx_count = snap_get_u32(c);
+	if (!c->err && st.rx_count > UART_RX_FIFO) {
+		pr_err("uart: snapshot rx_count %u exceeds the %u-byte FIFO", st.rx_count, UART_RX_FIFO);
+		return -EINVAL;
+	}
+	snap_get_bytes(c, st.rx_fifo, st.rx_count);
+	ret = snap_cursor_done(c, "UART");
+	if (ret < 0)
+		return ret;
+	ret = check_state(&st);
+	if (ret < 0)
+		return ret;
+
+	pthread_mutex_lock(&u->lock);
+	u->st = st;
+	/*
+	 * Drive the line whatever level the device last drove: the irqchip was
+	 * restored (or created) on its own and may disagree with this UART.
+	 */
+	u->irq_level = (uart_iir(&u->st) & IIR_NO_INT) != 0;
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
 
 int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi)

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/snapfile.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -379,6 +380,69 @@ static void blk_reset(struct virtio_mmio *t)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+static void blk_quiesce(struct virtio_mmio *t)
+{
+	virtio_blk_drain(t->dev);
+}
+
+/*
+ * Payload: path (string), read_only (u8 0/1), capacity (u64, sectors),
+ * offered features (u64). Nothing is in flight after blk_quiesce, and the
+ * disk contents are the file's own business: this only names the disk so a
+ * restore can tell the guest will find the same one.
+ */
+static void blk_save(struct virtio_mmio *t, struct snap_buf *b)
+{
+	const struct virtio_blk *blk = t->dev;
+
+	snap_put_str(b, blk->st.path);
+	snap_put_u8(b, blk->st.read_only);
+	snap_put_u64(b, blk->st.capacity);
+	snap_put_u64(b, blk->st.features);
+}
+
+/* The device was re-created from the saved configuration: check it is still the disk the guest knew. */
+static int blk_restore(struct virtio_mmio *t, struct snap_cursor *c)
+{
+	const struct virtio_blk_state *st = &((const struct virtio_blk *)t->dev)->st;
+	char path[PATH_MAX], what[64];
+	bool read_only;
+	uint64_t capacity, features;
+	int ret;
+
+	snap_get_str(c, path, sizeof(path));
+	read_only = snap_get_bool(c);
+	capacity = snap_get_u64(c);
+	features = snap_get_u64(c);
+	snprintf(what, sizeof(what), "virtio-blk at 0x%llx", (unsigned long long)t->base);
+	ret = snap_cursor_done(c, what);
+	if (ret < 0)
+		return ret;
+	if (strcmp(path, st->path)) {
+		pr_err("%s: the snapshot's disk is '%s', this one is '%s'", what, path, st->path);
+		return -EINVAL;
+	}
+	if (capacity != st->capacity) {
+		pr_err("disk '%s' is %llu sectors now, the snapshot has %llu: the disk changed since the snapshot",
+		       st->path, (unsigned long long)st->capacity, (unsigned long long)capacity);
+		return -EINVAL;
+	}
+	if (read_only != st->read_only) {
+		pr_err("disk '%s' is %s now, the snapshot has it %s", st->path, st->read_only ? "read-only" : "writable",
+		       read_only ? "read-only" : "writable");
+		return -EINVAL;
+	}
+	/* The guest read the feature bits and the config space built from them: they must not move. */
+	if (features != st->features) {
+		pr_err("disk '%s' offers features 0x%llx now, the snapshot has 0x%llx (another host file system?)",
+		       st->path, (unsigned long long)st->features, (unsigned long long)features);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void completion_cb(void *opaque, int fd, short revents)
 {
 	(void)fd;
@@ -574,6 +638,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg)
 		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK, .num_queues = 1, .features = b->st.features,
 		.config_size = VIRTIO_BLK_CONFIG_SIZE, .config_read = blk_config_read,
 		.queue_notify = blk_queue_notify, .reset = blk_reset, .destroy = blk_destroy,
+		.quiesce = blk_quiesce, .save = blk_save, .restore = blk_restore,
 	};
 	b->loop_id = eventloop_add(&vm->loop, b->io->event_fd, POLLIN, completion_cb, b);
 	if (b->loop_id < 0) {

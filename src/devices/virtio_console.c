@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "snapshot/snapfile.h"
 #include "vmm/eventloop.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -137,6 +139,51 @@ static void console_destroy(struct virtio_mmio *t)
 	free(con);
 }
 
+/*
+ * Snapshot payload: pending_len (u32), then the pending_len bytes of host
+ * input not yet given to the guest, oldest first. Main thread only, like st.
+ */
+static void console_save(struct virtio_mmio *t, struct snap_buf *b)
+{
+	const struct virtio_console *con = t->dev;
+
+	snap_put_u32(b, con->st.pending_len);
+	snap_put_bytes(b, con->st.pending + con->st.pending_off, con->st.pending_len);
+}
+
+static int console_restore(struct virtio_mmio *t, struct snap_cursor *c)
+{
+	struct virtio_console *con = t->dev;
+	uint8_t pending[VIRTIO_CONSOLE_PENDING];
+	uint32_t len;
+	char what[64];
+	uint64_t one = 1;
+	int ret;
+
+	snprintf(what, sizeof(what), "virtio-console at 0x%llx", (unsigned long long)t->base);
+	len = snap_get_u32(c);
+	if (!c->err && len > VIRTIO_CONSOLE_PENDING) {
+		pr_err("%s: snapshot pending_len %u exceeds the %u-byte input buffer", what, len,
+		       VIRTIO_CONSOLE_PENDING);
+		return -EINVAL;
+	}
+	snap_get_bytes(c, pending, len);
+	ret = snap_cursor_done(c, what);
+	if (ret < 0)
+		return ret;
+	memcpy(con->st.pending, pending, len);
+	con->st.pending_off = 0;
+	con->st.pending_len = len;
+	/*
+	 * Let the main loop deliver it once the driver has buffers posted: the
+	 * wake callback runs console_deliver, which also stops reading the host
+	 * input while anything is pending.
+	 */
+	if (write(con->wake_fd, &one, sizeof(one)) < 0)
+		pr_debug("%s: wake eventfd write failed: %s", what, strerror(errno));
+	return 0;
+}
+
 static const struct virtio_device_ops virtio_console_ops = {
 	.name = "virtio-console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -145,6 +192,8 @@ static const struct virtio_device_ops virtio_console_ops = {
 	.config_read = console_config_read,
 	.queue_notify = console_notify,
 	.destroy = console_destroy,
+	.save = console_save,
+	.restore = console_restore,
 };
 
 int virtio_console_create(struct vm *vm, int in_fd, int out_fd)

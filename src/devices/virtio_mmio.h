@@ -56,6 +56,9 @@ struct virtio_device_ops {
 	 * (used entries pushed) before anything is saved; no new work arrives until
 	 * the VM resumes. save/restore: the device's own state, after the
 	 * transport's; restore validates what it reads (-EINVAL after one error line).
+	 * Lock NOT held. restore gets the rest of the payload: it reads all of it,
+	 * calls snap_cursor_done() and changes the device only once that and its
+	 * own checks passed; the transport commits its state after restore returns 0.
 	 */
 	void (*quiesce)(struct virtio_mmio *t);
 	void (*save)(struct virtio_mmio *t, struct snap_buf *b);

@@ -18,6 +18,7 @@
 
 #include "irqchip/gicv2_model.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 #include "vmm/log.h"
 #include "vmm/mmio.h"
 #include "vmm/vm.h"
@@ -26,6 +27,17 @@
 #define PPI_VTIMER 27u
 #define PPI_PTIMER 30u
 #define PPI_PMU 23u
+
+/* device_irq_level bits and the PPI each one drives. */
+static const struct {
+	uint32_t bit;
+	unsigned int ppi;
+} user_lines[] = {
+	{ KVM_ARM_DEV_EL1_VTIMER, PPI_VTIMER },
+	{ KVM_ARM_DEV_EL1_PTIMER, PPI_PTIMER },
+	{ KVM_ARM_DEV_PMU, PPI_PMU },
+};
+#define NR_USER_LINES (sizeof(user_lines) / sizeof(user_lines[0]))
 
 static void gic_user_line(void *opaque, unsigned int cpu, bool level)
 {
@@ -109,11 +121,6 @@ static int gic_user_set_spi(struct irqchip *ic, unsigned int spi, bool level)
 /* On the vCPU's own thread after KVM_RUN: feed the model the timer and PMU levels that changed. */
 static void gic_user_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run)
 {
-	static const struct { uint32_t bit; unsigned int ppi; } lines[] = {
-		{ KVM_ARM_DEV_EL1_VTIMER, PPI_VTIMER },
-		{ KVM_ARM_DEV_EL1_PTIMER, PPI_PTIMER },
-		{ KVM_ARM_DEV_PMU, PPI_PMU },
-	};
 	uint32_t now = (uint32_t)run->s.regs.device_irq_level;
 	uint32_t changed;
 
@@ -123,9 +130,149 @@ static void gic_user_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struc
 	if (!changed)
 		return;
 	ic->user_irq_levels[cpu] = now;
-	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-		if (changed & lines[i].bit)
-			gicv2_set_ppi_level(ic->model, cpu, lines[i].ppi, now & lines[i].bit);
+	for (size_t i = 0; i < NR_USER_LINES; i++)
+		if (changed & user_lines[i].bit)
+			gicv2_set_ppi_level(ic->model, cpu, user_lines[i].ppi, now & user_lines[i].bit);
+}
+
+/*
+ * Snapshot payload: nr_cpus, nr_irqs (u32); GICD_CTLR (u32); the SPI bitmaps
+ * enabled, pending, active, line, edge (GICV2_IRQ_WORDS u32 each, word 0
+ * unused); priority and targets (GICV2_IRQ_WORDS * 32 u8 each); then per CPU
+ * 0..nr_cpus-1: enabled, pending, active, line, edge (u32), priority (32 u8),
+ * sgi_pending (16 u8, bit s = from source CPU s), GICC_CTLR, PMR, BPR, APR0 (u32).
+ */
+static void put_words(struct snap_buf *b, const uint32_t *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		snap_put_u32(b, w[i]);
+}
+
+static void get_words(struct snap_cursor *c, uint32_t *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		w[i] = snap_get_u32(c);
+}
+
+static void put_cpu(struct snap_buf *b, const struct gicv2_cpu_state *s)
+{
+	snap_put_u32(b, s->enabled);
+	snap_put_u32(b, s->pending);
+	snap_put_u32(b, s->active);
+	snap_put_u32(b, s->line);
+	snap_put_u32(b, s->edge);
+	snap_put_bytes(b, s->priority, sizeof(s->priority));
+	snap_put_bytes(b, s->sgi_pending, sizeof(s->sgi_pending));
+	snap_put_u32(b, s->ctlr);
+	snap_put_u32(b, s->pmr);
+	snap_put_u32(b, s->bpr);
+	snap_put_u32(b, s->apr);
+}
+
+static void get_cpu(struct snap_cursor *c, struct gicv2_cpu_state *s)
+{
+	s->enabled = snap_get_u32(c);
+	s->pending = snap_get_u32(c);
+	s->active = snap_get_u32(c);
+	s->line = snap_get_u32(c);
+	s->edge = snap_get_u32(c);
+	snap_get_bytes(c, s->priority, sizeof(s->priority));
+	snap_get_bytes(c, s->sgi_pending, sizeof(s->sgi_pending));
+	s->ctlr = snap_get_u32(c);
+	s->pmr = snap_get_u32(c);
+	s->bpr = snap_get_u32(c);
+	s->apr = snap_get_u32(c);
+}
+
+static int gic_user_save(struct irqchip *ic, struct snap_buf *b)
+{
+	struct gicv2_state *st = malloc(sizeof(*st));
+
+	if (!st) {
+		pr_err("userspace GIC: out of memory saving its state");
+		return -ENOMEM;
+	}
+	gicv2_model_get_state(ic->model, st);
+	snap_put_u32(b, ic->model->nr_cpus);
+	snap_put_u32(b, ic->model->nr_irqs);
+	snap_put_u32(b, st->ctlr);
+	put_words(b, st->enabled, GICV2_IRQ_WORDS);
+	put_words(b, st->pending, GICV2_IRQ_WORDS);
+	put_words(b, st->active, GICV2_IRQ_WORDS);
+	put_words(b, st->line, GICV2_IRQ_WORDS);
+	put_words(b, st->edge, GICV2_IRQ_WORDS);
+	snap_put_bytes(b, st->priority, sizeof(st->priority));
+	snap_put_bytes(b, st->targets, sizeof(st->targets));
+	for (unsigned int cpu = 0; cpu < ic->model->nr_cpus; cpu++)
+		put_cpu(b, &st->cpu[cpu]);
+	free(st);
+	return 0;
+}
+
+/* Everything after nr_cpus/nr_irqs; CPUs past nr_cpus keep what st holds. */
+static void get_state(struct snap_cursor *c, struct gicv2_state *st, unsigned int nr_cpus)
+{
+	st->ctlr = snap_get_u32(c);
+	get_words(c, st->enabled, GICV2_IRQ_WORDS);
+	get_words(c, st->pending, GICV2_IRQ_WORDS);
+	get_words(c, st->active, GICV2_IRQ_WORDS);
+	get_words(c, st->line, GICV2_IRQ_WORDS);
+	get_words(c, st->edge, GICV2_IRQ_WORDS);
+	snap_get_bytes(c, st->priority, sizeof(st->priority));
+	snap_get_bytes(c, st->targets, sizeof(st->targets));
+	for (unsigned int cpu = 0; cpu < nr_cpus; cpu++)
+		get_cpu(c, &st->cpu[cpu]);
+}
+
+/*
+ * vcpu_sync feeds the model only the device_irq_level bits that changed
+ * since user_irq_levels: start from the restored PPI lines, so a timer line
+ * that was high at save time and is low after the restore gets lowered.
+ * Restore runs before any vCPU thread, which own these slots afterwards.
+ */
+static void sync_user_levels(struct irqchip *ic, const struct gicv2_state *st)
+{
+	for (unsigned int cpu = 0; cpu < ic->model->nr_cpus; cpu++) {
+		uint32_t levels = 0;
+		for (size_t i = 0; i < NR_USER_LINES; i++)
+			if (st->cpu[cpu].line & (1u << user_lines[i].ppi))
+				levels |= user_lines[i].bit;
+		ic->user_irq_levels[cpu] = levels;
+	}
+}
+
+static int gic_user_restore(struct irqchip *ic, struct snap_cursor *c)
+{
+	struct gicv2_model *g = ic->model;
+	struct gicv2_state *st;
+	uint32_t nr_cpus = snap_get_u32(c), nr_irqs = snap_get_u32(c);
+	int ret;
+
+	if (c->err)
+		return snap_cursor_done(c, "GIC");
+	if (nr_cpus != g->nr_cpus || nr_irqs != g->nr_irqs) {
+		pr_err("GIC: the snapshot's userspace GIC has %u CPUs and %u IRQs, this one %u and %u", nr_cpus,
+		       nr_irqs, g->nr_cpus, g->nr_irqs);
+		return -EINVAL;
+	}
+	st = malloc(sizeof(*st));
+	if (!st) {
+		pr_err("userspace GIC: out of memory restoring its state");
+		return -ENOMEM;
+	}
+	gicv2_model_get_state(g, st);	/* CPUs the payload does not cover keep their reset state */
+	get_state(c, st, nr_cpus);
+	ret = snap_cursor_done(c, "GIC");
+	if (ret == 0) {
+		/* Masks what this GIC cannot hold (PPI line bits are always kept). */
+		ret = gicv2_model_set_state(g, st);
+		if (ret < 0)
+			pr_err("GIC: the userspace GIC model refused the state");
+		else
+			sync_user_levels(ic, st);
+	}
+	free(st);
+	return ret;
 }
 
 static void gic_user_destroy(struct irqchip *ic)
@@ -145,4 +292,6 @@ const struct irqchip_ops gic_user_v2_ops = {
 	.fdt_node = gic_v2_fdt_node,
 	.vcpu_sync = gic_user_vcpu_sync,
 	.destroy = gic_user_destroy,
+	.save = gic_user_save,
+	.restore = gic_user_restore,
 };

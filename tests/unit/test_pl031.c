@@ -3,12 +3,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/pl031.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 
 static int64_t fake_now = 1700000000;
 static int64_t fake_clock(void) { return fake_now; }
@@ -119,6 +124,128 @@ static void test_bad_accesses_ignored(void **state)
 	assert_int_equal(rd(&r, 0x000), 1700000000u);
 }
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+static struct snap_cursor cursor(const struct snap_buf *b)
+{
+	return (struct snap_cursor){ .p = b->data, .len = b->len };
+}
+
+/* An RTC the guest has set, with a match pending and unmasked (the line is high). */
+static void busy_rtc(struct pl031 *r)
+{
+	wr(r, 0x008, 500000);	/* RTCLR */
+	wr(r, 0x004, 500000);	/* RTCMR: matches now */
+	pl031_match(r, false);
+	wr(r, 0x010, 1);	/* IMSC */
+	wr(r, 0x004, 500100);	/* the next match, 100 s away */
+	assert_int_equal(line, 1);
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct pl031 a, b;
+	struct snap_buf buf = { 0 };
+	struct itimerspec its;
+	(void)state;
+
+	make(&a);
+	fake_now = time(NULL); /* the restored timerfd is armed against the real clock */
+	busy_rtc(&a);
+	pl031_save(&a, &buf);
+	assert_false(buf.err);
+	assert_int_equal(buf.len, 8 + 4 * 4);
+
+	make(&b);
+	fake_now = time(NULL) + 30; /* the VM stayed saved for 30 s */
+	b.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	assert_true(b.timer_fd >= 0);
+	struct snap_cursor c = cursor(&buf);
+	assert_int_equal(pl031_restore(&b, &c), 0);
+	assert_int_equal(line, 1);	/* RIS & IMSC: driven on restore */
+	assert_int_equal(changes, 1);
+	/* Guest-visible: the registers, and a counter that shows the 30 s that passed meanwhile. */
+	assert_int_equal(rd(&b, 0x000), 500030u);
+	assert_int_equal(rd(&b, 0x004), 500100u);
+	assert_int_equal(rd(&b, 0x00c), 1u);
+	assert_int_equal(rd(&b, 0x010), 1u);
+	assert_int_equal(rd(&b, 0x014), 1u);
+	assert_int_equal(rd(&b, 0x018), 1u);
+	/* The match timer is armed for counter 500100: 70 s after the fake "now", which runs 30 s ahead of the real clock. */
+	assert_int_equal(timerfd_gettime(b.timer_fd, &its), 0);
+	assert_true(its.it_value.tv_sec > 0 || its.it_value.tv_nsec > 0);
+	assert_true(its.it_value.tv_sec >= 60 && its.it_value.tv_sec <= 100);
+	wr(&b, 0x01c, 1);	/* RTCICR */
+	assert_int_equal(line, 0);
+	pl031_destroy(&b);
+	snap_buf_free(&buf);
+}
+
+static void test_snapshot_lowers_line(void **state)
+{
+	struct pl031 a, b;
+	struct snap_buf buf = { 0 };
+	(void)state;
+
+	make(&a);
+	wr(&a, 0x004, 1700000000);
+	pl031_match(&a, false);	/* RIS set, but masked */
+	pl031_save(&a, &buf);
+	make(&b);
+	busy_rtc(&b);		/* this one's line is high */
+	struct snap_cursor c = cursor(&buf);
+	assert_int_equal(pl031_restore(&b, &c), 0);
+	assert_int_equal(line, 0);
+	assert_int_equal(rd(&b, 0x014), 1u);
+	assert_int_equal(rd(&b, 0x018), 0u);
+	snap_buf_free(&buf);
+}
+
+/* Payload: offset (u64) | match | control | imsc | ris (u32 each). */
+static void test_snapshot_rejects_hostile(void **state)
+{
+	static const struct {
+		const char *what;
+		size_t off;
+		uint8_t value;
+		int len_delta;
+	} m[] = {
+		{ "offset beyond any RTCLR", 5, 0x10, 0 },
+		{ "offset hugely negative", 7, 0x80, 0 },
+		{ "control bit 1", 12, 2, 0 },
+		{ "imsc bit 1", 16, 2, 0 },
+		{ "imsc high bit", 19, 0x80, 0 },
+		{ "ris bit 4", 20, 0x11, 0 },
+		{ "truncated", SIZE_MAX, 0, -1 },
+		{ "empty", SIZE_MAX, 0, -24 },
+		{ "a byte left over", SIZE_MAX, 0, 1 },
+	};
+	struct pl031 a, victim;
+	struct snap_buf good = { 0 };
+	(void)state;
+
+	make(&a);
+	busy_rtc(&a);
+	pl031_save(&a, &good);
+	make(&victim);
+	wr(&victim, 0x004, 77);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		uint8_t bytes[32] = { 0 };
+		struct pl031_state before = victim.st;
+		int calls = changes;
+
+		memcpy(bytes, good.data, good.len);
+		if (m[i].off != SIZE_MAX)
+			bytes[m[i].off] = m[i].value;
+		struct snap_cursor c = { .p = bytes, .len = (size_t)((int)good.len + m[i].len_delta) };
+		print_message("hostile RTC payload: %s\n", m[i].what);
+		assert_int_equal(pl031_restore(&victim, &c), -EINVAL);
+		assert_memory_equal(&victim.st, &before, sizeof(before));
+		assert_int_equal(changes, calls);
+	}
+	snap_buf_free(&good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +253,9 @@ int main(void)
 		cmocka_unit_test(test_counter_follows_host_clock_and_load),
 		cmocka_unit_test(test_match_interrupt),
 		cmocka_unit_test(test_bad_accesses_ignored),
+		cmocka_unit_test(test_snapshot_round_trip),
+		cmocka_unit_test(test_snapshot_lowers_line),
+		cmocka_unit_test(test_snapshot_rejects_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

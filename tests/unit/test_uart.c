@@ -11,6 +11,7 @@
 
 #include "devices/uart_8250.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 
 static int last_level = -1, level_changes;
 
@@ -178,6 +179,166 @@ static void test_loopback_and_out_of_range(void **state)
 	assert_int_equal(c, 'k');
 }
 
+/* --- snapshots ---------------------------------------------------------------------- */
+
+/* Line levels by SPI, so two UARTs (SPI 5 and 6) can be watched side by side. */
+static int spi_level[8], spi_calls[8];
+
+static int record_by_spi(struct irqchip *ic, unsigned int spi, bool level)
+{
+	(void)ic;
+	assert_true(spi < 8);
+	spi_level[spi] = level;
+	spi_calls[spi]++;
+	return 0;
+}
+
+static const struct irqchip_ops by_spi_ops = { .name = "test", .set_spi = record_by_spi };
+static struct irqchip by_spi_ic = { .ops = &by_spi_ops };
+
+static struct snap_cursor cursor(const struct snap_buf *b)
+{
+	return (struct snap_cursor){ .p = b->data, .len = b->len };
+}
+
+/* A UART in the middle of things: divisor, line settings, both interrupts enabled, a wrapped FIFO. */
+static void busy_uart(struct uart_8250 *u)
+{
+	uint8_t data[UART_RX_FIFO];
+
+	wr(u, 3, 0x80);
+	wr(u, 0, 0x0c);
+	wr(u, 1, 0x01);
+	wr(u, 3, 0x1b);
+	wr(u, 2, 0xc1);
+	wr(u, 4, 0x0b);
+	wr(u, 7, 0x77);
+	wr(u, 1, 0x03); /* RDI + THRI: THRE latches at once */
+	for (unsigned int i = 0; i < UART_RX_FIFO; i++)
+		data[i] = (uint8_t)('A' + i % 26);
+	assert_int_equal(uart_8250_receive(u, data, UART_RX_FIFO), UART_RX_FIFO);
+	for (unsigned int i = 0; i < 60; i++)
+		rd(u, 0);
+	assert_int_equal(uart_8250_receive(u, (const uint8_t *)"0123456789", 10), 10); /* wraps the ring */
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct uart_8250 a, b;
+	struct snap_buf buf = { 0 };
+
+	(void)f;
+	memset(spi_level, 0, sizeof(spi_level));
+	memset(spi_calls, 0, sizeof(spi_calls));
+	uart_8250_init(&a, f->out[1], -1, &by_spi_ic, 5);
+	uart_8250_init(&b, f->out[1], -1, &by_spi_ic, 6);
+	busy_uart(&a);
+	assert_int_equal(spi_level[5], 1);
+	uart_8250_save(&a, &buf);
+	assert_false(buf.err);
+	/* 8 register bytes, the count, and only the 14 unread bytes. */
+	assert_int_equal(buf.len, 8 + 4 + 14);
+
+	struct snap_cursor c = cursor(&buf);
+	assert_int_equal(uart_8250_restore(&b, &c), 0);
+	assert_int_equal(spi_level[6], 1); /* driven straight away */
+	assert_int_equal(spi_calls[6], 1);
+
+	/* The guest cannot tell them apart: same reads, in the same order, with the same side effects. */
+	wr(&a, 3, 0x9b);
+	wr(&b, 3, 0x9b);
+	for (unsigned int off = 0; off < 2; off++)
+		assert_int_equal(rd(&a, off), rd(&b, off)); /* DLL, DLM */
+	wr(&a, 3, 0x1b);
+	wr(&b, 3, 0x1b);
+	for (unsigned int off = 1; off < 8; off++)
+		assert_int_equal(rd(&a, off), rd(&b, off));
+	for (unsigned int i = 0; i < 16; i++) {
+		assert_int_equal(rd(&a, 2), rd(&b, 2)); /* IIR: RDI, then THRE once the FIFO is empty */
+		assert_int_equal(rd(&a, 5), rd(&b, 5));
+		assert_int_equal(rd(&a, 0), rd(&b, 0));
+		assert_int_equal(spi_level[5], spi_level[6]);
+	}
+	assert_int_equal(rd(&b, 5) & 0x01, 0);
+	assert_int_equal(spi_level[6], 0); /* THRE was acknowledged by the IIR read */
+	snap_buf_free(&buf);
+}
+
+static void test_snapshot_fifo_bytes_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct uart_8250 a, b;
+	struct snap_buf buf = { 0 };
+
+	uart_8250_init(&a, f->out[1], -1, NULL, 0);
+	uart_8250_init(&b, f->out[1], -1, NULL, 0);
+	busy_uart(&a);
+	uart_8250_save(&a, &buf);
+	struct snap_cursor c = cursor(&buf);
+	assert_int_equal(uart_8250_restore(&b, &c), 0);
+	/* Bytes 60-63 of the first batch ('A' + 60 % 26 = 'I'...), then the ten that wrapped. */
+	const char *want = "IJKL0123456789";
+	assert_memory_equal(buf.data + 12, want, 14);
+	for (unsigned int i = 0; want[i]; i++)
+		assert_int_equal(rd(&b, 0), (uint8_t)want[i]);
+	assert_int_equal(uart_8250_rx_space(&b), UART_RX_FIFO);
+	snap_buf_free(&buf);
+}
+
+/* Offsets in the payload: ier lcr mcr scr fcr dll dlm thr_pending | rx_count (u32) | bytes. */
+struct uart_mutation {
+	const char *what;
+	size_t off;	/* byte to overwrite, or SIZE_MAX */
+	uint8_t value;
+	int len_delta;	/* bytes to cut (negative) or append */
+};
+
+static void test_snapshot_rejects_hostile(void **state)
+{
+	static const struct uart_mutation m[] = {
+		{ "IER reserved bits", 0, 0x10, 0 },
+		{ "MCR above loopback", 2, 0x20, 0 },
+		{ "FCR write-only bits", 4, 0x02, 0 },
+		{ "thr_int_pending not a bool", 7, 2, 0 },
+		{ "rx_count past the FIFO", 8, UART_RX_FIFO + 1, 0 },
+		{ "rx_count huge", 11, 0x80, 0 },
+		{ "rx_count more than the bytes", 8, 15, 0 },
+		{ "rx_count fewer than the bytes", 8, 13, 0 },
+		{ "truncated", SIZE_MAX, 0, -1 },
+		{ "truncated in the header", SIZE_MAX, 0, -20 },
+		{ "a byte left over", SIZE_MAX, 0, 1 },
+	};
+	struct fixture *f = *state;
+	struct uart_8250 a, victim;
+	struct snap_buf good = { 0 };
+
+	uart_8250_init(&a, f->out[1], -1, NULL, 0);
+	busy_uart(&a);
+	uart_8250_save(&a, &good);
+	uart_8250_init(&victim, f->out[1], -1, &fake_ic, 5);
+	wr(&victim, 1, 0x01);
+	uart_8250_receive(&victim, (const uint8_t *)"xyz", 3);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		uint8_t bytes[128];
+		size_t len = good.len;
+		struct uart_8250_state before = victim.st;
+		int changes = level_changes;
+
+		memcpy(bytes, good.data, good.len);
+		memset(bytes + good.len, 0, sizeof(bytes) - good.len);
+		if (m[i].off != SIZE_MAX)
+			bytes[m[i].off] = m[i].value;
+		len = (size_t)((ssize_t)len + m[i].len_delta);
+		struct snap_cursor c = { .p = bytes, .len = len };
+		print_message("hostile UART payload: %s\n", m[i].what);
+		assert_int_equal(uart_8250_restore(&victim, &c), -EINVAL);
+		assert_memory_equal(&victim.st, &before, sizeof(before));
+		assert_int_equal(level_changes, changes);
+	}
+	snap_buf_free(&good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +348,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_divisor_latch_and_scratch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_and_out_of_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_fifo_bytes_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_rejects_hostile, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 
 #include "devices/virtio_blk.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -933,6 +934,184 @@ static void test_auto_backend(void **state)
 	unlink(p2);
 }
 
+/* --- snapshots ---------------------------------------------------------------------- */
+
+/* The VM a restore builds: same RAM, the device re-created from the same disk configuration. */
+static struct vm vm2;
+static struct virtio_mmio *t2;
+static struct virtio_blk *b2;
+
+/* Close the fixture's device (its flock goes with it) and create the disk again in vm2. */
+static void recreate(bool read_only)
+{
+	struct disk_config cfg = { .path = path, .read_only = read_only, .io = DISK_IO_THREAD };
+
+	virtio_blk_destroy(b);
+	b = NULL;
+	memset(&vm2, 0, sizeof(vm2));
+	vm2.vm_fd = vm2.kvm_fd = -1;
+	vm2.irqchip.ops = &recording_ops;
+	vm2.mem = vm.mem;
+	assert_int_equal(virtio_blk_create(&vm2, &cfg), 0);
+	t2 = vm2.virtio[0];
+	b2 = t2->dev;
+}
+
+static void drop_recreated(void)
+{
+	virtio_blk_destroy(b2);
+	free(vm2.virtio[0]);
+	b2 = NULL;
+	t2 = NULL;
+}
+
+/* Ten reads in flight and one more queued behind the last notification: quiesce, then save. */
+static void save_busy(struct snap_buf *buf)
+{
+	for (unsigned int i = 0; i < 10; i++)
+		post_rw(i, VIRTIO_BLK_T_IN, i, 512);
+	notify();
+	post_rw(10, VIRTIO_BLK_T_IN, 33, 512);
+	t->ops->quiesce(t);
+	assert_int_equal(b->in_flight, 0);
+	assert_int_equal(used_idx(), 10);
+	assert_int_equal(status_of(10), CANARY);
+	virtio_mmio_save(t, buf);
+	assert_false(buf->err);
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct snap_buf buf = { 0 };
+	uint32_t regs[4];
+	(void)state;
+
+	save_busy(&buf);
+	regs[0] = rd(0x070);
+	regs[1] = rd(0x060);
+	regs[2] = rd(0x010);
+	recreate(false);
+	edges = 0;
+	struct snap_cursor c = { .p = buf.data, .len = buf.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), 0);
+	assert_int_equal(edges, 1); /* INT_USED was never acknowledged: signalled again */
+	t = t2;
+	assert_int_equal(rd(0x070), regs[0]);
+	assert_int_equal(rd(0x060), regs[1]);
+	assert_int_equal(rd(0x010), regs[2]);
+	assert_int_equal(virtio_mmio_features(t2), negotiated);
+
+	/* The request queued behind the last kick is served after the restore's kick_all. */
+	virtio_mmio_kick_all(t2);
+	virtio_blk_drain(b2);
+	assert_int_equal(used_idx(), 11);
+	assert_int_equal(status_of(10), VIRTIO_BLK_S_OK);
+	for (unsigned int j = 0; j < 512; j += 61)
+		assert_int_equal(*ram(DATA_OFF + 1024u * 10 + j), pattern(33 * 512 + j));
+	t = vm.virtio[0];
+	drop_recreated();
+	snap_buf_free(&buf);
+}
+
+static void test_snapshot_disk_changed(void **state)
+{
+	struct snap_buf buf = { 0 };
+	(void)state;
+
+	save_busy(&buf);
+	virtio_blk_destroy(b);
+	b = NULL;
+	assert_int_equal(truncate(path, (DISK_SECTORS + 8) * 512), 0);
+	memset(&vm2, 0, sizeof(vm2));
+	vm2.vm_fd = vm2.kvm_fd = -1;
+	vm2.irqchip.ops = &recording_ops;
+	vm2.mem = vm.mem;
+	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD };
+	assert_int_equal(virtio_blk_create(&vm2, &cfg), 0);
+	t2 = vm2.virtio[0];
+	b2 = t2->dev;
+	struct virtio_mmio_state before = t2->st;
+	edges = 0;
+	struct snap_cursor c = { .p = buf.data, .len = buf.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), -EINVAL);
+	assert_memory_equal(&t2->st, &before, sizeof(before));
+	assert_int_equal(edges, 0);
+	drop_recreated();
+	snap_buf_free(&buf);
+}
+
+/*
+ * The disk part follows the 161 transport bytes: path length (u32) and path,
+ * read_only (u8), capacity (u64), features (u64).
+ */
+static void test_snapshot_identity_checked(void **state)
+{
+	enum { PATH_LEN = 161, PATH = 165 };
+	struct snap_buf good = { 0 };
+	size_t plen = strlen(path), ro = PATH + plen, cap = ro + 1, feat = cap + 8;
+	const struct {
+		const char *what;
+		size_t off;
+		unsigned int width;
+		uint64_t value;
+		int len_delta;
+	} m[] = {
+		{ "another path", PATH + plen - 1, 1, 'Z', 0 },
+		{ "path with a NUL", PATH + 1, 1, 0, 0 },
+		{ "path length past the payload", PATH_LEN, 4, 1000, 0 },
+		{ "path length beyond PATH_MAX", PATH_LEN, 4, 0x7fffffff, 0 },
+		{ "read-only then", ro, 1, 1, 0 },
+		{ "read_only not a bool", ro, 1, 3, 0 },
+		{ "fewer sectors then", cap, 8, DISK_SECTORS - 1, 0 },
+		{ "other features then", feat, 8, 0, 0 },
+		{ "truncated", 0, 0, 0, -1 },
+		{ "no disk part at all", 0, 0, 0, -(int)(4 + plen + 17) },
+		{ "a byte left over", 0, 0, 0, 1 },
+	};
+	(void)state;
+
+	save_busy(&good);
+	assert_int_equal(good.len, feat + 8);
+	recreate(false);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		uint8_t bytes[512] = { 0 };
+		struct virtio_mmio_state before = t2->st;
+		struct virtio_blk_state bst = b2->st;
+		int e = edges;
+
+		memcpy(bytes, good.data, good.len);
+		for (unsigned int k = 0; k < m[i].width; k++)
+			bytes[m[i].off + k] = (uint8_t)(m[i].value >> (8 * k));
+		struct snap_cursor c = { .p = bytes, .len = (size_t)((int)good.len + m[i].len_delta) };
+		print_message("hostile virtio-blk payload: %s\n", m[i].what);
+		assert_int_equal(virtio_mmio_restore(t2, &c), -EINVAL);
+		assert_memory_equal(&t2->st, &before, sizeof(before));
+		assert_memory_equal(&b2->st, &bst, sizeof(bst));
+		assert_int_equal(edges, e);
+	}
+	/* The unchanged payload still restores. */
+	struct snap_cursor c = { .p = good.data, .len = good.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), 0);
+	drop_recreated();
+	snap_buf_free(&good);
+}
+
+/* Re-created read-only from a snapshot of a writable disk: refused. */
+static void test_snapshot_read_only_changed(void **state)
+{
+	struct snap_buf buf = { 0 };
+	(void)state;
+
+	save_busy(&buf);
+	recreate(true);
+	struct virtio_mmio_state before = t2->st;
+	struct snap_cursor c = { .p = buf.data, .len = buf.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), -EINVAL);
+	assert_memory_equal(&t2->st, &before, sizeof(before));
+	drop_recreated();
+	snap_buf_free(&buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -951,6 +1130,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_disk_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_identity_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_read_only_changed, setup, teardown),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
+#include "snapshot/snapfile.h"
 #include "vmm/log.h"
 
 static int edges, notifies, resets, last_notify_q = -1;
@@ -249,6 +250,295 @@ static void test_config_and_odd_accesses(void **state)
 	assert_int_equal(rd(0x000), 0x74726976);
 }
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+#define DESC GUEST_RAM_BASE + 0x1000
+#define AVAIL GUEST_RAM_BASE + 0x2000
+#define USED GUEST_RAM_BASE + 0x3000
+#define ALL_STATUS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | \
+		    VIRTIO_STATUS_DRIVER_OK)
+
+static uint32_t rd_on(struct virtio_mmio *tt, uint64_t off)
+{
+	uint32_t v;
+	virtio_mmio_read(tt, off, (uint8_t *)&v, 4);
+	return v;
+}
+
+static void wr_on(struct virtio_mmio *tt, uint64_t off, uint32_t v)
+{
+	virtio_mmio_write(tt, off, (uint8_t *)&v, 4);
+}
+
+static struct snap_cursor cursor(const struct snap_buf *b)
+{
+	return (struct snap_cursor){ .p = b->data, .len = b->len };
+}
+
+/* Make avail entry n name descriptor 0 (a 64-byte buffer in RAM). */
+static void post_one(uint16_t n)
+{
+	uint64_t addr = GUEST_RAM_BASE + 0x8000;
+	uint32_t len = 64;
+	uint16_t head = 0, idx = (uint16_t)(n + 1);
+	memcpy(guest_mem_ptr(&mem, DESC, 8), &addr, 8);
+	memcpy(guest_mem_ptr(&mem, DESC + 8, 4), &len, 4);
+	memcpy(guest_mem_ptr(&mem, AVAIL + 4 + 2u * (n % 8), 2), &head, 2);
+	memcpy(guest_mem_ptr(&mem, AVAIL + 2, 2), &idx, 2);
+}
+
+/*
+ * A driver mid-life: features negotiated, queue 0 ready and used once, queue 1
+ * half set up, odd selectors, a config change not acknowledged yet.
+ */
+static void busy_transport(void)
+{
+	struct virtq_chain c;
+
+	negotiate(VIRTIO_F_VERSION_1 | 1ull << 3);
+	setup_queue(0, 8, DESC, AVAIL, USED);
+	wr(0x070, ALL_STATUS);
+	post_one(0);
+	assert_int_equal(virtio_mmio_pop(&t, 0, &c), 1);
+	virtio_mmio_push(&t, 0, c.head, 7);
+	wr(0x064, VIRTIO_INT_USED);
+	wr(0x030, 1);
+	wr(0x038, 16);
+	wr(0x080, 0x5000);
+	wr(0x014, 1);
+	virtio_mmio_config_changed(&t);
+}
+
+/* Every register a driver can read, for every queue selector, reads the same on both. */
+static void assert_same_view(struct virtio_mmio *a, struct virtio_mmio *b)
+{
+	static const uint32_t regs[] = { 0x000, 0x004, 0x008, 0x00c, 0x010, 0x034, 0x044, 0x060, 0x070, 0x0fc };
+	uint32_t sel_a = rd_on(a, 0x030), sel_b = rd_on(b, 0x030); /* write-only: reads 0 on both */
+
+	assert_int_equal(sel_a, sel_b);
+	for (uint32_t q = 0; q < VIRTIO_MAX_QUEUES + 1; q++) {
+		wr_on(a, 0x030, q);
+		wr_on(b, 0x030, q);
+		for (uint32_t fs = 0; fs < 2; fs++) {
+			wr_on(a, 0x014, fs);
+			wr_on(b, 0x014, fs);
+			for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+				assert_int_equal(rd_on(a, regs[i]), rd_on(b, regs[i]));
+		}
+	}
+	assert_int_equal(virtio_mmio_features(a), virtio_mmio_features(b));
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct snap_buf buf = { 0 };
+	struct virtio_mmio t2;
+	struct virtq_chain c;
+	(void)state;
+
+	busy_transport();
+	virtio_mmio_save(&t, &buf);
+	assert_false(buf.err);
+	assert_int_equal(buf.len, 36 + VIRTIO_MAX_QUEUES * 31 + 1);
+	assert_int_equal(buf.data[buf.len - 1], 0); /* no device part: the ops have no save hook */
+
+	virtio_mmio_init(&t2, &dev_ops, NULL, &mem, &fake_ic, 17, 0x3000000);
+	edges = 0;
+	struct snap_cursor cur = cursor(&buf);
+	assert_int_equal(virtio_mmio_restore(&t2, &cur), 0);
+	assert_int_equal(edges, 1); /* the unacknowledged config interrupt is signalled again */
+	assert_memory_equal(&t2.st.queues, &t.st.queues, sizeof(t.st.queues));
+	assert_int_equal(t2.st.queue_sel, 1);
+	assert_int_equal(t2.st.device_features_sel, 1);
+	assert_same_view(&t, &t2);
+
+	/* A kick that was in flight at save time: only the ready queue is notified. */
+	virtio_mmio_kick_all(&t2);
+	assert_int_equal(notifies, 1);
+	assert_int_equal(last_notify_q, 0);
+	/* The restored queue goes on where the saved one stopped. */
+	assert_int_equal(virtio_mmio_pop(&t2, 0, &c), 0);
+	post_one(1);
+	assert_int_equal(virtio_mmio_pop(&t2, 0, &c), 1);
+	virtio_mmio_push(&t2, 0, c.head, 5);
+	uint16_t used_idx;
+	memcpy(&used_idx, guest_mem_ptr(&mem, USED + 2, 2), 2);
+	assert_int_equal(used_idx, 2);
+	snap_buf_free(&buf);
+}
+
+static void test_snapshot_no_interrupt_no_edge(void **state)
+{
+	struct snap_buf buf = { 0 };
+	struct virtio_mmio t2;
+	(void)state;
+
+	negotiate(VIRTIO_F_VERSION_1);
+	setup_queue(0, 8, DESC, AVAIL, USED);
+	virtio_mmio_save(&t, &buf);
+	virtio_mmio_init(&t2, &dev_ops, NULL, &mem, &fake_ic, 17, 0x3000000);
+	edges = 0;
+	struct snap_cursor cur = cursor(&buf);
+	assert_int_equal(virtio_mmio_restore(&t2, &cur), 0);
+	assert_int_equal(edges, 0);
+	/* No DRIVER_OK yet: kick_all leaves the device alone. */
+	virtio_mmio_kick_all(&t2);
+	assert_int_equal(notifies, 0);
+	/* NEEDS_RESET: neither. */
+	wr_on(&t2, 0x070, ALL_STATUS);
+	virtio_mmio_set_needs_reset(&t2, "test");
+	virtio_mmio_kick_all(&t2);
+	assert_int_equal(notifies, 0);
+	snap_buf_free(&buf);
+}
+
+/* A device with its own state: a u32 that must be 0x5eed and a byte it stores. */
+static uint8_t dev_byte;
+static int dev_restores;
+
+static void dev_save(struct virtio_mmio *tt, struct snap_buf *b)
+{
+	(void)tt;
+	snap_put_u32(b, 0x5eed);
+	snap_put_u8(b, dev_byte);
+}
+
+static int dev_restore(struct virtio_mmio *tt, struct snap_cursor *c)
+{
+	uint32_t magic = snap_get_u32(c);
+	uint8_t v = snap_get_u8(c);
+	int ret = snap_cursor_done(c, "test-dev");
+
+	(void)tt;
+	if (ret < 0)
+		return ret;
+	if (magic != 0x5eed)
+		return -EINVAL;
+	dev_byte = v;
+	dev_restores++;
+	return 0;
+}
+
+static const struct virtio_device_ops dev_ops_saved = {
+	.name = "test-dev", .device_id = 42, .num_queues = 2, .features = 1ull << 3 | 1ull << 40,
+	.config_size = sizeof(config), .config_read = cfg_read, .queue_notify = notify, .reset = reset,
+	.save = dev_save, .restore = dev_restore,
+};
+
+static void test_snapshot_device_part(void **state)
+{
+	struct snap_buf buf = { 0 };
+	struct virtio_mmio a, b;
+	(void)state;
+
+	virtio_mmio_init(&a, &dev_ops_saved, NULL, &mem, &fake_ic, 17, 0x3000000);
+	virtio_mmio_init(&b, &dev_ops_saved, NULL, &mem, &fake_ic, 17, 0x3000000);
+	wr_on(&a, 0x070, VIRTIO_STATUS_ACKNOWLEDGE);
+	dev_byte = 0x42;
+	virtio_mmio_save(&a, &buf);
+	size_t dev_off = 36 + VIRTIO_MAX_QUEUES * 31;
+	assert_int_equal(buf.len, dev_off + 1 + 5);
+	assert_int_equal(buf.data[dev_off], 1);
+
+	/* The device refuses its part: the transport stays as it was. */
+	struct virtio_mmio_state before = b.st;
+	buf.data[dev_off + 1] ^= 1;
+	struct snap_cursor cur = cursor(&buf);
+	dev_restores = 0;
+	assert_int_equal(virtio_mmio_restore(&b, &cur), -EINVAL);
+	assert_memory_equal(&b.st, &before, sizeof(before));
+	assert_int_equal(dev_restores, 0);
+	/* A byte too many after the device part: caught by the device's snap_cursor_done. */
+	buf.data[dev_off + 1] ^= 1;
+	uint8_t longer[256];
+	memcpy(longer, buf.data, buf.len);
+	longer[buf.len] = 0;
+	cur = (struct snap_cursor){ .p = longer, .len = buf.len + 1 };
+	assert_int_equal(virtio_mmio_restore(&b, &cur), -EINVAL);
+	assert_memory_equal(&b.st, &before, sizeof(before));
+	/* A snapshot without the device part, for a device that has one. */
+	longer[dev_off] = 0;
+	cur = (struct snap_cursor){ .p = longer, .len = dev_off + 1 };
+	assert_int_equal(virtio_mmio_restore(&b, &cur), -EINVAL);
+	assert_int_equal(dev_restores, 0);
+
+	dev_byte = 0;
+	cur = cursor(&buf);
+	assert_int_equal(virtio_mmio_restore(&b, &cur), 0);
+	assert_int_equal(dev_restores, 1);
+	assert_int_equal(dev_byte, 0x42);
+	assert_int_equal(rd_on(&b, 0x070), VIRTIO_STATUS_ACKNOWLEDGE);
+	snap_buf_free(&buf);
+}
+
+/*
+ * Payload offsets: device_id 0, status 4, device_features_sel 8,
+ * driver_features_sel 12, driver_features 16, queue_sel 24,
+ * interrupt_status 28, config_generation 32; queue i at 36 + 31 i: num +0,
+ * ready +2, desc +3, avail +11, used +19, last_avail_idx +27, used_idx +29;
+ * has_device_state 160.
+ */
+#define QOFF(i, field) (36u + 31u * (i) + (field))
+
+static void test_snapshot_rejects_hostile(void **state)
+{
+	static const struct {
+		const char *what;
+		size_t off;
+		unsigned int width;	/* 0: cut or extend instead */
+		uint64_t value;
+		int len_delta;
+	} m[] = {
+		{ "another device type", 0, 4, 2, 0 },
+		{ "status above the low byte", 4, 4, 0x100 | ALL_STATUS, 0 },
+		{ "FEATURES_OK with a feature not offered", 16, 8, VIRTIO_F_VERSION_1 | 1ull << 3 | 1ull << 5, 0 },
+		{ "FEATURES_OK without VERSION_1", 16, 8, 1ull << 3, 0 },
+		{ "interrupt_status unknown bit", 28, 4, 4, 0 },
+		{ "queue 0 larger than QueueNumMax", QOFF(0, 0), 2, VIRTQ_MAX_SIZE * 2, 0 },
+		{ "ready queue 0 size not a power of two", QOFF(0, 0), 2, 12, 0 },
+		{ "ready queue 0 size 0", QOFF(0, 0), 2, 0, 0 },
+		{ "ready queue 0 descriptors past RAM", QOFF(0, 3), 8, GUEST_RAM_BASE + (1 << 20) - 16, 0 },
+		{ "ready queue 0 descriptors below RAM", QOFF(0, 3), 8, 0x1000, 0 },
+		{ "ready queue 0 descriptors misaligned", QOFF(0, 3), 8, DESC + 8, 0 },
+		{ "ready queue 0 used ring wraps", QOFF(0, 19), 8, UINT64_MAX - 3, 0 },
+		{ "ready not a bool", QOFF(0, 2), 1, 2, 0 },
+		{ "unready queue 1 larger than QueueNumMax", QOFF(1, 0), 2, VIRTQ_MAX_SIZE + 1, 0 },
+		{ "queue 2 of a 2-queue device", QOFF(2, 0), 2, 8, 0 },
+		{ "queue 3 of a 2-queue device, used_idx", QOFF(3, 29), 2, 1, 0 },
+		{ "device state for a device without", 160, 1, 1, 0 },
+		{ "has_device_state not a bool", 160, 1, 7, 0 },
+		{ "truncated", 0, 0, 0, -1 },
+		{ "only the device id", 0, 0, 0, -157 },
+		{ "a byte left over", 0, 0, 0, 1 },
+	};
+	struct snap_buf good = { 0 };
+	struct virtio_mmio victim;
+	(void)state;
+
+	busy_transport();
+	virtio_mmio_save(&t, &good);
+	assert_int_equal(good.len, 161);
+	virtio_mmio_init(&victim, &dev_ops, NULL, &mem, &fake_ic, 17, 0x3000000);
+	wr_on(&victim, 0x070, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr_on(&victim, 0x030, 1);
+	wr_on(&victim, 0x038, 4);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		uint8_t bytes[256] = { 0 };
+		struct virtio_mmio_state before = victim.st;
+		int e = edges;
+
+		memcpy(bytes, good.data, good.len);
+		for (unsigned int k = 0; k < m[i].width; k++)
+			bytes[m[i].off + k] = (uint8_t)(m[i].value >> (8 * k));
+		struct snap_cursor c = { .p = bytes, .len = (size_t)((int)good.len + m[i].len_delta) };
+		print_message("hostile virtio payload: %s\n", m[i].what);
+		assert_int_equal(virtio_mmio_restore(&victim, &c), -EINVAL);
+		assert_memory_equal(&victim.st, &before, sizeof(before));
+		assert_int_equal(edges, e);
+	}
+	snap_buf_free(&good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +548,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_queue_layout_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop_push_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_and_odd_accesses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_no_interrupt_no_edge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_device_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_rejects_hostile, setup, teardown),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -382,7 +382,13 @@ static void uart_input_cb(void *opaque, int fd, short revents)
 	unsigned int space = uart_8250_rx_space(&vm->uart);
 	ssize_t n = 0;
 
-	if (space && (revents & (POLLIN | POLLHUP))) {
+	if (space == 0) {
+		/* Full (e.g. restored with a full FIFO): wait for the guest to read, like below. */
+		eventloop_enable(&vm->loop, vm->stdin_id, false);
+		vm->stdin_waiting = true;
+		return;
+	}
+	if (revents & (POLLIN | POLLHUP)) {
 		n = read(fd, buf, space);
 		if (n > 0)
 			uart_8250_receive(&vm->uart, buf, (unsigned int)n);

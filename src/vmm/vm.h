@@ -40,6 +40,7 @@
 
 struct kvm_run;
 struct vm;
+struct vcpu_saved;
 
 struct vm_ioeventfd {
 	struct virtio_mmio *t;
@@ -55,6 +56,7 @@ struct vcpu {
 	uint64_t mpidr;
 	pthread_t thread;
 	bool thread_started;
+	struct vcpu_saved *saved;	/* restore: state kept from phase 1 for phase 3 (vcpu_state.c) */
 };
 
 struct vm {

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "fdt/fdt.h"
+#include "irqchip/gic_kvm_state.h"
 #include "irqchip/irqchip.h"
 #include "vmm/log.h"
 
@@ -137,6 +138,92 @@ static int gic_kvm_v2_legacy_finalize(struct irqchip *ic)
 	return 0;
 }
 
+/*
+ * Snapshot state of the in-kernel GICv2 (device API only: the legacy
+ * KVM_CREATE_IRQCHIP vGIC has no device fd, so it has no save/restore and
+ * irqchip_save() reports it unsupported). Facts from
+ * Documentation/virt/kvm/devices/arm-vgic.rst:
+ *  - DIST_REGS and CPU_REGS take the vCPU index in attr bits 39:32; every
+ *    value is a u32; EBUSY while any vCPU is in KVM_RUN.
+ *  - GICD_IIDR is read and written back before any other register: until
+ *    userspace writes it, KVM ignores writes to GICD_IGROUPR.
+ *  - GICC_APR0-3 are KVM's own format (one bit per active preemption
+ *    level), always four registers; GICC_PMR is in GICH_VMCR.VMPriMask
+ *    format (5 bits). Both are stored as read and written back as stored.
+ *  - Banked per vCPU: GICD_IGROUPR0, ISENABLER0, ISPENDR0, ISACTIVER0,
+ *    IPRIORITYR0-7, ITARGETSR0-7 and ICFGR0-1 (SGIs and PPIs), the SGI
+ *    pending state per source (GICD_SPENDSGIR0-3) and the whole CPU
+ *    interface. KVM keeps ITARGETSR0-7 and ICFGR0-1 read-only (it ignores
+ *    the writes); they are saved so the table covers the private interrupts
+ *    whole.
+ *
+ * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
+ * GICD_IIDR; GICD_CTLR = 0 (distributor off); the SPI rows (group, config,
+ * priority, targets, then enable, pending and active, each by writing
+ * all-ones to the clear register and then the saved bits to the set
+ * register); the banked rows per vCPU the same way, SGI pending state via
+ * GICD_CPENDSGIR all-ones then GICD_SPENDSGIR (the SGI bits of
+ * GICD_ISPENDR0 are masked on restore: written from userspace they would
+ * mark the SGI pending from the vCPU itself, a source that may be wrong);
+ * the CPU interface per vCPU; GICD_CTLR with its saved value last.
+ *
+ * The pending bits read through DIST_REGS include the input level of
+ * level-triggered lines (the GICv2 device has no LEVEL_INFO group); restored,
+ * such a line is latched pending, so the guest sees at most one extra
+ * interrupt from a device that lowered its line meanwhile.
+ */
+static const struct gks_reg gic_v2_state_regs[] = {
+	{ "GICD_IIDR", NULL, GKS_V2_DIST, 0x008, 0, 0, 1, 0 },
+	{ "GICD_CTLR", NULL, GKS_V2_DIST, 0x000, 0, 0, 1, GKS_CTLR },
+	/* SPIs (not banked: accessed through vCPU 0) */
+	{ "GICD_IGROUPR#", NULL, GKS_V2_DIST, 0x080, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ICFGR#", NULL, GKS_V2_DIST, 0xc00, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
+	{ "GICD_IPRIORITYR#", NULL, GKS_V2_DIST, 0x400, 0, GKS_SPI_FIRST(8), GKS_SPI_WORDS(8), 0 },
+	{ "GICD_ITARGETSR#", NULL, GKS_V2_DIST, 0x800, 0, GKS_SPI_FIRST(8), GKS_SPI_WORDS(8), 0 },
+	{ "GICD_ISENABLER#", "GICD_ICENABLER#", GKS_V2_DIST, 0x100, 0x180, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISPENDR#", "GICD_ICPENDR#", GKS_V2_DIST, 0x200, 0x280, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISACTIVER#", "GICD_ICACTIVER#", GKS_V2_DIST, 0x300, 0x380, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	/* SGIs and PPIs, banked */
+	{ "GICD_IGROUPR#", NULL, GKS_V2_DIST, 0x080, 0, 0, GKS_PRIVATE_WORDS(1), GKS_BANKED },
+	{ "GICD_ICFGR#", NULL, GKS_V2_DIST, 0xc00, 0, 0, GKS_PRIVATE_WORDS(2), GKS_BANKED },
+	{ "GICD_IPRIORITYR#", NULL, GKS_V2_DIST, 0x400, 0, 0, GKS_PRIVATE_WORDS(8), GKS_BANKED },
+	{ "GICD_ITARGETSR#", NULL, GKS_V2_DIST, 0x800, 0, 0, GKS_PRIVATE_WORDS(8), GKS_BANKED },
+	{ "GICD_ISENABLER#", "GICD_ICENABLER#", GKS_V2_DIST, 0x100, 0x180, 0, GKS_PRIVATE_WORDS(1), GKS_BANKED },
+	{ "GICD_ISPENDR#", "GICD_ICPENDR#", GKS_V2_DIST, 0x200, 0x280, 0, GKS_PRIVATE_WORDS(1), GKS_BANKED | GKS_NO_SGI },
+	{ "GICD_SPENDSGIR#", "GICD_CPENDSGIR#", GKS_V2_DIST, 0xf20, 0xf10, 0, 4, GKS_BANKED },
+	{ "GICD_ISACTIVER#", "GICD_ICACTIVER#", GKS_V2_DIST, 0x300, 0x380, 0, GKS_PRIVATE_WORDS(1), GKS_BANKED },
+	/* CPU interfaces */
+	{ "GICC_CTLR", NULL, GKS_V2_CPU, 0x00, 0, 0, 1, GKS_BANKED },
+	{ "GICC_PMR", NULL, GKS_V2_CPU, 0x04, 0, 0, 1, GKS_BANKED },
+	{ "GICC_BPR", NULL, GKS_V2_CPU, 0x08, 0, 0, 1, GKS_BANKED },
+	{ "GICC_ABPR", NULL, GKS_V2_CPU, 0x1c, 0, 0, 1, GKS_BANKED },
+	{ "GICC_APR#", NULL, GKS_V2_CPU, 0xd0, 0, 0, 4, GKS_BANKED },
+};
+
+static const struct gks_gic gic_v2_state = {
+	.name = "GICv2",
+	.regs = gic_v2_state_regs,
+	.nr_regs = sizeof(gic_v2_state_regs) / sizeof(gic_v2_state_regs[0]),
+	.ctlr_early_mask = 0,	/* GICD_CTLR.Enable is KVM's only bit: the distributor stays off */
+};
+
+static int gic_kvm_v2_save(struct irqchip *ic, struct snap_buf *b)
+{
+	return gks_save(&gic_v2_state, ic, b);
+}
+
+static int gic_kvm_v2_restore(struct irqchip *ic, struct snap_cursor *c)
+{
+	uint64_t *values;
+	int ret = gks_parse(&gic_v2_state, ic->nr_cpus, c, &values);
+
+	if (ret < 0)
+		return ret;
+	ret = gks_apply(&gic_v2_state, ic, values);
+	free(values);
+	return ret;
+}
+
 const struct irqchip_ops gic_kvm_v2_legacy_ops = {
 	.name = "gicv2-legacy",
 	.create = gic_kvm_v2_legacy_create,
@@ -151,4 +238,6 @@ const struct irqchip_ops gic_kvm_v2_ops = {
 	.finalize = gic_kvm_v2_finalize,
 	.set_spi = gic_kvm_v2_set_spi,
 	.fdt_node = gic_v2_fdt_node,
+	.save = gic_kvm_v2_save,
+	.restore = gic_kvm_v2_restore,
 };

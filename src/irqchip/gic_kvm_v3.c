@@ -3,10 +3,12 @@
 #include <libfdt.h>
 #include <linux/kvm.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "fdt/fdt.h"
+#include "irqchip/gic_kvm_state.h"
 #include "irqchip/irqchip.h"
 #include "vmm/log.h"
 
@@ -65,10 +67,168 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 	return ret ? -ENOSPC : 0;
 }
 
+/*
+ * Snapshot state of the in-kernel GICv3. Facts from
+ * Documentation/virt/kvm/devices/arm-vgic-v3.rst:
+ *  - DIST_REGS and REDIST_REGS values are u32; a 64-bit register (IROUTER,
+ *    PROPBASER, PENDBASER) is accessed as its low word at its offset and its
+ *    high word at offset + 4 (rows flagged GKS_64BIT; one u64 in the payload).
+ *  - REDIST_REGS, CPU_SYSREGS and LEVEL_INFO name the vCPU by its MPIDR
+ *    affinity (Aff3 in attr bits 63:56, Aff2 55:48, Aff1 47:40, Aff0 39:32):
+ *    ic->mpidrs[], so the vCPUs' MPIDR_EL1 must be restored before this.
+ *  - CPU_SYSREGS values are u64 (never a 32-bit variable); attr bits 15:0
+ *    are the op0:op1:CRn:CRm:op2 encoding.
+ *  - Through this interface GICD_ISPENDR / GICR_ISPENDR0 read and write the
+ *    pending latch itself (a write sets the latch to exactly the bits
+ *    written), GICD_ICPENDR / GICR_ICPENDR0 are RAZ/WI, and the input level
+ *    of level-triggered lines is separate state in LEVEL_INFO (u32 bitmaps
+ *    of 32 lines; PPIs per vCPU, SPIs the same whatever the MPIDR; SGIs
+ *    RAZ/WI). So pending rows have no clear register here, and the level
+ *    rows come before the pending rows.
+ *  - GICD_IIDR is read and written back before any other register.
+ *  - ICC_AP0R<n>_EL1 / ICC_AP1R<n>_EL1 exist for n < 1, 2 or 4 with 5, 6 or
+ *    7 priority bits (ICC_CTLR_EL1.PRIbits + 1); KVM refuses the others.
+ *  - The distributor's words for INTIDs 0-31 are RAZ/WI (affinity routing
+ *    is always on): the distributor rows cover the SPIs only, the private
+ *    interrupts live in each redistributor's SGI frame (RD base + 64 KiB).
+ *
+ * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
+ * GICD_IIDR; GICD_CTLR with the group enables off; SPI group, config,
+ * priority, routing, group modifier, enables (clear-all then set), line
+ * levels, pending latches, active (clear-all then set); per redistributor
+ * STATUSR, WAKER, PROPBASER, PENDBASER, then GICR_CTLR, then the SGI frame
+ * in the same order as the distributor; per CPU interface ICC_SRE_EL1,
+ * ICC_CTLR_EL1 (after checking its read-only fields against this host's),
+ * PMR, BPR0, BPR1, the APRs, IGRPEN0 and IGRPEN1 last; GICD_CTLR with its
+ * saved value at the very end.
+ *
+ * armvmm creates no ITS, so there are no LPIs (KVM keeps GICR_CTLR.EnableLPIs
+ * clear without an ITS) and no ITS tables: KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
+ * which flushes LPI pending bits into guest RAM, is neither needed nor used.
+ */
+#define GKS_SYSREG(op0, op1, crn, crm, op2) \
+	((uint32_t)(op0) << KVM_REG_ARM64_SYSREG_OP0_SHIFT | (uint32_t)(op1) << KVM_REG_ARM64_SYSREG_OP1_SHIFT | \
+	 (uint32_t)(crn) << KVM_REG_ARM64_SYSREG_CRN_SHIFT | (uint32_t)(crm) << KVM_REG_ARM64_SYSREG_CRM_SHIFT | \
+	 (uint32_t)(op2) << KVM_REG_ARM64_SYSREG_OP2_SHIFT)
+#define GICR_SGI_FRAME 0x10000u
+#define ICC_CTLR_RO_MASK 0xff00ull	/* ICC_CTLR_EL1 PRIbits 10:8, IDbits 13:11, SEIS 14, A3V 15 */
+#define GICD_CTLR_ENABLES 0x3u		/* EnableGrp0, EnableGrp1 */
+
+static const struct gks_reg gic_v3_state_regs[] = {
+	{ "GICD_IIDR", NULL, GKS_V3_DIST, 0x0008, 0, 0, 1, 0 },
+	{ "GICD_CTLR", NULL, GKS_V3_DIST, 0x0000, 0, 0, 1, GKS_CTLR },
+	/* Distributor: SPIs */
+	{ "GICD_IGROUPR#", NULL, GKS_V3_DIST, 0x0080, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ICFGR#", NULL, GKS_V3_DIST, 0x0c00, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
+	{ "GICD_IPRIORITYR#", NULL, GKS_V3_DIST, 0x0400, 0, GKS_SPI_FIRST(8), GKS_SPI_WORDS(8), 0 },
+	{ "GICD_IROUTER#", NULL, GKS_V3_DIST, 0x6000, 0, GIC_SPI_BASE, IRQCHIP_NR_SPIS, GKS_64BIT },
+	{ "GICD_IGRPMODR#", NULL, GKS_V3_DIST, 0x0d00, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISENABLER#", "GICD_ICENABLER#", GKS_V3_DIST, 0x0100, 0x0180, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "LEVEL_INFO", NULL, GKS_V3_LEVEL, 0, 0, GIC_SPI_BASE / 32u, IRQCHIP_NR_SPIS / 32u, 0 },
+	{ "GICD_ISPENDR#", NULL, GKS_V3_DIST, 0x0200, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISACTIVER#", "GICD_ICACTIVER#", GKS_V3_DIST, 0x0300, 0x0380, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	/* Redistributors: RD frame */
+	{ "GICR_STATUSR", NULL, GKS_V3_REDIST, 0x0010, 0, 0, 1, GKS_BANKED },
+	{ "GICR_WAKER", NULL, GKS_V3_REDIST, 0x0014, 0, 0, 1, GKS_BANKED },
+	{ "GICR_PROPBASER", NULL, GKS_V3_REDIST, 0x0070, 0, 0, 1, GKS_BANKED | GKS_64BIT },
+	{ "GICR_PENDBASER", NULL, GKS_V3_REDIST, 0x0078, 0, 0, 1, GKS_BANKED | GKS_64BIT },
+	{ "GICR_CTLR", NULL, GKS_V3_REDIST, 0x0000, 0, 0, 1, GKS_BANKED },
+	/* Redistributors: SGI frame (SGIs and PPIs) */
+	{ "GICR_IGROUPR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0080, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ICFGR#", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0c00, 0, 0, GKS_PRIVATE_WORDS(2), GKS_BANKED },
+	{ "GICR_IPRIORITYR#", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0400, 0, 0, GKS_PRIVATE_WORDS(8), GKS_BANKED },
+	{ "GICR_IGRPMODR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0d00, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ISENABLER0", "GICR_ICENABLER0", GKS_V3_REDIST, GICR_SGI_FRAME + 0x0100, GICR_SGI_FRAME + 0x0180, 0, 1,
+	  GKS_BANKED },
+	{ "LEVEL_INFO", NULL, GKS_V3_LEVEL, 0, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ISPENDR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0200, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ISACTIVER0", "GICR_ICACTIVER0", GKS_V3_REDIST, GICR_SGI_FRAME + 0x0300, GICR_SGI_FRAME + 0x0380, 0, 1,
+	  GKS_BANKED },
+	/* CPU interfaces */
+	{ "ICC_SRE_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 5), 0, 0, 1, GKS_BANKED },
+	{ "ICC_CTLR_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 4), 0, 0, 1, GKS_BANKED | GKS_PRIBITS },
+	{ "ICC_PMR_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 4, 6, 0), 0, 0, 1, GKS_BANKED },
+	{ "ICC_BPR0_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 8, 3), 0, 0, 1, GKS_BANKED },
+	{ "ICC_BPR1_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 3), 0, 0, 1, GKS_BANKED },
+	{ "ICC_AP0R#_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 8, 4), 0, 0, 4, GKS_BANKED | GKS_APR },
+	{ "ICC_AP1R#_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 9, 0), 0, 0, 4, GKS_BANKED | GKS_APR },
+	{ "ICC_IGRPEN0_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 6), 0, 0, 1, GKS_BANKED },
+	{ "ICC_IGRPEN1_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 7), 0, 0, 1, GKS_BANKED },
+};
+
+static const struct gks_gic gic_v3_state = {
+	.name = "GICv3",
+	.regs = gic_v3_state_regs,
+	.nr_regs = sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]),
+	.ctlr_early_mask = ~GICD_CTLR_ENABLES,	/* ARE and the rest first, the groups stay off */
+};
+
+static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)
+{
+	if (!ic->mpidrs) {
+		pr_err("saving GICv3: the vCPUs' MPIDRs are unknown");
+		return -EINVAL;
+	}
+	return gks_save(&gic_v3_state, ic, b);
+}
+
+/*
+ * The read-only fields of ICC_CTLR_EL1 (priority and ID bits, SEIS, A3V)
+ * describe the host's GIC: a snapshot is only restorable where they match.
+ * KVM would refuse some mismatches with EINVAL; checking first, for every
+ * vCPU before anything is written, gives one clear error.
+ */
+static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
+{
+	const struct gks_reg *row = NULL;
+
+	for (unsigned int r = 0; r < gic_v3_state.nr_regs; r++)
+		if (gic_v3_state.regs[r].flags & GKS_PRIBITS)
+			row = &gic_v3_state.regs[r];
+	for (unsigned int cpu = 0; row && cpu < ic->nr_cpus; cpu++) {
+		uint64_t here, saved = values[gks_pribits_index(&gic_v3_state, ic->nr_cpus, cpu)];
+		int ret = gks_get(&gic_v3_state, ic, row, cpu, 0, &here);
+		if (ret < 0)
+			return ret;
+		if ((here ^ saved) & ICC_CTLR_RO_MASK) {
+			pr_err("snapshot from an incompatible host: ICC_CTLR_EL1 PRIbits/IDbits differ (vCPU %u: snapshot 0x%llx, this host 0x%llx)",
+			       cpu, (unsigned long long)saved, (unsigned long long)here);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int gic_kvm_v3_restore(struct irqchip *ic, struct snap_cursor *c)
+{
+	uint64_t *values;
+	int ret;
+
+	if (!ic->mpidrs) {
+		pr_err("restoring GICv3: the vCPUs' MPIDRs are unknown");
+		return -EINVAL;
+	}
+	ret = gks_parse(&gic_v3_state, ic->nr_cpus, c, &values);
+	if (ret < 0)
+		return ret;
+	if (ic->dev_fd < 0) {
+		pr_err("restoring GICv3: the vGIC device does not exist");
+		ret = -ENODEV;
+	}
+	if (!ret)
+		ret = check_icc_ctlr(ic, values);
+	if (!ret)
+		ret = gks_apply(&gic_v3_state, ic, values);
+	free(values);
+	return ret;
+}
+
 const struct irqchip_ops gic_kvm_v3_ops = {
 	.name = "gicv3",
 	.create = gic_kvm_v3_create,
 	.finalize = gic_kvm_v3_finalize,
 	.set_spi = gic_kvm_v3_set_spi,
 	.fdt_node = gic_v3_fdt_node,
+	.save = gic_kvm_v3_save,
+	.restore = gic_kvm_v3_restore,
 };

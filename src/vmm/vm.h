@@ -43,6 +43,7 @@
 struct kvm_run;
 struct vm;
 struct script;
+struct vcpu_saved;
 
 struct vm_ioeventfd {
 	struct virtio_mmio *t;
@@ -58,6 +59,7 @@ struct vcpu {
 	uint64_t mpidr;
 	pthread_t thread;
 	bool thread_started;
+	struct vcpu_saved *saved;	/* restore: state kept from phase 1 for phase 3 (vcpu_state.c) */
 };
 
 struct vm {

@@ -337,6 +337,8 @@ static int restore_state(struct vm *vm, const struct snap_reader *r)
 		ret = snap_reader_find(r, SNAP_SEC_VCPU, i, &c);
 		if (!ret)
 			ret = vcpu_state_restore_regs(&vm->vcpus[i], &c);
+		/* The GICv3 restore addresses each vCPU by the MPIDR just written. */
+		vm->mpidrs[i] = vm->vcpus[i].mpidr;
 	}
 	if (!ret)
 		ret = snap_reader_find(r, SNAP_SEC_GIC, 0, &c);

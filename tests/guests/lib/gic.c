@@ -15,39 +15,17 @@
 
 /* GICv2 CPU interface: see gic.h */
 
-/* GICv3 redistributor: RD_base frame, then the SGI_base frame at +64 KiB */
-#define GICR_TYPER 0x0008
-#define GICR_WAKER 0x0014
+/* GICv3 redistributor (register offsets in gic.h) */
 #define GICR_PIDR2 0xffe8
 #define GICR_TYPER_VLPIS (1ULL << 1)
 #define GICR_TYPER_LAST (1ULL << 4)
 #define GICR_WAKER_PROCESSOR_SLEEP (1U << 1)
 #define GICR_WAKER_CHILDREN_ASLEEP (1U << 2)
-#define GICR_SGI_BASE 0x10000
-#define GICR_IGROUPR0 0x0080
-#define GICR_ISENABLER0 0x0100
-#define GICR_IPRIORITYR 0x0400
 #define GICR_FRAME_SIZE 0x20000ULL	/* RD + SGI frames */
 #define GICR_FRAME_SIZE_VLPI 0x40000ULL	/* GICv4: + VLPI + reserved */
 #define GICR_MAX_FRAMES 4096
 
-/* GICv3 CPU interface system registers, by encoding (no -march flags needed). */
-#define ICC_PMR_EL1 S3_0_C4_C6_0
-#define ICC_IAR1_EL1 S3_0_C12_C12_0
-#define ICC_EOIR1_EL1 S3_0_C12_C12_1
-#define ICC_BPR1_EL1 S3_0_C12_C12_3
-#define ICC_CTLR_EL1 S3_0_C12_C12_4
-#define ICC_SRE_EL1 S3_0_C12_C12_5
-#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
-/*
- * read_sysreg/write_sysreg stringify their argument; going through one more
- * macro level expands ICC_* to the S3_... encoding first.
- */
-#define read_icc(reg) read_sysreg(reg)
-#define write_icc(reg, v) write_sysreg(reg, v)
-
-#define ICC_SRE_SRE (1ULL << 0)
-#define ICC_CTLR_EOIMODE (1ULL << 1)
+/* GICv3 CPU interface system registers: see gic.h */
 
 #define GIC_PRIORITY_MASK 0xf0
 
@@ -142,7 +120,7 @@ static void wait_clear32(uintptr_t reg, uint32_t mask, const char *what)
 			     what, (unsigned long long)reg, v);
 }
 
-static uintptr_t gicv3_find_rd(const struct gic *g)
+uintptr_t gicv3_find_rd(const struct gic *g)
 {
 	uint64_t mpidr = read_mpidr();
 	uint64_t aff = (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xffffff);
@@ -182,10 +160,9 @@ static void gicv2_init(struct gic *g)
 		fail("gic: GICD_CTLR.Enable does not stick (0x%x)", mmio_read32(g->dist + GICD_CTLR));
 }
 
-static void gicv3_init(struct gic *g)
+void gicv3_dist_enable(const struct gic *g)
 {
 	uint32_t v, pidr2;
-	uint64_t sre;
 
 	pidr2 = mmio_read32(g->dist + GICD_PIDR2);
 	if (((pidr2 >> 4) & 0xf) != 3 && ((pidr2 >> 4) & 0xf) != 4)
@@ -198,12 +175,19 @@ static void gicv3_init(struct gic *g)
 	v = mmio_read32(g->dist + GICD_CTLR);
 	if (!(v & GICD_CTLR_V3_ARE) || !(v & GICD_CTLR_V3_ENABLE_G1))
 		fail("gic: GICD_CTLR reads 0x%x after enabling ARE|EnableGrp1", v);
+}
+
+uintptr_t gicv3_cpu_enable(const struct gic *g, uint8_t pmr)
+{
+	uintptr_t rd;
+	uint32_t v;
+	uint64_t sre;
 
 	/* This CPU's redistributor: wake it up. */
-	g->rd = gicv3_find_rd(g);
-	v = mmio_read32(g->rd + GICR_WAKER);
-	mmio_write32(g->rd + GICR_WAKER, v & ~GICR_WAKER_PROCESSOR_SLEEP);
-	wait_clear32(g->rd + GICR_WAKER, GICR_WAKER_CHILDREN_ASLEEP, "GICR_WAKER.ChildrenAsleep");
+	rd = gicv3_find_rd(g);
+	v = mmio_read32(rd + GICR_WAKER);
+	mmio_write32(rd + GICR_WAKER, v & ~GICR_WAKER_PROCESSOR_SLEEP);
+	wait_clear32(rd + GICR_WAKER, GICR_WAKER_CHILDREN_ASLEEP, "GICR_WAKER.ChildrenAsleep");
 
 	/* System-register CPU interface. */
 	sre = read_icc(ICC_SRE_EL1);
@@ -212,11 +196,18 @@ static void gicv3_init(struct gic *g)
 	sre = read_icc(ICC_SRE_EL1);
 	if (!(sre & ICC_SRE_SRE))
 		fail("gic: ICC_SRE_EL1.SRE does not stick (0x%llx)", (unsigned long long)sre);
-	write_icc(ICC_PMR_EL1, GIC_PRIORITY_MASK);
+	write_icc(ICC_PMR_EL1, pmr);
 	write_icc(ICC_BPR1_EL1, 0);
 	write_icc(ICC_CTLR_EL1, read_icc(ICC_CTLR_EL1) & ~ICC_CTLR_EOIMODE);
 	write_icc(ICC_IGRPEN1_EL1, 1);
 	isb();
+	return rd;
+}
+
+static void gicv3_init(struct gic *g)
+{
+	gicv3_dist_enable(g);
+	g->rd = gicv3_cpu_enable(g, GIC_PRIORITY_MASK);
 }
 
 void gic_init(struct gic *g)
@@ -278,6 +269,25 @@ void gic_eoi(const struct gic *g, uint32_t iar)
 		write_icc(ICC_EOIR1_EL1, iar);
 		isb();
 	}
+}
+
+void gicv3_send_sgi(uint64_t mpidr, unsigned sgi)
+{
+	uint64_t aff0 = mpidr & 0xff, v;
+
+	if (sgi > 15)
+		fail("gic: bad SGI number %u", sgi);
+	/*
+	 * ICC_SGI1R_EL1: Aff3 [55:48], RS [47:44] (Aff0 / 16), Aff2 [39:32],
+	 * INTID [27:24], Aff1 [23:16], TargetList [15:0] (bit Aff0 % 16);
+	 * IRM (bit 40) = 0: just the CPUs named.
+	 */
+	v = (((mpidr >> 32) & 0xff) << 48) | ((aff0 >> 4) << 44) | (((mpidr >> 16) & 0xff) << 32) |
+	    ((uint64_t)sgi << 24) | (((mpidr >> 8) & 0xff) << 16) | (1ULL << (aff0 & 0xf));
+	/* Earlier memory writes must be visible to the target before it takes the SGI. */
+	dsb_sy();
+	write_icc(ICC_SGI1R_EL1, v);
+	isb();
 }
 
 /* ---- GICv2 test-guest helpers ---- */

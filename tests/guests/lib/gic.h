@@ -2,7 +2,8 @@
  * Minimal GICv2 / GICv3 driver for the test guests: enough to route one
  * PPI to the calling CPU as an IRQ and acknowledge / end it; plus the
  * GICv2 register map and the helpers the GICv2 test guests (sgi, prio,
- * active, level, irqbench) share.
+ * active, level, irqbench) share, and the GICv3 register map and per-CPU
+ * helpers snap_gic uses.
  */
 #ifndef GUEST_GIC_H
 #define GUEST_GIC_H
@@ -53,6 +54,47 @@
 /* EOImodeNS in the Non-secure view, EOImodeS without Security Extensions, EOImode on a GICV */
 #define GICC_CTLR_EOIMODE (1U << 9)
 
+/* GICv3 distributor: one 64-bit routing register per SPI (GICD_IROUTER + 8 * INTID) */
+#define GICD_IROUTER 0x6000
+
+/* GICv3 redistributor: the RD_base frame, then the SGI_base frame at +64 KiB */
+#define GICR_CTLR 0x0000
+#define GICR_TYPER 0x0008
+#define GICR_WAKER 0x0014
+#define GICR_SGI_BASE 0x10000
+/* in the SGI_base frame: the SGI/PPI halves of the GICD_* banks */
+#define GICR_IGROUPR0 0x0080
+#define GICR_ISENABLER0 0x0100
+#define GICR_ICENABLER0 0x0180
+#define GICR_ISPENDR0 0x0200
+#define GICR_ICPENDR0 0x0280
+#define GICR_ISACTIVER0 0x0300
+#define GICR_ICACTIVER0 0x0380
+#define GICR_IPRIORITYR 0x0400
+#define GICR_ICFGR0 0x0c00
+
+/* GICv3 CPU interface system registers, by encoding (no -march flags needed). */
+#define ICC_PMR_EL1 S3_0_C4_C6_0
+#define ICC_AP1R0_EL1 S3_0_C12_C9_0
+#define ICC_RPR_EL1 S3_0_C12_C11_3
+#define ICC_SGI1R_EL1 S3_0_C12_C11_5
+#define ICC_IAR1_EL1 S3_0_C12_C12_0
+#define ICC_EOIR1_EL1 S3_0_C12_C12_1
+#define ICC_HPPIR1_EL1 S3_0_C12_C12_2
+#define ICC_BPR1_EL1 S3_0_C12_C12_3
+#define ICC_CTLR_EL1 S3_0_C12_C12_4
+#define ICC_SRE_EL1 S3_0_C12_C12_5
+#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
+/*
+ * read_sysreg/write_sysreg stringify their argument; going through one more
+ * macro level expands ICC_* to the S3_... encoding first.
+ */
+#define read_icc(reg) read_sysreg(reg)
+#define write_icc(reg, v) write_sysreg(reg, v)
+
+#define ICC_SRE_SRE (1ULL << 0)
+#define ICC_CTLR_EOIMODE (1ULL << 1)
+
 #define GICV2_SPURIOUS 1023U
 #define GICV2_IAR_INTID(iar) ((iar) & 0x3ffU)
 #define GICV2_IAR_CPUID(iar) (((iar) >> 10) & 0x7U)
@@ -95,6 +137,38 @@ static inline bool gic_intid_spurious(unsigned intid)
 {
 	return intid >= 1020 && intid <= 1023;
 }
+
+/* ---- GICv3 helpers for guests that drive several CPUs (v3 only) ---- */
+
+/* GICD_PIDR2 must say GICv3/v4; then ARE + EnableGrp1, checked.  FAILs otherwise. */
+void gicv3_dist_enable(const struct gic *g);
+/* This CPU's RD_base: the redistributor whose GICR_TYPER affinity matches MPIDR_EL1. */
+uintptr_t gicv3_find_rd(const struct gic *g);
+/*
+ * This CPU's redistributor woken and its system-register CPU interface on
+ * (SRE, PMR, BPR1 0, EOImode 0, Group 1 enabled).  Returns its RD_base.
+ */
+uintptr_t gicv3_cpu_enable(const struct gic *g, uint8_t pmr);
+/* ICC_SGI1R_EL1: SGI `sgi` (Group 1) to the one CPU with this MPIDR affinity. */
+void gicv3_send_sgi(uint64_t mpidr, unsigned sgi);
+
+static inline uint32_t gicv3_read_iar(void)
+{
+	uint32_t iar = (uint32_t)read_icc(ICC_IAR1_EL1);
+
+	dsb_sy();
+	return iar & 0xffffffU;
+}
+
+static inline void gicv3_write_eoir(uint32_t iar)
+{
+	write_icc(ICC_EOIR1_EL1, iar);
+	isb();
+}
+
+static inline uint32_t gicv3_rpr(void) { return (uint32_t)read_icc(ICC_RPR_EL1) & 0xffU; }
+static inline uint32_t gicv3_hppir(void) { return (uint32_t)read_icc(ICC_HPPIR1_EL1) & 0xffffffU; }
+static inline uint32_t gicv3_pmr(void) { return (uint32_t)read_icc(ICC_PMR_EL1) & 0xffU; }
 
 /* ---- GICv2 test-guest helpers (FAIL on misuse; v2 only) ---- */
 

@@ -105,6 +105,7 @@ static inline bool counter_passed(uint64_t deadline) { return counter_now() >= d
 void uart_set_16550(uintptr_t base, unsigned reg_shift);
 void uart_set_pl011(uintptr_t base);	/* debug builds under QEMU virt only */
 void uart_putc(char c);
+int uart_getc(void);	/* the next received byte, or -1 if there is none (never waits) */
 void kputs(const char *s);	/* no newline added */
 void kprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void kvprintf(const char *fmt, va_list ap) PRINTF_LIKE(1, 0);
@@ -119,6 +120,11 @@ long psci_cpu_on(uint64_t mpidr, uintptr_t entry, uint64_t context);
  */
 void psci_start_secondaries(const uint64_t *mpidrs, int n, const char *who);
 long psci_cpu_off(void);	/* returns only on failure */
+/* AFFINITY_INFO of one CPU (level 0): 0 ON, 1 OFF, 2 ON_PENDING, or an error. */
+long psci_affinity_info(uint64_t mpidr);
+#define PSCI_AFFINITY_ON 0
+#define PSCI_AFFINITY_OFF 1
+#define PSCI_AFFINITY_ON_PENDING 2
 NORETURN void psci_system_off(void);	/* FAILs if the call returns */
 NORETURN void psci_system_reset(void);
 const char *psci_strerror(long ret);

@@ -42,6 +42,11 @@ long psci_cpu_off(void)
 	return psci_call(PSCI_CPU_OFF, 0, 0, 0);
 }
 
+long psci_affinity_info(uint64_t mpidr)
+{
+	return psci_call(PSCI_AFFINITY_INFO_64, mpidr, 0, 0);
+}
+
 void psci_system_off(void)
 {
 	long ret = psci_call(PSCI_SYSTEM_OFF, 0, 0, 0);

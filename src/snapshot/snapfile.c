@@ -1,2 +1,1062 @@
-/* placeholder: being written */
-typedef int placeholder_unused;
+/*
+ * The snapshot file format: building, writing, reading and validating the
+ * bytes (see snapfile.h and man/armvmm-snapshot.5). No KVM here, so the whole
+ * file is unit-tested and fuzzed on any host.
+ */
+#include "snapshot/snapfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "vmm/log.h"
+
+#define SNAP_MIN_PAGE 4096u
+#define SNAP_MAX_PAGE 65536u
+#define SNAP_GPA_LIMIT (1ull << 48)
+#define SNAP_NR_VIRTIO 16u
+
+/* --- little-endian fields ------------------------------------------------------------ */
+
+static void le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t le32_get(const uint8_t *p) { return (uint32_t)le_get(p, 4); }
+static uint64_t le64_get(const uint8_t *p) { return le_get(p, 8); }
+
+uint32_t snap_crc32(const void *p, size_t n)
+{
+	const Bytef *b = p;
+	uLong crc = crc32(0L, Z_NULL, 0);
+
+	/* zlib takes a uInt length: feed larger buffers in pieces. */
+	while (n > 0) {
+		uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+		crc = crc32(crc, b, k);
+		b += k;
+		n -= k;
+	}
+	return (uint32_t)crc;
+}
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* "VCPU/3", "GIC/0"; a tag that is not printable ASCII is shown in hex. */
+static const char *sec_name(char out[32], uint32_t tag, uint32_t instance)
+{
+	char t[5];
+	int n = 4;
+
+	for (int i = 0; i < 4; i++)
+		t[i] = (char)(tag >> (8 * i));
+	t[4] = 0;
+	while (n > 0 && t[n - 1] == ' ')
+		t[--n] = 0;
+	bool printable = n > 0;
+	for (int i = 0; i < n; i++)
+		printable = printable && t[i] > ' ' && t[i] <= '~';
+	if (printable)
+		snprintf(out, 32, "%s/%" PRIu32, t, instance);
+	else
+		snprintf(out, 32, "0x%08" PRIx32 "/%" PRIu32, tag, instance);
+	return out;
+}
+
+/* --- building payloads --------------------------------------------------------------- */
+
+void snap_buf_free(struct snap_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Room for n more bytes at the end, or NULL (and err set) for good. */
+static uint8_t *buf_grow(struct snap_buf *b, size_t n)
+{
+	if (b->err)
+		return NULL;
+	if (n > SIZE_MAX - b->len) {
+		b->err = true;
+		return NULL;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n)
+			cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
+		uint8_t *d = realloc(b->data, cap);
+		if (!d) {
+			b->err = true;
+			return NULL;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	uint8_t *p = b->data + b->len;
+	b->len += n;
+	return p;
+}
+
+void snap_put_bytes(struct snap_buf *b, const void *p, size_t n)
+{
+	uint8_t *d = buf_grow(b, n);
+
+	if (d && n)
+		memcpy(d, p, n);
+}
+
+void snap_put_u8(struct snap_buf *b, uint8_t v) { snap_put_bytes(b, &v, 1); }
+
+void snap_put_u16(struct snap_buf *b, uint16_t v)
+{
+	uint8_t d[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+
+	snap_put_bytes(b, d, 2);
+}
+
+void snap_put_u32(struct snap_buf *b, uint32_t v)
+{
+	uint8_t d[4];
+
+	le32_put(d, v);
+	snap_put_bytes(b, d, 4);
+}
+
+void snap_put_u64(struct snap_buf *b, uint64_t v)
+{
+	uint8_t d[8];
+
+	le64_put(d, v);
+	snap_put_bytes(b, d, 8);
+}
+
+void snap_put_str(struct snap_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > UINT32_MAX) {
+		b->err = true;
+		return;
+	}
+	snap_put_u32(b, (uint32_t)n);
+	snap_put_bytes(b, s, n);
+}
+
+/* --- reading payloads ---------------------------------------------------------------- */
+
+/*
+ * The next n bytes, or NULL once anything went wrong. An overrun moves off
+ * past len (saturating) so that snap_cursor_done() can tell "truncated" from
+ * "invalid value", which leaves off at the bad value.
+ */
+static const uint8_t *take(struct snap_cursor *c, size_t n)
+{
+	if (c->err)
+		return NULL;
+	if (c->off > c->len || n > c->len - c->off) {
+		c->err = true;
+		c->off = n > SIZE_MAX - c->off ? SIZE_MAX : c->off + n;
+		if (c->off <= c->len)	/* only for a caller-made cursor with off > len already */
+			c->off = c->len + 1;
+		return NULL;
+	}
+	const uint8_t *p = c->p + c->off;
+	c->off += n;
+	return p;
+}
+
+static void invalid_at(struct snap_cursor *c, size_t off)
+{
+	c->err = true;
+	c->off = off;
+}
+
+void snap_get_bytes(struct snap_cursor *c, void *p, size_t n)
+{
+	const uint8_t *s = take(c, n);
+
+	if (!n)
+		return;
+	if (s)
+		memcpy(p, s, n);
+	else
+		memset(p, 0, n);
+}
+
+uint8_t snap_get_u8(struct snap_cursor *c)
+{
+	const uint8_t *s = take(c, 1);
+
+	return s ? s[0] : 0;
+}
+
+uint16_t snap_get_u16(struct snap_cursor *c)
+{
+	const uint8_t *s = take(c, 2);
+
+	return s ? (uint16_t)le_get(s, 2) : 0;
+}
+
+uint32_t snap_get_u32(struct snap_cursor *c)
+{
+	const uint8_t *s = take(c, 4);
+
+	return s ? le32_get(s) : 0;
+}
+
+uint64_t snap_get_u64(struct snap_cursor *c)
+{
+	const uint8_t *s = take(c, 8);
+
+	return s ? le64_get(s) : 0;
+}
+
+bool snap_get_bool(struct snap_cursor *c)
+{
+	size_t at = c->off;
+	uint8_t v = snap_get_u8(c);
+
+	if (v > 1)
+		invalid_at(c, at);
+	return v == 1;
+}
+
+void snap_get_str(struct snap_cursor *c, char *buf, size_t cap)
+{
+	size_t at = c->off;
+	uint32_t n = snap_get_u32(c);
+
+	if (cap)
+		buf[0] = 0;
+	if (c->err)
+		return;
+	if (cap == 0 || n > cap - 1) {
+		invalid_at(c, at);
+		return;
+	}
+	const uint8_t *s = take(c, n);
+	if (!s)
+		return;
+	if (memchr(s, 0, n)) {
+		invalid_at(c, at);
+		return;
+	}
+	memcpy(buf, s, n);
+	buf[n] = 0;
+}
+
+int snap_cursor_done(const struct snap_cursor *c, const char *what)
+{
+	if (c->err && c->off > c->len)
+		pr_err("snapshot section %s: payload is truncated (%zu bytes)", what, c->len);
+	else if (c->err)
+		pr_err("snapshot section %s: invalid value at byte %zu of the payload", what, c->off);
+	else if (c->off < c->len)
+		pr_err("snapshot section %s: payload is %zu bytes longer than its contents", what,
+		       c->len - c->off);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+/* --- validation ---------------------------------------------------------------------- */
+
+/* One error line, prefixed with where the bytes came from (or nothing). */
+__attribute__((format(printf, 2, 3))) static int bad(const char *prefix, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s%s", prefix ? prefix : "", msg);
+	return -EINVAL;
+}
+
+/* The header fields the writer takes from its caller: checked on both sides. */
+static int check_header(const char *pfx, const struct snap_header *h)
+{
+	uint32_t ps = h->page_size;
+
+	if (ps < SNAP_MIN_PAGE || ps > SNAP_MAX_PAGE || (ps & (ps - 1)))
+		return bad(pfx, "snapshot page size %" PRIu32
+			   " is not supported (a power of two, 4096 to 65536)", ps);
+	if (h->nr_vcpus < 1 || h->nr_vcpus > SNAP_MAX_VCPUS)
+		return bad(pfx, "snapshot has %" PRIu32 " vCPUs (1 to %u are possible)", h->nr_vcpus,
+			   SNAP_MAX_VCPUS);
+	/* enum irqchip_type: GICv2 KVM, GICv3 KVM, GICv2 legacy, GICv2 userspace. */
+	if (h->irqchip_type > 3)
+		return bad(pfx, "snapshot irqchip type %" PRIu32 " is unknown", h->irqchip_type);
+	if (h->mem_size == 0)
+		return bad(pfx, "snapshot guest memory is empty");
+	if (h->mem_gpa % ps || h->mem_size % ps)
+		return bad(pfx, "snapshot guest memory 0x%" PRIx64 "+0x%" PRIx64 " is not page-aligned",
+			   h->mem_gpa, h->mem_size);
+	if (h->mem_size > UINT64_MAX - h->mem_gpa)
+		return bad(pfx, "snapshot guest memory 0x%" PRIx64 "+0x%" PRIx64 " wraps around", h->mem_gpa,
+			   h->mem_size);
+	if (h->mem_gpa > SNAP_GPA_LIMIT || h->mem_size > SNAP_GPA_LIMIT - h->mem_gpa)
+		return bad(pfx, "snapshot guest memory 0x%" PRIx64 "+0x%" PRIx64 " ends above 2^48",
+			   h->mem_gpa, h->mem_size);
+	return 0;
+}
+
+static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct snap_header *h,
+			uint32_t *nr_sections)
+{
+	if (memcmp(buf, SNAP_MAGIC, len < 8 ? len : 8) != 0)
+		return bad(pfx, "not an armvmm snapshot (bad magic)");
+	if (len < SNAP_HEADER_SIZE)
+		return bad(pfx, "snapshot state file is truncated (%zu bytes, shorter than its header)", len);
+	/* Version before CRC: another version's header may keep its CRC elsewhere. */
+	h->version = le32_get(buf + 8);
+	if (h->version != SNAP_VERSION)
+		return bad(pfx, "snapshot format version %" PRIu32
+			   " is not supported (this armvmm reads version %u)", h->version, SNAP_VERSION);
+	if (le32_get(buf + 12) != SNAP_HEADER_SIZE)
+		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version 1 has %u)",
+			   le32_get(buf + 12), SNAP_HEADER_SIZE);
+	if (le32_get(buf + 60) != snap_crc32(buf, 60))
+		return bad(pfx, "snapshot header fails its checksum");
+	if (le32_get(buf + 56) != 0)
+		return bad(pfx, "snapshot header flags 0x%" PRIx32 " are unknown", le32_get(buf + 56));
+
+	uint64_t state_size = le64_get(buf + 48);
+	if (state_size > len)
+		return bad(pfx, "snapshot state file is truncated (%zu bytes, header says %" PRIu64 ")", len,
+			   state_size);
+	if (state_size < len)
+		return bad(pfx, "snapshot state file is too long (%zu bytes, header says %" PRIu64 ")", len,
+			   state_size);
+
+	h->page_size = le32_get(buf + 16);
+	h->nr_vcpus = le32_get(buf + 20);
+	h->irqchip_type = le32_get(buf + 24);
+	h->mem_gpa = le64_get(buf + 32);
+	h->mem_size = le64_get(buf + 40);
+	int err = check_header(pfx, h);
+	if (err)
+		return err;
+
+	*nr_sections = le32_get(buf + 28);
+	if (*nr_sections > SNAP_MAX_SECTIONS)
+		return bad(pfx, "snapshot has %" PRIu32 " sections (at most %u)", *nr_sections,
+			   SNAP_MAX_SECTIONS);
+	/* Before anything is allocated for them. */
+	if (*nr_sections > (len - SNAP_HEADER_SIZE) / SNAP_SECTION_HEADER_SIZE)
+		return bad(pfx, "snapshot state file is truncated (%zu bytes cannot hold %" PRIu32 " sections)",
+			   len, *nr_sections);
+	return 0;
+}
+
+/* The known sections and their instances 0..limit-1 (0: one per vCPU). */
+static const struct sec_kind {
+	uint32_t tag;
+	uint32_t limit;
+	bool required;
+} kinds[] = {
+	{ SNAP_SEC_CONFIG, 1, true },
+	{ SNAP_SEC_GIC, 1, true },
+	{ SNAP_SEC_UART, 1, true },
+	{ SNAP_SEC_RTC, 1, false },
+	{ SNAP_SEC_VIRTIO, SNAP_NR_VIRTIO, false },
+	{ SNAP_SEC_VCPU, 0, true },
+};
+#define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* Which (tag, instance) have been seen: one flag per possible section. */
+struct seen {
+	uint32_t nr_vcpus;
+	bool flag[1 + 1 + 1 + 1 + SNAP_NR_VIRTIO + SNAP_MAX_VCPUS];
+};
+
+static uint32_t kind_limit(const struct sec_kind *k, uint32_t nr_vcpus)
+{
+	return k->limit ? k->limit : nr_vcpus;
+}
+
+static bool *seen_flag(struct seen *s, size_t kind, uint32_t instance)
+{
+	size_t base = 0;
+
+	for (size_t i = 0; i < kind; i++)
+		base += kinds[i].limit;	/* only the last kind (VCPU) has limit 0 */
+	return &s->flag[base + instance];
+}
+
+/* Unknown tags are refused: ignoring one would silently lose device state. */
+static int claim(const char *pfx, struct seen *s, uint32_t tag, uint32_t instance)
+{
+	char name[32];
+	size_t k;
+
+	for (k = 0; k < NR_KINDS && kinds[k].tag != tag; k++)
+		;
+	if (k == NR_KINDS)
+		return bad(pfx, "snapshot section %s has an unknown tag", sec_name(name, tag, instance));
+	uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
+	if (instance >= limit && limit == 1)
+		return bad(pfx, "snapshot section %s: the instance must be 0", sec_name(name, tag, instance));
+	if (instance >= limit)
+		return bad(pfx, "snapshot section %s: the instance must be below %" PRIu32,
+			   sec_name(name, tag, instance), limit);
+	bool *f = seen_flag(s, k, instance);
+	if (*f)
+		return bad(pfx, "snapshot section %s appears twice", sec_name(name, tag, instance));
+	*f = true;
+	return 0;
+}
+
+static int check_required(const char *pfx, struct seen *s)
+{
+	char name[32];
+
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
+		for (uint32_t i = 0; kinds[k].required && i < limit; i++) {
+			if (!*seen_flag(s, k, i))
+				return bad(pfx, "snapshot has no section %s", sec_name(name, kinds[k].tag, i));
+		}
+	}
+	return 0;
+}
+
+/* One section at *off: framing, padding, CRC, then whether it may be there at all. */
+static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t *off, uint32_t i,
+			 uint32_t nr, struct seen *s, struct snap_section *out)
+{
+	char name[32];
+	const uint8_t *sh = buf + *off;
+
+	if (len - *off < SNAP_SECTION_HEADER_SIZE)
+		return bad(pfx, "snapshot state file is truncated (section %" PRIu32 " of %" PRIu32
+			   " does not fit)", i + 1, nr);
+	out->tag = le32_get(sh);
+	out->instance = le32_get(sh + 4);
+	out->length = le64_get(sh + 8);
+	out->offset = *off + SNAP_SECTION_HEADER_SIZE;
+	sec_name(name, out->tag, out->instance);
+	if (le32_get(sh + 20) != 0)
+		return bad(pfx, "snapshot section %s has a nonzero reserved field", name);
+
+	size_t room = len - out->offset;
+	if (out->length > room)
+		return bad(pfx, "snapshot section %s (%" PRIu64 " bytes) runs past the end of the state file",
+			   name, out->length);
+	size_t padded = pad8((size_t)out->length);
+	if (padded > room)
+		return bad(pfx, "snapshot section %s: its padding runs past the end of the state file", name);
+	for (size_t j = out->length; j < padded; j++) {
+		if (buf[out->offset + j])
+			return bad(pfx, "snapshot section %s has nonzero padding", name);
+	}
+	if (le32_get(sh + 16) != snap_crc32(buf + out->offset, (size_t)out->length))
+		return bad(pfx, "snapshot section %s fails its checksum", name);
+	int err = claim(pfx, s, out->tag, out->instance);
+	if (err)
+		return err;
+	*off = out->offset + padded;
+	return 0;
+}
+
+static int parse_sections(const char *pfx, const uint8_t *buf, size_t len, uint32_t nr, uint32_t nr_vcpus,
+			  struct snap_section *secs)
+{
+	struct seen *s = calloc(1, sizeof(*s));
+	size_t off = SNAP_HEADER_SIZE;
+	int err = 0;
+
+	if (!s) {
+		pr_err("out of memory checking a snapshot");
+		return -ENOMEM;
+	}
+	s->nr_vcpus = nr_vcpus;
+	for (uint32_t i = 0; i < nr && !err; i++)
+		err = parse_section(pfx, buf, len, &off, i, nr, s, &secs[i]);
+	if (!err && off != len)
+		err = bad(pfx, "snapshot state file has %zu bytes after its last section", len - off);
+	if (!err)
+		err = check_required(pfx, s);
+	free(s);
+	return err;
+}
+
+static void reader_reset(struct snap_reader *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->mem_fd = -1;
+}
+
+/* Validate buf (which r then owns, or which is freed). */
+static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const char *pfx)
+{
+	uint32_t nr = 0;
+	int err;
+
+	reader_reset(r);
+	if (len > SNAP_MAX_STATE_SIZE)
+		err = bad(pfx, "snapshot state file is too large (%zu bytes, at most %u)", len,
+			  SNAP_MAX_STATE_SIZE);
+	else
+		err = parse_header(pfx, buf, len, &r->h, &nr);
+	struct snap_section *secs = NULL;
+	if (!err) {
+		secs = calloc(nr ? nr : 1, sizeof(*secs));
+		err = secs ? parse_sections(pfx, buf, len, nr, r->h.nr_vcpus, secs) : -ENOMEM;
+		if (!secs)
+			pr_err("out of memory reading a snapshot");
+	}
+	if (err) {
+		free(secs);
+		free(buf);
+		reader_reset(r);
+		return err;
+	}
+	r->state = buf;
+	r->state_len = len;
+	r->sections = secs;
+	r->nr_sections = nr;
+	return 0;
+}
+
+static int parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const char *pfx)
+{
+	uint8_t *copy = NULL;
+
+	reader_reset(r);
+	if (len <= SNAP_MAX_STATE_SIZE) {
+		copy = malloc(len ? len : 1);
+		if (!copy) {
+			pr_err("out of memory reading a snapshot");
+			return -ENOMEM;
+		}
+		if (len)
+			memcpy(copy, buf, len);
+	}
+	return parse_owned(r, copy, len, pfx);
+}
+
+int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len)
+{
+	return parse_copy(r, buf, len, NULL);
+}
+
+int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c)
+{
+	for (unsigned int i = 0; i < r->nr_sections; i++) {
+		const struct snap_section *s = &r->sections[i];
+		if (s->tag == tag && s->instance == instance) {
+			*c = (struct snap_cursor){ .p = r->state + s->offset, .len = (size_t)s->length };
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void snap_reader_close(struct snap_reader *r)
+{
+	/* A zeroed or failed reader has no state; its mem_fd (0 when zeroed) is not ours. */
+	if (r->state && r->mem_fd >= 0)
+		close(r->mem_fd);
+	free(r->state);
+	free(r->sections);
+	reader_reset(r);
+}
+
+/* --- reading from disk --------------------------------------------------------------- */
+
+/* A formatted, allocated string, or NULL. */
+__attribute__((format(printf, 1, 2))) static char *strfmt(const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* O_NONBLOCK: opening a FIFO must not hang before fstat() can refuse it. */
+static int open_regular(const char *path, const char *what, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		int err = -errno;
+		pr_err("cannot open snapshot %s file '%s': %s", what, path, strerror(-err));
+		return err;
+	}
+	if (fstat(fd, st) < 0) {
+		int err = -errno;
+		pr_err("cannot stat snapshot %s file '%s': %s", what, path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		pr_err("snapshot %s file '%s' is not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static int read_state(const char *path, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	int fd = open_regular(path, "state", &st);
+
+	if (fd < 0)
+		return fd;
+	if ((uint64_t)st.st_size > SNAP_MAX_STATE_SIZE) {
+		pr_err("snapshot state file '%s' is too large (%jd bytes, at most %u)", path,
+		       (intmax_t)st.st_size, SNAP_MAX_STATE_SIZE);
+		close(fd);
+		return -EFBIG;
+	}
+	size_t cap = (size_t)st.st_size, got = 0;
+	uint8_t *buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		pr_err("out of memory reading snapshot state file '%s'", path);
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < cap) {
+		ssize_t k = read(fd, buf + got, cap - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int err = -errno;
+			pr_err("cannot read snapshot state file '%s': %s", path, strerror(-err));
+			free(buf);
+			close(fd);
+			return err;
+		}
+		if (k == 0)
+			break;	/* shrank since fstat: the length check will say so */
+		got += (size_t)k;
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+static int open_memory(const char *path, uint64_t mem_size)
+{
+	struct stat st;
+	int fd = open_regular(path, "memory", &st);
+
+	if (fd < 0)
+		return fd;
+	if ((uint64_t)st.st_size != mem_size) {
+		pr_err("snapshot memory file '%s' is %jd bytes, the state file says %" PRIu64, path,
+		       (intmax_t)st.st_size, mem_size);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;	/* O_NONBLOCK means nothing for a regular file */
+}
+
+int snap_reader_open(struct snap_reader *r, const char *dir)
+{
+	char *state_path = strfmt("%s/%s", dir, SNAP_STATE_FILE);
+	char *mem_path = strfmt("%s/%s", dir, SNAP_MEMORY_FILE);
+	char *pfx = strfmt("%s/%s: ", dir, SNAP_STATE_FILE);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	reader_reset(r);
+	if (!state_path || !mem_path || !pfx) {
+		pr_err("out of memory opening snapshot '%s'", dir);
+		err = -ENOMEM;
+		goto out;
+	}
+	err = read_state(state_path, &buf, &len);
+	if (!err)
+		err = parse_owned(r, buf, len, pfx);
+	if (!err) {
+		int fd = open_memory(mem_path, r->h.mem_size);
+		if (fd < 0) {
+			err = fd;
+			snap_reader_close(r);
+		} else {
+			r->mem_fd = fd;
+		}
+	}
+out:
+	free(state_path);
+	free(mem_path);
+	free(pfx);
+	return err;
+}
+
+/* --- writing ------------------------------------------------------------------------- */
+
+struct snap_writer {
+	struct snap_header h;
+	char *dir;		/* the final name, without trailing slashes */
+	char *tmp;		/* "<dir>.tmp-<pid>", where everything is written first */
+	int tmp_fd;		/* tmp (then dir, after the rename), for *at() and fsync */
+	bool renamed;
+	struct snap_buf state;	/* the state file as it will be: header room, then sections */
+	uint32_t nr_sections;
+	int mem_fd;		/* -1 until snap_writer_memory() */
+	uint64_t memory_bytes;	/* data actually written to the memory file */
+	int error;		/* the first failure (already reported, files already removed) */
+};
+
+/* Remove what this writer created, wherever it is now. */
+static void writer_remove_files(struct snap_writer *w)
+{
+	if (w->tmp_fd < 0)
+		return;
+	unlinkat(w->tmp_fd, SNAP_STATE_FILE, 0);
+	unlinkat(w->tmp_fd, SNAP_MEMORY_FILE, 0);
+	rmdir(w->renamed ? w->dir : w->tmp);
+	close(w->tmp_fd);
+	w->tmp_fd = -1;
+}
+
+/* A failure: one line naming the file (NULL: the directory) and the reason, then nothing left behind. */
+static int writer_fail(struct snap_writer *w, const char *file, int err)
+{
+	const char *where = w->renamed ? w->dir : w->tmp;
+
+	if (file)
+		pr_err("cannot write snapshot file '%s/%s': %s", where, file, strerror(-err));
+	else if (w->renamed)
+		pr_err("cannot sync the directory holding snapshot '%s': %s", where, strerror(-err));
+	else
+		pr_err("cannot sync snapshot directory '%s': %s", where, strerror(-err));
+	writer_remove_files(w);
+	w->error = err;
+	return err;
+}
+
+static void writer_free(struct snap_writer *w)
+{
+	writer_remove_files(w);
+	if (w->mem_fd >= 0)
+		close(w->mem_fd);
+	snap_buf_free(&w->state);
+	free(w->dir);
+	free(w->tmp);
+	free(w);
+}
+
+int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap_header *h)
+{
+	struct snap_writer *w;
+	struct stat st;
+
+	*wp = NULL;
+	if (check_header("cannot write snapshot: ", h))
+		return -EINVAL;
+	if (lstat(dir, &st) == 0) {
+		pr_err("snapshot directory '%s' already exists", dir);
+		return -EEXIST;
+	}
+	if (errno != ENOENT) {
+		int err = -errno;
+		pr_err("cannot use snapshot directory '%s': %s", dir, strerror(-err));
+		return err;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->dir = strdup(dir)))
+		goto nomem;
+	w->h = *h;
+	w->h.version = SNAP_VERSION;
+	w->tmp_fd = w->mem_fd = -1;
+	/* "snap/" must not become "snap/.tmp-N" inside a directory that does not exist. */
+	for (size_t n = strlen(w->dir); n > 1 && w->dir[n - 1] == '/'; n--)
+		w->dir[n - 1] = 0;
+	w->tmp = strfmt("%s.tmp-%ld", w->dir, (long)getpid());
+	if (!w->tmp)
+		goto nomem;
+	if (!buf_grow(&w->state, SNAP_HEADER_SIZE))
+		goto nomem;
+	memset(w->state.data, 0, SNAP_HEADER_SIZE);
+	if (mkdir(w->tmp, 0700) < 0) {
+		int err = -errno;
+		pr_err("cannot create snapshot directory '%s': %s", w->tmp, strerror(-err));
+		writer_free(w);
+		return err;
+	}
+	w->tmp_fd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->tmp_fd < 0) {
+		int err = -errno;
+		pr_err("cannot open snapshot directory '%s': %s", w->tmp, strerror(-err));
+		rmdir(w->tmp);
+		writer_free(w);
+		return err;
+	}
+	*wp = w;
+	return 0;
+nomem:
+	pr_err("out of memory starting snapshot '%s'", dir);
+	if (w)
+		writer_free(w);
+	return -ENOMEM;
+}
+
+int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b)
+{
+	char name[32];
+	uint8_t sh[SNAP_SECTION_HEADER_SIZE];
+	static const uint8_t zeros[8];
+
+	if (w->error)
+		return w->error;
+	if (b->err || w->state.err) {
+		pr_err("out of memory building snapshot section %s", sec_name(name, tag, instance));
+		writer_remove_files(w);
+		return w->error = -ENOMEM;
+	}
+	/* The reader refuses bigger files: fail now rather than write one. */
+	if (b->len > SNAP_MAX_STATE_SIZE ||
+	    w->state.len + SNAP_SECTION_HEADER_SIZE + pad8(b->len) > SNAP_MAX_STATE_SIZE) {
+		pr_err("snapshot section %s would make the state file larger than %u bytes",
+		       sec_name(name, tag, instance), SNAP_MAX_STATE_SIZE);
+		writer_remove_files(w);
+		return w->error = -EFBIG;
+	}
+	le32_put(sh, tag);
+	le32_put(sh + 4, instance);
+	le64_put(sh + 8, b->len);
+	le32_put(sh + 16, snap_crc32(b->data, b->len));
+	le32_put(sh + 20, 0);
+	snap_put_bytes(&w->state, sh, sizeof(sh));
+	snap_put_bytes(&w->state, b->data, b->len);
+	snap_put_bytes(&w->state, zeros, pad8(b->len) - b->len);
+	if (w->state.err) {
+		pr_err("out of memory adding snapshot section %s", name);
+		writer_remove_files(w);
+		return w->error = -ENOMEM;
+	}
+	w->nr_sections++;
+	return 0;
+}
+
+/* pwrite all of it: short writes and EINTR are retried, a zero-byte write is ENOSPC. */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t k = pwrite(fd, p, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -ENOSPC;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+/*
+ * Zero iff the first 8 bytes are and every byte equals the one 8 before it:
+ * one vectorised memcmp, no zero page to keep around. n is a page size.
+ */
+static bool page_is_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t zero8[8];
+
+	return memcmp(p, zero8, 8) == 0 && memcmp(p, p + 8, n - 8) == 0;
+}
+
+/* Runs of non-zero pages, each in one pwrite; zero pages stay holes of the new file. */
+static int write_pages(struct snap_writer *w, const uint8_t *host)
+{
+	uint64_t size = w->h.mem_size, ps = w->h.page_size, run = 0;
+
+	for (uint64_t off = 0; off <= size; off += ps) {
+		if (off < size && !page_is_zero(host + off, ps)) {
+			run += ps;
+			continue;
+		}
+		if (run) {
+			int err = pwrite_all(w->mem_fd, host + off - run, run, off - run);
+			if (err)
+				return err;
+			w->memory_bytes += run;
+			run = 0;
+		}
+	}
+	return 0;
+}
+
+int snap_writer_memory(struct snap_writer *w, const void *host)
+{
+	if (w->error)
+		return w->error;
+	if (w->mem_fd >= 0)
+		return writer_fail(w, SNAP_MEMORY_FILE, -EEXIST);
+	w->mem_fd = openat(w->tmp_fd, SNAP_MEMORY_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->mem_fd < 0)
+		return writer_fail(w, SNAP_MEMORY_FILE, -errno);
+	int err = write_pages(w, host);
+	if (!err && ftruncate(w->mem_fd, (off_t)w->h.mem_size) < 0)
+		err = -errno;
+	return err ? writer_fail(w, SNAP_MEMORY_FILE, err) : 0;
+}
+
+uint64_t snap_writer_memory_bytes(const struct snap_writer *w) { return w->memory_bytes; }
+
+static void finish_header(struct snap_writer *w)
+{
+	uint8_t *p = w->state.data;
+
+	memcpy(p, SNAP_MAGIC, 8);
+	le32_put(p + 8, SNAP_VERSION);
+	le32_put(p + 12, SNAP_HEADER_SIZE);
+	le32_put(p + 16, w->h.page_size);
+	le32_put(p + 20, w->h.nr_vcpus);
+	le32_put(p + 24, w->h.irqchip_type);
+	le32_put(p + 28, w->nr_sections);
+	le64_put(p + 32, w->h.mem_gpa);
+	le64_put(p + 40, w->h.mem_size);
+	le64_put(p + 48, w->state.len);
+	le32_put(p + 56, 0);
+	le32_put(p + 60, snap_crc32(p, 60));
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int write_state(struct snap_writer *w)
+{
+	int fd = openat(w->tmp_fd, SNAP_STATE_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = pwrite_all(fd, w->state.data, w->state.len, 0);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
+/* Never replace a directory that appeared since open, not even an empty one. */
+static int rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A file system without RENAME_NOREPLACE: check, then rename. */
+	struct stat st;
+	if (lstat(to, &st) == 0)
+		return -EEXIST;
+	return rename(from, to) == 0 ? 0 : -errno;
+}
+
+static int commit(struct snap_writer *w)
+{
+	struct snap_reader check;
+	char *parent;
+	int err;
+
+	if (w->mem_fd < 0) {
+		pr_err("cannot write snapshot '%s': guest memory was not saved", w->dir);
+		writer_remove_files(w);
+		return -EINVAL;
+	}
+	finish_header(w);
+	/* Never commit a snapshot that restore would refuse. */
+	err = parse_copy(&check, w->state.data, w->state.len, "cannot write snapshot: ");
+	snap_reader_close(&check);
+	if (err) {
+		writer_remove_files(w);
+		return err;
+	}
+
+	err = write_state(w);
+	if (err)
+		return writer_fail(w, SNAP_STATE_FILE, err);
+	err = fsync(w->mem_fd) < 0 ? -errno : 0;
+	if (close(w->mem_fd) < 0 && !err)
+		err = -errno;
+	w->mem_fd = -1;
+	if (err)
+		return writer_fail(w, SNAP_MEMORY_FILE, err);
+	if (fsync(w->tmp_fd) < 0)
+		return writer_fail(w, NULL, -errno);
+	err = rename_noreplace(w->tmp, w->dir);
+	if (err) {
+		pr_err("cannot rename '%s' to '%s': %s", w->tmp, w->dir, strerror(-err));
+		writer_remove_files(w);
+		return err;
+	}
+	w->renamed = true;
+	/* The rename is durable only once the parent directory is. */
+	parent = strdup(w->dir);
+	err = parent ? fsync_dir(dirname(parent)) : -ENOMEM;
+	free(parent);
+	if (err)
+		return writer_fail(w, NULL, err);
+	close(w->tmp_fd);
+	w->tmp_fd = -1;	/* done: nothing to remove any more */
+	return 0;
+}
+
+int snap_writer_commit_stats(struct snap_writer *w, uint64_t *state_bytes, uint64_t *memory_bytes)
+{
+	int err = w->error ? w->error : commit(w);
+
+	if (!err && state_bytes)
+		*state_bytes = w->state.len;
+	if (!err && memory_bytes)
+		*memory_bytes = w->memory_bytes;
+	writer_free(w);
+	return err;
+}
+
+int snap_writer_commit(struct snap_writer *w) { return snap_writer_commit_stats(w, NULL, NULL); }
+
+void snap_writer_abort(struct snap_writer *w)
+{
+	if (w)
+		writer_free(w);
+}

@@ -89,17 +89,27 @@ int snap_cursor_done(const struct snap_cursor *c, const char *what);
  * Writing a snapshot into dir (which must not exist yet): everything goes to
  * "<dir>.tmp-<pid>" first; commit fsyncs both files and that directory, then
  * renames it to dir and fsyncs the parent. Every failure prints one error line,
- * removes the temporary directory and returns -errno.
+ * removes the temporary directory and returns -errno. After a failed add or
+ * memory the writer only remembers the error (later calls return it without a
+ * word); the caller still ends it with commit or abort.
  */
 struct snap_writer;
 
+/* h->version is ignored (SNAP_VERSION is written); the other fields are checked as the reader would. */
 int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_header *h);
 /* Append a section; the payload is copied (b stays the caller's). -ENOMEM if b->err. */
 int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b);
 /* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
 int snap_writer_memory(struct snap_writer *w, const void *host);
-int snap_writer_commit(struct snap_writer *w);	/* frees w */
+/* Bytes of guest RAM data written to the memory file so far (the non-zero pages). */
+uint64_t snap_writer_memory_bytes(const struct snap_writer *w);
+/*
+ * Validate the state as snap_reader_parse() would, write it, make everything
+ * durable and rename into place. Frees w. On success, the state file's size and
+ * the memory file's data bytes (not its holes) go to the non-NULL pointers.
+ */
 int snap_writer_commit_stats(struct snap_writer *w, uint64_t *state_bytes, uint64_t *memory_bytes);
+int snap_writer_commit(struct snap_writer *w);	/* snap_writer_commit_stats(w, NULL, NULL) */
 void snap_writer_abort(struct snap_writer *w);	/* frees w, removes the temporary directory */
 
 /* A loaded, validated snapshot. */
@@ -130,11 +140,15 @@ int snap_reader_open(struct snap_reader *r, const char *dir);
  * no wrap, below 2^48), the file length against the header's, every section
  * (inside the file, padding zero, CRC), no duplicate (tag, instance), exactly
  * one CONF, one GIC and one UART section, VCPU sections for exactly
- * 0..nr_vcpus-1. 0 or -EINVAL after one error line.
+ * 0..nr_vcpus-1. Also refused: an unknown tag, a CONF/GIC/UART/RTC instance
+ * other than 0, a VIRT instance above 15, nonzero header flags or reserved
+ * fields. 0 or -EINVAL (-ENOMEM) after one error line; on failure r holds
+ * nothing.
  */
 int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len);
 /* The payload of section (tag, instance): 0 and a cursor, or -ENOENT. */
 int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c);
+/* Free and close; safe on a zeroed or failed reader (and twice). */
 void snap_reader_close(struct snap_reader *r);
 
 /* CRC32 (zlib's polynomial) of a buffer. */

@@ -316,6 +316,7 @@ static int build_vm(struct vm *vm, const struct snap_reader *r, const struct sav
 	ret = irqchip_create(&vm->irqchip, vm->vm_fd, vm->cfg->irqchip, vm->nr_vcpus, &vm->bus);
 	if (ret < 0)
 		return ret;
+	vm->irqchip.mpidrs = vm->mpidrs;
 	if (vm->irqchip.type != (enum irqchip_type)r->h.irqchip_type) {
 		pr_err("this snapshot needs the %s, but this host gave the %s",
 		       irqchip_type_name((enum irqchip_type)r->h.irqchip_type), irqchip_type_name(vm->irqchip.type));

@@ -68,6 +68,10 @@ struct script {
 	bool migrated;
 	char buf[SCRIPT_WINDOW];
 	size_t buf_len;
+	/* Console output not yet on stdout: a partial line, held briefly so log lines do not split it. */
+	char line[4096];
+	size_t line_len;
+	uint64_t line_since_ms;
 };
 
 static const struct {
@@ -296,6 +300,43 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+#define SCRIPT_LINE_HOLD_MS 100u
+
+static void flush_line(struct script *s)
+{
+	write_all(STDOUT_FILENO, s->line, s->line_len);
+	s->line_len = 0;
+}
+
+/*
+ * Copy console output to stdout a line at a time: the UART hands it over a
+ * byte at a time, and armvmm's own log lines (stderr, often the same file)
+ * would otherwise land in the middle of the guest's lines. A partial line
+ * (a prompt) goes out after SCRIPT_LINE_HOLD_MS.
+ */
+static void emit(struct script *s, const char *p, size_t n)
+{
+	while (n) {
+		size_t take = sizeof(s->line) - s->line_len < n ? sizeof(s->line) - s->line_len : n;
+		if (s->line_len == 0)
+			s->line_since_ms = now_ms();
+		memcpy(s->line + s->line_len, p, take);
+		s->line_len += take;
+		p += take;
+		n -= take;
+		char *nl = memrchr(s->line, '\n', s->line_len);
+		if (nl) {
+			size_t upto = (size_t)(nl - s->line) + 1;
+			write_all(STDOUT_FILENO, s->line, upto);
+			memmove(s->line, s->line + upto, s->line_len - upto);
+			s->line_len -= upto;
+			s->line_since_ms = now_ms();
+		} else if (s->line_len == sizeof(s->line)) {
+			flush_line(s);
+		}
+	}
+}
+
 /* Move what the guest printed to stdout and the match window; wait up to ms for some. */
 static void pump_output(struct script *s, int ms)
 {
@@ -303,10 +344,12 @@ static void pump_output(struct script *s, int ms)
 	char chunk[4096];
 	ssize_t n;
 
+	if (s->line_len && now_ms() - s->line_since_ms >= SCRIPT_LINE_HOLD_MS)
+		flush_line(s);
 	if (poll(&pfd, 1, ms) <= 0)
 		return;
 	while ((n = read(s->out_r, chunk, sizeof(chunk))) > 0) {
-		write_all(STDOUT_FILENO, chunk, (size_t)n);
+		emit(s, chunk, (size_t)n);
 		if ((size_t)n > SCRIPT_WINDOW - s->buf_len) {
 			/* Keep the newest output: a WAIT looks for text that is still to come. */
 			size_t drop = (size_t)n - (SCRIPT_WINDOW - s->buf_len);
@@ -538,6 +581,7 @@ static void *script_thread(void *arg)
 	while (!vm_has_ended(s))
 		pump_output(s, 100);
 	pump_output(s, 0);
+	flush_line(s);
 	return NULL;
 }
 

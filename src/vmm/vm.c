@@ -157,7 +157,6 @@ int vm_create_vcpus(struct vm *vm)
 			return ret;
 		vm->mpidrs[i] = vm->vcpus[i].mpidr;
 	}
-	vm->irqchip.mpidrs = vm->mpidrs;
 	return 0;
 }
 
@@ -707,6 +706,7 @@ static int vm_build_boot(struct vm *vm)
 	ret = irqchip_create(&vm->irqchip, vm->vm_fd, cfg->irqchip, vm->nr_vcpus, &vm->bus);
 	if (ret < 0)
 		goto out;
+	vm->irqchip.mpidrs = vm->mpidrs;
 	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
 		irqchip_type_name(vm->irqchip.type));
 

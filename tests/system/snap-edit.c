@@ -3,6 +3,7 @@
  * header checksum, so the system tests can build snapshots a host must refuse
  * (an irqchip it lacks, too many vCPUs) without a second kind of host.
  *   snap-edit STATE irqchip|vcpus VALUE
+ *   snap-edit STATE sections        (list: tag instance offset length)
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,6 +13,37 @@
 #include <unistd.h>
 #include <zlib.h>
 
+static uint64_t le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Print each section's tag, instance, payload offset and length (no checks: a debugging aid). */
+static int list_sections(const char *path)
+{
+	uint8_t h[64], sh[24];
+	uint64_t off = 64;
+	FILE *f = fopen(path, "rb");
+
+	if (!f || fread(h, 1, sizeof(h), f) != sizeof(h)) {
+		perror(path);
+		return 1;
+	}
+	for (uint32_t i = 0, n = (uint32_t)le(h + 28, 4); i < n; i++) {
+		if (fseek(f, (long)off, SEEK_SET) || fread(sh, 1, sizeof(sh), f) != sizeof(sh))
+			break;
+		uint64_t len = le(sh + 8, 8);
+		printf("%.4s %u %llu %llu\n", (const char *)sh, (unsigned)le(sh + 4, 4), (unsigned long long)(off + 24),
+		       (unsigned long long)len);
+		off += 24 + ((len + 7) & ~7ull);
+	}
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t h[64];
@@ -19,6 +51,8 @@ int main(int argc, char **argv)
 	uint32_t v, crc;
 	int fd;
 
+	if (argc == 3 && strcmp(argv[2], "sections") == 0)
+		return list_sections(argv[1]);
 	if (argc != 4 || (strcmp(argv[2], "irqchip") && strcmp(argv[2], "vcpus"))) {
 		fprintf(stderr, "usage: snap-edit STATE irqchip|vcpus VALUE\n");
 		return 2;

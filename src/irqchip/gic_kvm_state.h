@@ -16,10 +16,15 @@
  * written. Restore parses and checks the whole payload first (gks_parse, no
  * KVM involved), then writes it (gks_apply):
  *   - rows in table order; banked rows once per vCPU with that vCPU's id;
- *   - the row flagged GKS_CTLR (GICD_CTLR) is written at its place with only
- *     the bits of the backend's ctlr_early_mask (its group enables off), and
- *     with the saved value after every other row, so nothing is forwarded
- *     from a half-restored distributor;
+ *   - the row flagged GKS_CTLR (GICD_CTLR) is written at its place with the
+ *     bits of the backend's ctlr_early_mask (both backends: the saved value,
+ *     enables included), and again after every other row. The enables must
+ *     come first: KVM puts a pending interrupt on a vCPU's list only while
+ *     the distributor is enabled (vgic_target_oracle), and enabling it later
+ *     does not look for interrupts that became pending meanwhile, so pending
+ *     state written into a disabled distributor would never be delivered
+ *     (seen on KVM 6.1: a restored pending SGI never reached ICC_HPPIR1_EL1).
+ *     Nothing is delivered early: no vCPU runs during a restore;
  *   - a row with a clear register writes all-ones to the clear register
  *     first, then the saved bits to the set register (set registers only
  *     ever add bits: the fresh vGIC's state must be cleared first).

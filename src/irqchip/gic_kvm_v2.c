@@ -204,7 +204,7 @@ static const struct gks_gic gic_v2_state = {
 	.name = "GICv2",
 	.regs = gic_v2_state_regs,
 	.nr_regs = sizeof(gic_v2_state_regs) / sizeof(gic_v2_state_regs[0]),
-	.ctlr_early_mask = 0,	/* GICD_CTLR.Enable is KVM's only bit: the distributor stays off */
+	.ctlr_early_mask = ~0u,	/* the saved Enable first: see gic_kvm_state.h */
 };
 
 static int gic_kvm_v2_save(struct irqchip *ic, struct snap_buf *b)

@@ -112,7 +112,6 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 	 (uint32_t)(op2) << KVM_REG_ARM64_SYSREG_OP2_SHIFT)
 #define GICR_SGI_FRAME 0x10000u
 #define ICC_CTLR_RO_MASK 0xff00ull	/* ICC_CTLR_EL1 PRIbits 10:8, IDbits 13:11, SEIS 14, A3V 15 */
-#define GICD_CTLR_ENABLES 0x3u		/* EnableGrp0, EnableGrp1 */
 
 static const struct gks_reg gic_v3_state_regs[] = {
 	{ "GICD_IIDR", NULL, GKS_V3_DIST, 0x0008, 0, 0, 1, 0 },
@@ -160,7 +159,7 @@ static const struct gks_gic gic_v3_state = {
 	.name = "GICv3",
 	.regs = gic_v3_state_regs,
 	.nr_regs = sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]),
-	.ctlr_early_mask = ~GICD_CTLR_ENABLES,	/* ARE and the rest first, the groups stay off */
+	.ctlr_early_mask = ~0u,	/* ARE and the saved group enables first: see gic_kvm_state.h */
 };
 
 static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)

@@ -285,7 +285,36 @@ EOS
 	verdict "snap-dir-exists"
 }
 
+# Scripts are checked before anything runs: a bad one is one error line naming its line.
+_script_errors() {
+	s=$(_script bad-command <<'EOS'
+wait hello
+frobnicate now
+EOS
+)
+	check_error "script-unknown-command" "bad-command.script:2: unknown command 'frobnicate'" -- \
+		run -k "$GUESTS/hello.bin" --script "$s"
+	s=$(_script bad-timeout <<'EOS'
+timeout soon
+EOS
+)
+	check_error "script-bad-number" "bad-timeout.script:1: 'timeout' needs a whole number" -- \
+		run -k "$GUESTS/hello.bin" --script "$s"
+	check_error "script-missing" "cannot read script" -- run -k "$GUESTS/hello.bin" --script /nonexistent.script
+	# A wait that never matches fails after its timeout with exit status 5.
+	s=$(_script never <<'EOS'
+timeout 2
+wait this text never appears
+EOS
+)
+	boot "script-wait-timeout" 60 -- run -k "$GUESTS/wait.bin" --script "$s"
+	want_rc 5
+	want "never.script:2: 'this text never appears' did not appear within 2 s"
+	verdict "script-wait-timeout"
+}
+
 snapshot_tests() {
+	_script_errors
 	_snap_guests "$ic"
 	_snap_guests user
 	_snap_keep_running "$ic"

@@ -6,14 +6,17 @@
 
 #include "vmm/log.h"
 
-int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size)
+/* fd < 0: anonymous RAM; else a private (copy-on-write) mapping of that file. */
+static int guest_mem_map(struct guest_mem *mem, uint64_t gpa, uint64_t size, int fd)
 {
 	/* NORESERVE: untouched guest pages cost nothing, as on every other VMM. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 
 	if (p == MAP_FAILED) {
 		int err = errno;
-		pr_err("cannot allocate %llu MiB of guest RAM: %s (lower --mem)",
+		pr_err(fd < 0 ? "cannot allocate %llu MiB of guest RAM: %s (lower --mem)"
+			      : "cannot map the snapshot's %llu MiB of guest RAM: %s",
 		       (unsigned long long)(size >> 20), strerror(err));
 		return -err;
 	}
@@ -23,20 +26,14 @@ int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size)
 	return 0;
 }
 
+int guest_mem_alloc(struct guest_mem *mem, uint64_t gpa, uint64_t size)
+{
+	return guest_mem_map(mem, gpa, size, -1);
+}
+
 int guest_mem_map_file(struct guest_mem *mem, uint64_t gpa, uint64_t size, int fd)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-
-	if (p == MAP_FAILED) {
-		int err = errno;
-		pr_err("cannot map the snapshot's %llu MiB of guest RAM: %s",
-		       (unsigned long long)(size >> 20), strerror(err));
-		return -err;
-	}
-	mem->host = p;
-	mem->gpa = gpa;
-	mem->size = size;
-	return 0;
+	return guest_mem_map(mem, gpa, size, fd);
 }
 
 void guest_mem_free(struct guest_mem *mem)

@@ -146,6 +146,28 @@ static int parse_disk(const char *arg, struct disk_config *d)
 	return 0;
 }
 
+/* Options run and restore share: 1 when opt was one of them, 0 when not, -EINVAL after an error line. */
+static int parse_shared_option(int opt, const char *arg, struct vm_config *cfg)
+{
+	switch (opt) {
+	case OPT_LOGLEVEL:
+		if (log_level_parse(arg, &cfg->loglevel) < 0) {
+			pr_err("--loglevel '%s': choose error, warning, info or debug", arg);
+			return -EINVAL;
+		}
+		return 1;
+	case OPT_NAME:
+		if (parse_name(arg) < 0)
+			return -EINVAL;
+		cfg->name = arg;
+		return 1;
+	case OPT_SCRIPT:
+		cfg->script_path = arg;
+		return 1;
+	}
+	return 0;
+}
+
 int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	static const struct option longopts[] = {
@@ -180,6 +202,11 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 	optind = 0; /* full reset: callers (and unit tests) may parse more than once */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:d:h", longopts, NULL)) != -1) {
+		int shared = parse_shared_option(opt, optarg, cfg);
+		if (shared < 0)
+			return shared;
+		if (shared)
+			continue;
 		switch (opt) {
 		case 'k': cfg->kernel_path = optarg; break;
 		case 'i': cfg->initrd_path = optarg; break;
@@ -227,19 +254,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			}
 			break;
 		case OPT_DUMP_DTB: cfg->dump_dtb_path = optarg; break;
-		case OPT_LOGLEVEL:
-			if (log_level_parse(optarg, &cfg->loglevel) < 0) {
-				pr_err("--loglevel '%s': choose error, warning, info or debug", optarg);
-				return -EINVAL;
-			}
-			break;
 		case OPT_NODEFAULTS: cfg->nodefaults = true; break;
-		case OPT_NAME:
-			if (parse_name(optarg) < 0)
-				return -EINVAL;
-			cfg->name = optarg;
-			break;
-		case OPT_SCRIPT: cfg->script_path = optarg; break;
 		case OPT_NETWORK:
 			if (strcmp(optarg, "mode=none") != 0) {
 				pr_err("--network '%s': only mode=none is supported", optarg);
@@ -312,24 +327,17 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		int shared = parse_shared_option(opt, optarg, cfg);
+		if (shared < 0)
+			return shared;
+		if (shared)
+			continue;
 		switch (opt) {
-		case OPT_NAME:
-			if (parse_name(optarg) < 0)
-				return -EINVAL;
-			cfg->name = optarg;
-			break;
-		case OPT_SCRIPT: cfg->script_path = optarg; break;
 		case OPT_SCRIPT_START:
 			if (parse_count("--script-start", optarg, &cfg->script_start) < 0)
 				return -EINVAL;
 			break;
 		case OPT_SCRIPT_INPUT: cfg->script_input = optarg; break;
-		case OPT_LOGLEVEL:
-			if (log_level_parse(optarg, &cfg->loglevel) < 0) {
-				pr_err("--loglevel '%s': choose error, warning, info or debug", optarg);
-				return -EINVAL;
-			}
-			break;
 		case 'h':
 			options_print_restore_help();
 			return 1;

@@ -97,6 +97,7 @@ EOS
 	want "snap-timer: ticks ok" "snap-timer: memory ok" "snap-timer: all ok"
 	want_none "FAIL"
 	verdict "snap-restore-again-$_ic"
+	rm -rf "$_dir" # the nested host's /tmp is RAM
 }
 
 # Debian's kernel with busybox, driven by the two example scripts: examples/boot-test.script,
@@ -131,6 +132,7 @@ EOS
 	want_rc 0
 	want "again mark-42 cpus=2"
 	verdict "snap-linux-restore-kept-$_ic"
+	rm -rf /tmp/at-shell
 }
 
 # The control socket: list, pause, snapshot while paused, resume, stop; its directory is private.
@@ -163,6 +165,8 @@ _ctl_tests() {
 	if [ "$(id -u)" = 0 ]; then
 		_u=$TMPDIR/u1000
 		rm -rf "$_u"
+		# start-stop-daemon looks the uid up; the nested host's initramfs has no /etc.
+		mkdir -p /etc
 		grep -q '^u1000:' /etc/passwd 2>/dev/null || echo 'u1000:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd
 		mkdir -p "$_u/armvmm"
 		ln -s "$XDG_RUNTIME_DIR/armvmm/vm1.sock" "$_u/armvmm/vm1.sock"
@@ -222,6 +226,7 @@ EOS
 	want_rc 0
 	want "snap-timer: ticks ok" "snap-timer: all ok"
 	verdict "ctl-snapshot-restores"
+	rm -rf "$TMPDIR/ctl-snap"
 
 	# snapshot --stop: written, then the VM ends.
 	OUT="$TMPDIR/ctl-vm3.out"
@@ -243,10 +248,11 @@ EOS
 _snap_bad_input() {
 	_src="$TMPDIR/ctl-snap2"
 	[ -f "$_src/state" ] || return 0
-	_bad() { # NAME → a fresh copy in $TMPDIR/bad-NAME
+	_bad() { # NAME → a fresh copy of the state in $TMPDIR/bad-NAME, the memory file linked
 		rm -rf "$TMPDIR/bad-$1"
 		mkdir "$TMPDIR/bad-$1"
-		cp "$_src/state" "$_src/memory" "$TMPDIR/bad-$1/"
+		cp "$_src/state" "$TMPDIR/bad-$1/"
+		ln "$_src/memory" "$TMPDIR/bad-$1/memory"
 		echo "$TMPDIR/bad-$1"
 	}
 	d=$(_bad truncated)
@@ -259,6 +265,7 @@ _snap_bad_input() {
 	printf 'X' | dd of="$d/state" bs=1 seek=0 conv=notrunc 2> /dev/null
 	check_error "snap-bad-magic" "magic" -- restore "$d"
 	d=$(_bad memsize)
+	rm "$d/memory"
 	head -c 4096 "$_src/memory" > "$d/memory"
 	check_error "snap-bad-memory-size" "memory" -- restore "$d"
 	check_error "snap-missing-dir" "/nonexistent/snap" -- restore /nonexistent/snap
@@ -283,6 +290,7 @@ EOS
 	want_rc 5
 	want "armvmm: error: snapshot directory '$_src' already exists"
 	verdict "snap-dir-exists"
+	rm -rf "$_src" "$TMPDIR"/bad-*
 }
 
 # Scripts are checked before anything runs: a bad one is one error line naming its line.

@@ -51,10 +51,11 @@ static uint64_t now_ns(void)
 
 /*
  * CONF: what a restore must rebuild before any state can go back.
- *   u32 nr_cpus, u64 mem_size, u32 irqchip type, u32 console (0 serial,
+ *   u32 nr_cpus, u64 mem_size, u32 console (0 serial,
  *   1 virtio), u8 nodefaults, u8 has_rtc, u32 nr_disks, per disk: str
  *   absolute path, u8 read_only, u32 io (0 auto, 1 uring, 2 thread),
  *   u32 nr_virtio, per slot: u32 virtio device id.
+ * The irqchip type is the header's (one place says it).
  */
 static void save_config(struct vm *vm, struct snap_buf *b)
 {
@@ -62,7 +63,6 @@ static void save_config(struct vm *vm, struct snap_buf *b)
 
 	snap_put_u32(b, vm->nr_vcpus);
 	snap_put_u64(b, cfg->mem_size);
-	snap_put_u32(b, (uint32_t)vm->irqchip.type);
 	snap_put_u32(b, cfg->console == CONSOLE_VIRTIO ? 1u : 0u);
 	snap_put_u8(b, cfg->nodefaults);
 	snap_put_u8(b, vm->has_rtc);
@@ -216,7 +216,7 @@ static int load_config(const struct snap_reader *r, const struct vm_config *req,
 	};
 	cfg->nr_cpus = snap_get_u32(&c);
 	cfg->mem_size = snap_get_u64(&c);
-	uint32_t type = snap_get_u32(&c);
+	uint32_t type = r->h.irqchip_type;
 	console = snap_get_u32(&c);
 	cfg->nodefaults = snap_get_bool(&c);
 	sc->has_rtc = snap_get_bool(&c);
@@ -243,8 +243,8 @@ static int load_config(const struct snap_reader *r, const struct vm_config *req,
 		sc->virtio_ids[i] = snap_get_u32(&c);
 	if (snap_cursor_done(&c, "CONF") < 0)
 		return -EINVAL;
-	if (bad || console > 1 || type != r->h.irqchip_type) {
-		pr_err("snapshot configuration holds an invalid value (disk I/O mode, console type or irqchip type)");
+	if (bad || console > 1) {
+		pr_err("snapshot configuration holds an invalid value (disk I/O mode or console type)");
 		return -EINVAL;
 	}
 	cfg->console = console ? CONSOLE_VIRTIO : CONSOLE_SERIAL;

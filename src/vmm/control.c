@@ -285,42 +285,18 @@ static int socket_answers(const char *path)
 
 /* ---- server ---- */
 
-/*
- * The socket file each listening server bound (device and inode), so that
- * stopping unlinks our own file but never one a later VM of the same name
- * put there. Kept here because struct control_server has no field for it; a
- * VM runs one server, the unit tests a few. Main thread only.
- */
-static struct bound_socket {
-	const struct control_server *s;
-	dev_t dev;
-	ino_t ino;
-} bound[8];
-
-static void remember_bound(const struct control_server *s, const struct stat *st)
+static void remember_bound(struct control_server *s, const struct stat *st)
 {
-	for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]); i++) {
-		if (!bound[i].s) {
-			bound[i] = (struct bound_socket){ .s = s, .dev = st->st_dev, .ino = st->st_ino };
-			return;
-		}
-	}
-	/* No slot: stop will leave the file, and the next start replaces it as stale. */
+	s->sock_dev = st->st_dev;
+	s->sock_ino = st->st_ino;
 }
 
-/* Forget s's file; true if path is still that file. */
-static bool forget_bound(const struct control_server *s, const char *path)
+/* Is path still the socket file s bound (and not one a later VM of the same name put there)? */
+static bool still_our_socket(const struct control_server *s, const char *path)
 {
 	struct stat st;
-	bool ours = false;
 
-	for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]); i++) {
-		if (bound[i].s != s)
-			continue;
-		ours = lstat(path, &st) == 0 && st.st_dev == bound[i].dev && st.st_ino == bound[i].ino;
-		bound[i].s = NULL;
-	}
-	return ours;
+	return lstat(path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino;
 }
 
 /* A VM of this name that still answers keeps its name; a file nobody listens on is left over from a crash. */
@@ -472,7 +448,7 @@ void control_server_stop(struct control_server *s)
 	if (s->listen_fd < 0)
 		return;
 	/* Unlink before close, so that no client finds our name refusing and takes it for stale. */
-	if (forget_bound(s, s->path))
+	if (still_our_socket(s, s->path))
 		unlink(s->path);
 	close(s->listen_fd);
 	s->listen_fd = -1;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CONTROL_NAME_MAX 64u
 #define CONTROL_LINE_MAX (PATH_MAX + 64u)
@@ -61,6 +62,8 @@ int control_socket_path(const char *name, char *buf, size_t cap, bool create);
 struct control_server {
 	int listen_fd;		/* -1 when not listening */
 	char path[PATH_MAX];
+	dev_t sock_dev;		/* the socket file we bound: stop unlinks it only if it is still ours */
+	ino_t sock_ino;
 	const struct control_ops *ops;
 	void *opaque;
 };

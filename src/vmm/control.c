@@ -401,10 +401,15 @@ static void on_connection(void *opaque, int fd, short revents)
 	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c < 0)
 		return; /* the client gave up already, or no fds: nothing to serve */
+	/*
+	 * The request is read even from a stranger before the refusal: closing a
+	 * unix socket with unread data resets the connection, and the client
+	 * would see that instead of the reason.
+	 */
+	n = read_line(c, req, sizeof(req), SERVER_IO_TIMEOUT_MS);
 	if (!peer_is_owner(c)) {
 		snprintf(reply, sizeof(reply), "error permission denied");
 	} else {
-		n = read_line(c, req, sizeof(req), SERVER_IO_TIMEOUT_MS);
 		if (n == -ENODATA) {
 			/* Connected and closed without a word: a client checking that we are alive. */
 			close(c);

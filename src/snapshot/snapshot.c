@@ -313,10 +313,9 @@ static int build_vm(struct vm *vm, const struct snap_reader *r, const struct sav
 	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create_kvm_vm(vm)) < 0 ||
 	    (ret = vm_setup_memory(vm, r->mem_fd)) < 0 || (ret = vm_create_vcpus(vm)) < 0)
 		return ret;
-	ret = irqchip_create(&vm->irqchip, vm->vm_fd, vm->cfg->irqchip, vm->nr_vcpus, &vm->bus);
+	ret = vm_create_irqchip(vm);
 	if (ret < 0)
 		return ret;
-	vm->irqchip.mpidrs = vm->mpidrs;
 	if (vm->irqchip.type != (enum irqchip_type)r->h.irqchip_type) {
 		pr_err("this snapshot needs the %s, but this host gave the %s",
 		       irqchip_type_name((enum irqchip_type)r->h.irqchip_type), irqchip_type_name(vm->irqchip.type));
@@ -338,8 +337,6 @@ static int restore_state(struct vm *vm, const struct snap_reader *r)
 		ret = snap_reader_find(r, SNAP_SEC_VCPU, i, &c);
 		if (!ret)
 			ret = vcpu_state_restore_regs(&vm->vcpus[i], &c);
-		/* The GICv3 restore addresses each vCPU by the MPIDR just written. */
-		vm->mpidrs[i] = vm->vcpus[i].mpidr;
 	}
 	if (!ret)
 		ret = snap_reader_find(r, SNAP_SEC_GIC, 0, &c);

@@ -14,20 +14,19 @@
 
 #define ARM64_CORE_REG(x) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | (offsetof(struct kvm_regs, x) / sizeof(__u32)))
-#define MPIDR_EL1_REG ARM64_SYS_REG(3, 0, 0, 0, 5)
 /* EL1h with D, A, I and F masked, as booting.rst asks. */
 #define PSTATE_EL1H_DAIF 0x3c5ull
 
-static int vcpu_get_reg(struct vcpu *vcpu, uint64_t id, uint64_t *val)
+int vcpu_get_reg(struct vcpu *vcpu, uint64_t id, void *val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)val };
 
 	return ioctl(vcpu->fd, KVM_GET_ONE_REG, &reg) < 0 ? -errno : 0;
 }
 
-static int vcpu_set_reg(struct vcpu *vcpu, uint64_t id, uint64_t val)
+int vcpu_set_reg(struct vcpu *vcpu, uint64_t id, const void *val)
 {
-	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)&val };
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)val };
 
 	return ioctl(vcpu->fd, KVM_SET_ONE_REG, &reg) < 0 ? -errno : 0;
 }
@@ -74,7 +73,7 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
 		pr_err("KVM_ARM_VCPU_INIT of vCPU %u failed: %s", index, strerror(-ret));
 		return ret;
 	}
-	ret = vcpu_get_reg(vcpu, MPIDR_EL1_REG, &vcpu->mpidr);
+	ret = vcpu_get_reg(vcpu, MPIDR_EL1_REG, &vm->mpidrs[index]);
 	if (ret < 0) {
 		pr_err("reading MPIDR_EL1 of vCPU %u failed: %s", index, strerror(-ret));
 		return ret;
@@ -84,12 +83,13 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
 
 int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr)
 {
-	int ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pstate), PSTATE_EL1H_DAIF);
+	const uint64_t pstate = PSTATE_EL1H_DAIF, zero = 0;
+	int ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pstate), &pstate);
 
 	for (int i = 0; !ret && i < 4; i++)
-		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.regs[i]), i == 0 ? dtb_addr : 0);
+		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.regs[i]), i == 0 ? &dtb_addr : &zero);
 	if (!ret)
-		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pc), pc);
+		ret = vcpu_set_reg(vcpu, ARM64_CORE_REG(regs.pc), &pc);
 	if (ret < 0)
 		pr_err("setting the boot registers of vCPU %u failed: %s", vcpu->index, strerror(-ret));
 	return ret;

@@ -70,8 +70,6 @@
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
-#define MPIDR_EL1_REG ARM64_SYS_REG(3, 0, 0, 0, 5)
-
 /* The timer registers, in the order phase 3 writes them (counters, compare values, controls). */
 static const struct {
 	uint64_t id;
@@ -159,20 +157,6 @@ static int timer_slot(uint64_t id)
 	return -1;
 }
 
-static int get_one_reg(struct vcpu *vcpu, uint64_t id, void *val)
-{
-	struct kvm_one_reg r = { .id = id, .addr = (uint64_t)(uintptr_t)val };
-
-	return ioctl(vcpu->fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
-}
-
-static int set_one_reg(struct vcpu *vcpu, uint64_t id, const void *val)
-{
-	struct kvm_one_reg r = { .id = id, .addr = (uint64_t)(uintptr_t)val };
-
-	return ioctl(vcpu->fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
-}
-
 /* This vCPU's KVM_GET_REG_LIST: 0 and a malloc'ed list (*out, freed by the caller), or -errno after one error line. */
 static int get_reg_list(struct vcpu *vcpu, struct kvm_reg_list **out)
 {
@@ -235,7 +219,7 @@ int vcpu_state_save(struct vcpu *vcpu, struct snap_buf *b)
 			return -EINVAL;
 		}
 		memset(val, 0, sizeof(val));
-		ret = get_one_reg(vcpu, id, val);
+		ret = vcpu_get_reg(vcpu, id, val);
 		if (ret < 0) {
 			pr_err("vCPU %u: reading register 0x%016llx (%s) failed: %s", vcpu->index,
 			       (unsigned long long)id, reg_name(id, name, sizeof(name)), strerror(-ret));
@@ -383,7 +367,7 @@ static const struct saved_reg *find_reg(const struct vcpu_payload *p, uint64_t i
 static int restore_one(struct vcpu *vcpu, const struct saved_reg *r)
 {
 	char name[64];
-	int ret = set_one_reg(vcpu, r->id, r->val);
+	int ret = vcpu_set_reg(vcpu, r->id, r->val);
 
 	if (ret < 0)
 		pr_err("snapshot vCPU %u: restoring register 0x%016llx (%s) failed: %s%s", vcpu->index,
@@ -426,7 +410,7 @@ int vcpu_state_restore_regs(struct vcpu *vcpu, struct snap_cursor *c)
 		free(s);
 		goto out;
 	}
-	vcpu->mpidr = mpidr->val[0];
+	vcpu->vm->mpidrs[vcpu->index] = mpidr->val[0];
 	for (unsigned int i = 0; i < p.nr_regs; i++) {
 		const struct saved_reg *r = &p.regs[i];
 		int t = timer_slot(r->id);
@@ -481,7 +465,7 @@ int vcpu_state_restore_timers_mp(struct vcpu *vcpu)
 			pr_err("vCPU %u: vCPU 0's snapshot has no %s", vcpu->index, timer_regs[i].name);
 			return -EINVAL;
 		}
-		ret = set_one_reg(vcpu, timer_regs[i].id, val);
+		ret = vcpu_set_reg(vcpu, timer_regs[i].id, val);
 		if (ret < 0) {
 			pr_err("snapshot vCPU %u: restoring %s (register 0x%016llx) failed: %s", vcpu->index,
 			       timer_regs[i].name, (unsigned long long)timer_regs[i].id, strerror(-ret));

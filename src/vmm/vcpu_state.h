@@ -25,7 +25,7 @@ int vcpu_state_save(struct vcpu *vcpu, struct snap_buf *b);
  * Restore phase 1, on a freshly created vCPU (KVM_ARM_VCPU_INIT'ed with the
  * features it booted with, secondaries with POWER_OFF): validate the whole
  * payload, check the register list against this vCPU's, write MPIDR_EL1 (and
- * update vcpu->mpidr), then every register but the timer ones. The timer
+ * update vm->mpidrs[index]), then every register but the timer ones. The timer
  * values, MP state and events are kept in vcpu->saved for phase 3.
  * 0, or -EINVAL / -errno after one error line.
  */

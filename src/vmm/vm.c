@@ -155,9 +155,18 @@ int vm_create_vcpus(struct vm *vm)
 		int ret = vcpu_create(vm, &vm->vcpus[i], i);
 		if (ret < 0)
 			return ret;
-		vm->mpidrs[i] = vm->vcpus[i].mpidr;
 	}
 	return 0;
+}
+
+int vm_create_irqchip(struct vm *vm)
+{
+	int ret = irqchip_create(&vm->irqchip, vm->vm_fd, vm->cfg->irqchip, vm->nr_vcpus, &vm->bus);
+
+	/* Set after create (it lays the struct out afresh); GICv3 state is addressed by MPIDR. */
+	if (ret == 0)
+		vm->irqchip.mpidrs = vm->mpidrs;
+	return ret;
 }
 
 int vm_setup_devices(struct vm *vm)
@@ -306,7 +315,6 @@ static int write_file_atomic(const char *path, const void *buf, size_t len)
 
 static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t *dtb, size_t dtb_cap)
 {
-	uint64_t *mpidrs = calloc(vm->nr_vcpus, sizeof(*mpidrs));
 	char *bootargs = fdt_make_bootargs(vm->cfg->cmdline, vm->cfg->console == CONSOLE_VIRTIO
 								? "console=hvc0"
 								: "console=ttyS0 earlycon");
@@ -314,14 +322,12 @@ static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t
 	unsigned int virtio_spis[VM_MAX_VIRTIO];
 	int ret = -ENOMEM;
 
-	if (mpidrs && bootargs) {
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			mpidrs[i] = vm->vcpus ? vm->vcpus[i].mpidr : vcpu_default_mpidr(i);
+	if (bootargs) {
 		struct fdt_params p = {
 			.ram_base = GUEST_RAM_BASE,
 			.ram_size = vm->cfg->mem_size,
 			.nr_cpus = vm->nr_vcpus,
-			.mpidrs = mpidrs,
+			.mpidrs = vm->mpidrs,
 			.irqchip = &vm->irqchip,
 			.bootargs = bootargs,
 			.initrd_addr = layout->initrd_addr,
@@ -341,7 +347,6 @@ static int vm_build_dtb(struct vm *vm, const struct boot_layout *layout, uint8_t
 		}
 		ret = fdt_build(&p, dtb, dtb_cap);
 	}
-	free(mpidrs);
 	free(bootargs);
 	return ret;
 }
@@ -641,6 +646,11 @@ static int vm_dump_dtb_without_kvm(struct vm *vm, const struct boot_layout *layo
 		return -EINVAL;
 	}
 	vm->nr_vcpus = vm->cfg->nr_cpus;
+	vm->mpidrs = calloc(vm->nr_vcpus, sizeof(*vm->mpidrs));
+	if (!vm->mpidrs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->mpidrs[i] = vcpu_default_mpidr(i);
 	irqchip_layout(&vm->irqchip, type, vm->nr_vcpus);
 	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
 	len = vm_setup_devices(vm);
@@ -703,10 +713,9 @@ static int vm_build_boot(struct vm *vm)
 	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create_kvm_vm(vm)) < 0 || (ret = vm_setup_memory(vm, -1)) < 0 ||
 	    (ret = vm_create_vcpus(vm)) < 0)
 		goto out;
-	ret = irqchip_create(&vm->irqchip, vm->vm_fd, cfg->irqchip, vm->nr_vcpus, &vm->bus);
+	ret = vm_create_irqchip(vm);
 	if (ret < 0)
 		goto out;
-	vm->irqchip.mpidrs = vm->mpidrs;
 	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
 		irqchip_type_name(vm->irqchip.type));
 

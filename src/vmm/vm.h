@@ -56,7 +56,6 @@ struct vcpu {
 	unsigned int index;
 	int fd;
 	struct kvm_run *run;
-	uint64_t mpidr;
 	pthread_t thread;
 	bool thread_started;
 	struct vcpu_saved *saved;	/* restore: state kept from phase 1 for phase 3 (vcpu_state.c) */
@@ -85,7 +84,7 @@ struct vm {
 	int rx_space_fd;	/* eventfd: the UART has room for input again */
 	atomic_bool stopping;
 	atomic_int exit_status;	/* first stop request wins */
-	uint64_t *mpidrs;	/* MPIDR_EL1 per vCPU (the irqchip reads it) */
+	uint64_t *mpidrs;	/* MPIDR_EL1 per vCPU, the one copy: vCPU setup and restore write it; the irqchip and DTB read it */
 
 	/*
 	 * Pausing: vCPU threads park outside KVM_RUN (after completing any MMIO
@@ -130,6 +129,8 @@ int vm_open_kvm(struct vm *vm);
 int vm_create_kvm_vm(struct vm *vm);
 int vm_setup_memory(struct vm *vm, int mem_fd);	/* mem_fd >= 0: map a snapshot's memory file */
 int vm_create_vcpus(struct vm *vm);
+/* irqchip_create for this VM's vCPUs, then point the irqchip at vm->mpidrs. */
+int vm_create_irqchip(struct vm *vm);
 int vm_setup_devices(struct vm *vm);
 void vm_connect_irqfds(struct vm *vm);
 /* Main thread: pause, save into dir, then resume (or stop with stop). msg: one line on failure. */
@@ -137,7 +138,11 @@ int vm_snapshot_request(struct vm *vm, const char *dir, bool stop, struct contro
 			size_t msg_cap);
 
 /* vcpu.c */
+#define MPIDR_EL1_REG ARM64_SYS_REG(3, 0, 0, 0, 5)	/* needs <linux/kvm.h> */
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index);
+/* KVM_GET_ONE_REG / KVM_SET_ONE_REG: val holds KVM_REG_SIZE(id) bytes. 0 or -errno (no message). */
+int vcpu_get_reg(struct vcpu *vcpu, uint64_t id, void *val);
+int vcpu_set_reg(struct vcpu *vcpu, uint64_t id, const void *val);
 int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr);
 int vcpu_start(struct vcpu *vcpu);
 /* Wake every parked vCPU thread (stop or resume). */

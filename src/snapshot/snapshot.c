@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "devices/pl031.h"
@@ -37,17 +36,10 @@
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
+#include "vmm/clock.h"
 #include "vmm/log.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/vm.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * CONF: what a restore must rebuild before any state can go back.
@@ -155,7 +147,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, struct control_snapshot_res
 	};
 	struct saved_sections s = { 0 };
 	struct snap_writer *w = NULL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_monotonic_ns();
 	int ret;
 
 	if (!vm->paused) {
@@ -179,7 +171,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, struct control_snapshot_res
 	sections_free(&s);
 	if (ret < 0)
 		return ret;
-	res->ns = now_ns() - t0;
+	res->ns = clock_monotonic_ns() - t0;
 	pr_info("snapshot written to %s: state %llu bytes, %llu MiB of RAM data, %llu ms", dir,
 		(unsigned long long)res->state_bytes, (unsigned long long)(res->memory_bytes >> 20),
 		(unsigned long long)(res->ns / 1000000));
@@ -371,7 +363,7 @@ int snapshot_restore(struct vm *vm, const struct vm_config *req, struct vm_confi
 {
 	struct snap_reader r = { .mem_fd = -1 };
 	struct saved_config sc = { 0 };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_monotonic_ns();
 	int ret;
 
 	/* 1. Everything in the files is checked before KVM is touched. */
@@ -391,7 +383,7 @@ int snapshot_restore(struct vm *vm, const struct vm_config *req, struct vm_confi
 	if (ret == 0)
 		pr_info("restored %s: %u vCPU(s), %llu MiB RAM, %s, in %llu ms", req->restore_dir, vm->nr_vcpus,
 			(unsigned long long)(restored->mem_size >> 20), irqchip_type_name(vm->irqchip.type),
-			(unsigned long long)((now_ns() - t0) / 1000000));
+			(unsigned long long)((clock_monotonic_ns() - t0) / 1000000));
 out:
 	/* The RAM mapping keeps the memory file's pages reachable after its fd is closed. */
 	snap_reader_close(&r);

@@ -22,9 +22,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "vmm/clock.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -279,14 +279,6 @@ int script_console_fds(struct script *s, int *in_fd, int *out_fd)
 
 /* --- running ------------------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n) {
@@ -319,7 +311,7 @@ static void emit(struct script *s, const char *p, size_t n)
 	while (n) {
 		size_t take = sizeof(s->line) - s->line_len < n ? sizeof(s->line) - s->line_len : n;
 		if (s->line_len == 0)
-			s->line_since_ms = now_ms();
+			s->line_since_ms = clock_monotonic_ms();
 		memcpy(s->line + s->line_len, p, take);
 		s->line_len += take;
 		p += take;
@@ -330,7 +322,7 @@ static void emit(struct script *s, const char *p, size_t n)
 			write_all(STDOUT_FILENO, s->line, upto);
 			memmove(s->line, s->line + upto, s->line_len - upto);
 			s->line_len -= upto;
-			s->line_since_ms = now_ms();
+			s->line_since_ms = clock_monotonic_ms();
 		} else if (s->line_len == sizeof(s->line)) {
 			flush_line(s);
 		}
@@ -344,7 +336,7 @@ static void pump_output(struct script *s, int ms)
 	char chunk[4096];
 	ssize_t n;
 
-	if (s->line_len && now_ms() - s->line_since_ms >= SCRIPT_LINE_HOLD_MS)
+	if (s->line_len && clock_monotonic_ms() - s->line_since_ms >= SCRIPT_LINE_HOLD_MS)
 		flush_line(s);
 	if (poll(&pfd, 1, ms) <= 0)
 		return;
@@ -397,7 +389,7 @@ static const char *printable(const struct script_cmd *c, char *out, size_t cap)
 
 static bool do_wait(struct script *s, const struct script_cmd *c)
 {
-	uint64_t deadline = now_ms() + (uint64_t)s->timeout_s * 1000u;
+	uint64_t deadline = clock_monotonic_ms() + (uint64_t)s->timeout_s * 1000u;
 	char shown[128], why[256];
 
 	for (;;) {
@@ -415,7 +407,7 @@ static bool do_wait(struct script *s, const struct script_cmd *c)
 			script_fail(s, c, "the VM ended before '%s' appeared", printable(c, shown, sizeof(shown)));
 			return false;
 		}
-		if (now_ms() >= deadline) {
+		if (clock_monotonic_ms() >= deadline) {
 			snprintf(why, sizeof(why), "'%s' did not appear within %u s", printable(c, shown, sizeof(shown)),
 				 s->timeout_s);
 			script_fail(s, c, "%s", why);
@@ -427,7 +419,7 @@ static bool do_wait(struct script *s, const struct script_cmd *c)
 
 static bool do_send(struct script *s, const struct script_cmd *c)
 {
-	uint64_t deadline = now_ms() + (uint64_t)s->timeout_s * 1000u;
+	uint64_t deadline = clock_monotonic_ms() + (uint64_t)s->timeout_s * 1000u;
 	size_t off = 0;
 
 	while (off < c->len) {
@@ -440,7 +432,7 @@ static bool do_send(struct script *s, const struct script_cmd *c)
 			script_fail(s, c, "sending console input failed: %s", strerror(errno));
 			return false;
 		}
-		if (vm_has_ended(s) || now_ms() >= deadline) {
+		if (vm_has_ended(s) || clock_monotonic_ms() >= deadline) {
 			script_fail(s, c, "%s", "the guest did not take the input");
 			return false;
 		}
@@ -451,9 +443,9 @@ static bool do_send(struct script *s, const struct script_cmd *c)
 
 static void do_sleep(struct script *s, unsigned long ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = clock_monotonic_ms() + ms;
 
-	for (uint64_t t = now_ms(); t < end && !vm_has_ended(s); t = now_ms())
+	for (uint64_t t = clock_monotonic_ms(); t < end && !vm_has_ended(s); t = clock_monotonic_ms())
 		pump_output(s, (int)(end - t < 100 ? end - t : 100));
 }
 
@@ -497,11 +489,11 @@ static bool do_request(struct script *s, const struct script_cmd *c, enum script
 
 static bool do_expect_exit(struct script *s, const struct script_cmd *c)
 {
-	uint64_t deadline = now_ms() + (uint64_t)s->timeout_s * 1000u;
+	uint64_t deadline = clock_monotonic_ms() + (uint64_t)s->timeout_s * 1000u;
 	char why[128];
 
 	while (!vm_has_ended(s)) {
-		if (now_ms() >= deadline) {
+		if (clock_monotonic_ms() >= deadline) {
 			snprintf(why, sizeof(why), "the VM did not end within %u s", s->timeout_s);
 			script_fail(s, c, "%s", why);
 			return false;

@@ -17,7 +17,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "devices/pl031.h"
@@ -26,6 +25,7 @@
 #include "devices/virtio_rng.h"
 #include "fdt/fdt.h"
 #include "snapshot/snapshot.h"
+#include "vmm/clock.h"
 #include "vmm/loader.h"
 #include "vmm/script.h"
 #include "vmm/log.h"
@@ -420,17 +420,9 @@ static void uart_space_cb(void *opaque, int fd, short revents)
 	}
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int vm_pause(struct vm *vm, uint64_t *ns)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_monotonic_ns();
 
 	*ns = 0;
 	if (vm->paused)
@@ -449,7 +441,7 @@ int vm_pause(struct vm *vm, uint64_t *ns)
 		return -ESHUTDOWN;
 	}
 	vm->paused = true;
-	*ns = now_ns() - t0;
+	*ns = clock_monotonic_ns() - t0;
 	pr_info("VM paused (%llu us)", (unsigned long long)(*ns / 1000));
 	return 0;
 }
@@ -579,7 +571,7 @@ static int vm_run(struct vm *vm)
 		ret = vcpu_start(&vm->vcpus[i]);
 	if (ret == 0 && vm->restoring)
 		pr_info("restore: vCPUs running %llu ms after the restore began",
-			(unsigned long long)((now_ns() - vm->restore_t0_ns) / 1000000));
+			(unsigned long long)((clock_monotonic_ns() - vm->restore_t0_ns) / 1000000));
 	if (ret == 0 && vm->script)
 		ret = script_start(vm->script, vm);
 	if (ret < 0)

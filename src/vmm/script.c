@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,6 @@ struct script {
 	unsigned int timeout_s;
 
 	pthread_mutex_t lock;	/* guards the request and the VM's end below */
-	pthread_cond_t cond;
 	enum script_req req;
 	bool req_done;
 	int req_result;
@@ -223,7 +223,6 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	s->cmds = calloc(SCRIPT_MAX_COMMANDS, sizeof(*s->cmds));
 	f = fopen(s->path, "re");
 	if (!s->cmds || !f) {
@@ -364,11 +363,16 @@ static bool vm_has_ended(struct script *s)
 	return ended;
 }
 
-static void script_fail(struct script *s, const struct script_cmd *c, const char *fmt, const char *what)
+/* One error line naming the script line; the script fails and the VM (if still running) ends. */
+__attribute__((format(printf, 3, 4)))
+static void script_fail(struct script *s, const struct script_cmd *c, const char *fmt, ...)
 {
 	char msg[1024];
+	va_list ap;
 
-	snprintf(msg, sizeof(msg), fmt, what);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	pr_err("script %s:%u: %s", s->path, c->line, msg);
 	s->result = VM_EXIT_SCRIPT;
 	vm_request_stop(s->vm, VM_EXIT_SCRIPT);
@@ -390,7 +394,7 @@ static const char *printable(const struct script_cmd *c, char *out, size_t cap)
 static bool do_wait(struct script *s, const struct script_cmd *c)
 {
 	uint64_t deadline = clock_monotonic_ms() + (uint64_t)s->timeout_s * 1000u;
-	char shown[128], why[256];
+	char shown[128];
 
 	for (;;) {
 		char *hit = memmem(s->buf, s->buf_len, c->text, c->len);
@@ -408,9 +412,8 @@ static bool do_wait(struct script *s, const struct script_cmd *c)
 			return false;
 		}
 		if (clock_monotonic_ms() >= deadline) {
-			snprintf(why, sizeof(why), "'%s' did not appear within %u s", printable(c, shown, sizeof(shown)),
-				 s->timeout_s);
-			script_fail(s, c, "%s", why);
+			script_fail(s, c, "'%s' did not appear within %u s", printable(c, shown, sizeof(shown)),
+				    s->timeout_s);
 			return false;
 		}
 		pump_output(s, 100);
@@ -433,7 +436,7 @@ static bool do_send(struct script *s, const struct script_cmd *c)
 			return false;
 		}
 		if (vm_has_ended(s) || clock_monotonic_ms() >= deadline) {
-			script_fail(s, c, "%s", "the guest did not take the input");
+			script_fail(s, c, "the guest did not take the input");
 			return false;
 		}
 		pump_output(s, 50); /* the guest is not reading: let it print meanwhile */
@@ -479,9 +482,7 @@ static bool do_request(struct script *s, const struct script_cmd *c, enum script
 	int ret = request(s, req);
 
 	if (ret < 0) {
-		char why[700];
-		snprintf(why, sizeof(why), "%s failed: %s", what, s->req_msg[0] ? s->req_msg : strerror(-ret));
-		script_fail(s, c, "%s", why);
+		script_fail(s, c, "%s failed: %s", what, s->req_msg[0] ? s->req_msg : strerror(-ret));
 		return false;
 	}
 	return true;
@@ -490,20 +491,16 @@ static bool do_request(struct script *s, const struct script_cmd *c, enum script
 static bool do_expect_exit(struct script *s, const struct script_cmd *c)
 {
 	uint64_t deadline = clock_monotonic_ms() + (uint64_t)s->timeout_s * 1000u;
-	char why[128];
 
 	while (!vm_has_ended(s)) {
 		if (clock_monotonic_ms() >= deadline) {
-			snprintf(why, sizeof(why), "the VM did not end within %u s", s->timeout_s);
-			script_fail(s, c, "%s", why);
+			script_fail(s, c, "the VM did not end within %u s", s->timeout_s);
 			return false;
 		}
 		pump_output(s, 100);
 	}
 	if ((unsigned long)s->vm_status != c->num) {
-		snprintf(why, sizeof(why), "the VM ended with status %d, expected %lu", s->vm_status, c->num);
-		pr_err("script %s:%u: %s", s->path, c->line, why);
-		s->result = VM_EXIT_SCRIPT;
+		script_fail(s, c, "the VM ended with status %d, expected %lu", s->vm_status, c->num);
 		return false;
 	}
 	s->result = 0;
@@ -714,7 +711,6 @@ void script_free(struct script *s)
 	if (s->out_w >= 0)
 		close(s->out_w);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
 	free(s);
 }
 

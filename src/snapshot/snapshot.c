@@ -100,8 +100,10 @@ static int build_sections(struct vm *vm, struct saved_sections *s)
 			vm->virtio[i]->ops->quiesce(vm->virtio[i]);
 	save_config(vm, &s->conf);
 	s->vcpu = calloc(vm->nr_vcpus, sizeof(*s->vcpu));
-	if (!s->vcpu)
+	if (!s->vcpu) {
+		pr_err("out of memory building the snapshot");
 		return -ENOMEM;
+	}
 	s->nr_vcpu = vm->nr_vcpus;
 	for (unsigned int i = 0; i < vm->nr_virtio; i++)
 		virtio_mmio_save(vm->virtio[i], &s->virtio[i]);
@@ -130,9 +132,7 @@ static int write_sections(struct snap_writer *w, struct vm *vm, struct saved_sec
 		ret = snap_writer_add(w, SNAP_SEC_RTC, 0, &s->rtc);
 	for (unsigned int i = 0; !ret && i < vm->nr_virtio; i++)
 		ret = snap_writer_add(w, SNAP_SEC_VIRTIO, i, &s->virtio[i]);
-	if (ret == -ENOMEM)
-		pr_err("out of memory building the snapshot");
-	return ret;
+	return ret; /* snap_writer_add said what failed */
 }
 
 int vm_snapshot_save(struct vm *vm, const char *dir, struct control_snapshot_result *res)
@@ -291,9 +291,12 @@ static int check_devices(struct vm *vm, const struct saved_config *sc, const str
 		       vm->has_rtc ? "is missing" : "belongs to no device");
 		return -EINVAL;
 	}
-	if (snap_reader_find(r, SNAP_SEC_VIRTIO, vm->nr_virtio, &c) == 0) {
-		pr_err("snapshot holds state for virtio slot %u, which it does not configure", vm->nr_virtio);
-		return -EINVAL;
+	/* A state section for a slot nobody configured would be silently dropped. */
+	for (unsigned int i = vm->nr_virtio; i < VM_MAX_VIRTIO; i++) {
+		if (snap_reader_find(r, SNAP_SEC_VIRTIO, i, &c) == 0) {
+			pr_err("snapshot holds state for virtio slot %u, which it does not configure", i);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

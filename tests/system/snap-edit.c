@@ -4,6 +4,8 @@
  * (an irqchip it lacks, too many vCPUs) without a second kind of host.
  *   snap-edit STATE irqchip|vcpus VALUE
  *   snap-edit STATE sections        (list: tag instance offset length)
+ *   snap-edit STATE add TAG INSTANCE (append an empty section, e.g. state
+ *                                    for a device the snapshot never had)
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -44,6 +46,37 @@ static int list_sections(const char *path)
 	return 0;
 }
 
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Append a section with an empty payload (CRC-32 of nothing is 0); count it and resize the file in the header. */
+static int add_section(const char *path, const char *tag, uint32_t instance)
+{
+	uint8_t h[64], sh[24] = { 0 };
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0 || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		perror(path);
+		return 1;
+	}
+	uint64_t size = le(h + 48, 8);
+	memset(sh, ' ', 4);
+	memcpy(sh, tag, strnlen(tag, 4));
+	put_le(sh + 4, instance, 4);
+	put_le(h + 28, le(h + 28, 4) + 1, 4);
+	put_le(h + 48, size + sizeof(sh), 8);
+	put_le(h + 60, (uint32_t)crc32(0, h, 60), 4);
+	if (pwrite(fd, sh, sizeof(sh), (off_t)size) != (ssize_t)sizeof(sh) ||
+	    pwrite(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || close(fd) < 0) {
+		perror(path);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t h[64];
@@ -53,8 +86,10 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[2], "sections") == 0)
 		return list_sections(argv[1]);
+	if (argc == 5 && strcmp(argv[2], "add") == 0)
+		return add_section(argv[1], argv[3], (uint32_t)strtoul(argv[4], NULL, 0));
 	if (argc != 4 || (strcmp(argv[2], "irqchip") && strcmp(argv[2], "vcpus"))) {
-		fprintf(stderr, "usage: snap-edit STATE irqchip|vcpus VALUE\n");
+		fprintf(stderr, "usage: snap-edit STATE irqchip|vcpus VALUE | sections | add TAG INSTANCE\n");
 		return 2;
 	}
 	off = strcmp(argv[2], "irqchip") == 0 ? 24 : 20; /* man/armvmm-snapshot.5: header layout */

@@ -279,6 +279,10 @@ _snap_bad_input() {
 		d=$(_bad vcpus)
 		"$SNAP_EDIT" "$d/state" vcpus 5000
 		check_error "snap-vcpus-above-limit" "vCPU" -- restore "$d"
+		d=$(_bad unconfigured-slot)
+		# State for a virtio slot the configuration never made (not the next free one).
+		"$SNAP_EDIT" "$d/state" add VIRT 9
+		check_error "snap-state-for-unconfigured-slot" "virtio slot 9" -- restore "$d"
 	fi
 	# A snapshot directory that exists already is refused (the script fails: status 5).
 	s=$(_script exists <<EOS

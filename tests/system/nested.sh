@@ -237,8 +237,10 @@ fi
 command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 is missing (run scripts/install-deps)"
 make_l1_initrd
 
+# -nic none: the level-1 host needs no network, and virt's default NIC wants an option ROM
+# (efi-virtio.rom) that only ipxe-qemu, a package apt does not install without recommends, has.
 qemu=(qemu-system-aarch64 -machine "virt,virtualization=on,gic-version=$gic" -cpu max -smp 2 -m 2048
-	-nographic -no-reboot -kernel "$kernel" -initrd "$work/l1.cpio"
+	-nographic -no-reboot -nic none -kernel "$kernel" -initrd "$work/l1.cpio"
 	-append "console=ttyAMA0 quiet loglevel=1 panic=-1 rdinit=/init")
 log="$work/console.log"
 set +e

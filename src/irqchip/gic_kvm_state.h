@@ -15,16 +15,17 @@
  * hostile snapshot can supply values but cannot choose which attributes get
  * written. Restore parses and checks the whole payload first (gks_parse, no
  * KVM involved), then writes it (gks_apply):
- *   - rows in table order; banked rows once per vCPU with that vCPU's id;
- *   - the row flagged GKS_CTLR (GICD_CTLR) is written at its place with the
- *     bits of the backend's ctlr_early_mask (both backends: the saved value,
- *     enables included), and again after every other row. The enables must
- *     come first: KVM puts a pending interrupt on a vCPU's list only while
- *     the distributor is enabled (vgic_target_oracle), and enabling it later
- *     does not look for interrupts that became pending meanwhile, so pending
- *     state written into a disabled distributor would never be delivered
- *     (seen on KVM 6.1: a restored pending SGI never reached ICC_HPPIR1_EL1).
- *     Nothing is delivered early: no vCPU runs during a restore;
+ *   - rows in table order, each written once; banked rows once per vCPU
+ *     with that vCPU's id;
+ *   - GICD_CTLR thus gets its saved value (enables included) once, at its
+ *     row, which both backends put before every pending row. The enables
+ *     must come first: KVM puts a pending interrupt on a vCPU's list only
+ *     while the distributor is enabled (vgic_target_oracle), and enabling it
+ *     later does not look for interrupts that became pending meanwhile, so
+ *     pending state written into a disabled distributor would never be
+ *     delivered (seen on KVM 6.1: a restored pending SGI never reached
+ *     ICC_HPPIR1_EL1). Nothing is delivered early: no vCPU runs during a
+ *     restore;
  *   - a row with a clear register writes all-ones to the clear register
  *     first, then the saved bits to the set register (set registers only
  *     ever add bits: the fresh vGIC's state must be cleared first).
@@ -63,10 +64,9 @@ enum gks_space {
 
 #define GKS_BANKED (1u << 0)	/* one set of values per vCPU, accessed with that vCPU's id */
 #define GKS_64BIT (1u << 1)	/* 64-bit register behind a 32-bit attr: low word at +0, high at +4; u64 in the payload */
-#define GKS_CTLR (1u << 2)	/* GICD_CTLR: early write masked by ctlr_early_mask, saved value last */
-#define GKS_NO_SGI (1u << 3)	/* GICv2 GICD_ISPENDR0: SGI bits (15:0) restored through GICD_SPENDSGIR only */
-#define GKS_APR (1u << 4)	/* ICC_AP<g>R<n>_EL1: exists only for n < gks_nr_aprs(ICC_CTLR_EL1); else 0 */
-#define GKS_PRIBITS (1u << 5)	/* ICC_CTLR_EL1: its PRIbits field says how many APRs exist */
+#define GKS_NO_SGI (1u << 2)	/* GICv2 GICD_ISPENDR0: SGI bits (15:0) restored through GICD_SPENDSGIR only */
+#define GKS_APR (1u << 3)	/* ICC_AP<g>R<n>_EL1: exists only for n < gks_nr_aprs(ICC_CTLR_EL1); else 0 */
+#define GKS_PRIBITS (1u << 4)	/* ICC_CTLR_EL1: its PRIbits field says how many APRs exist */
 
 /*
  * One row. Register number n (first <= n < first + count) is at
@@ -88,7 +88,6 @@ struct gks_gic {
 	const char *name;		/* "GICv2" / "GICv3", for messages */
 	const struct gks_reg *regs;
 	unsigned int nr_regs;
-	uint32_t ctlr_early_mask;	/* GICD_CTLR bits written in the first pass */
 };
 
 /* Per-interrupt register arrays: the words holding SPIs, for bpi bits per interrupt. */
@@ -391,8 +390,6 @@ static inline int gks_apply(const struct gks_gic *g, struct irqchip *ic, const u
 				uint64_t v = values[k];
 				if (!gks_exists(g, ic->nr_cpus, values, r, cpu, n))
 					continue;
-				if (r->flags & GKS_CTLR)
-					v &= g->ctlr_early_mask;
 				if (r->clear_name)
 					ret = gks_set(g, ic, r, true, cpu, n, 0xffffffffu);
 				if (!ret && (r->flags & GKS_NO_SGI) && n == 0)
@@ -400,17 +397,6 @@ static inline int gks_apply(const struct gks_gic *g, struct irqchip *ic, const u
 				if (!ret)
 					ret = gks_set(g, ic, r, false, cpu, n, v);
 			}
-	}
-	/* GICD_CTLR with its saved value (the group enables) last. */
-	for (unsigned int ri = 0; ri < g->nr_regs && !ret; ri++) {
-		const struct gks_reg *r = &g->regs[ri];
-		size_t start = gks_row_start(g, ic->nr_cpus, ri);
-		if (!(r->flags & GKS_CTLR))
-			continue;
-		for (unsigned int cpu = 0; cpu < gks_copies(r, ic->nr_cpus) && !ret; cpu++)
-			for (unsigned int i = 0; i < r->count && !ret; i++)
-				ret = gks_set(g, ic, r, false, cpu, r->first + i,
-					      values[start + (size_t)cpu * r->count + i]);
 	}
 	return ret;
 }

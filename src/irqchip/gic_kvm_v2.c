@@ -158,14 +158,15 @@ static int gic_kvm_v2_legacy_finalize(struct irqchip *ic)
  *    whole.
  *
  * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
- * GICD_IIDR; GICD_CTLR = 0 (distributor off); the SPI rows (group, config,
+ * GICD_IIDR; GICD_CTLR with its saved value, so the distributor is enabled
+ * before any pending state is written; the SPI rows (group, config,
  * priority, targets, then enable, pending and active, each by writing
  * all-ones to the clear register and then the saved bits to the set
  * register); the banked rows per vCPU the same way, SGI pending state via
  * GICD_CPENDSGIR all-ones then GICD_SPENDSGIR (the SGI bits of
  * GICD_ISPENDR0 are masked on restore: written from userspace they would
  * mark the SGI pending from the vCPU itself, a source that may be wrong);
- * the CPU interface per vCPU; GICD_CTLR with its saved value last.
+ * the CPU interface per vCPU last.
  *
  * The pending bits read through DIST_REGS include the input level of
  * level-triggered lines (the GICv2 device has no LEVEL_INFO group); restored,
@@ -174,7 +175,7 @@ static int gic_kvm_v2_legacy_finalize(struct irqchip *ic)
  */
 static const struct gks_reg gic_v2_state_regs[] = {
 	{ "GICD_IIDR", NULL, GKS_V2_DIST, 0x008, 0, 0, 1, 0 },
-	{ "GICD_CTLR", NULL, GKS_V2_DIST, 0x000, 0, 0, 1, GKS_CTLR },
+	{ "GICD_CTLR", NULL, GKS_V2_DIST, 0x000, 0, 0, 1, 0 },
 	/* SPIs (not banked: accessed through vCPU 0) */
 	{ "GICD_IGROUPR#", NULL, GKS_V2_DIST, 0x080, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
 	{ "GICD_ICFGR#", NULL, GKS_V2_DIST, 0xc00, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
@@ -204,7 +205,6 @@ static const struct gks_gic gic_v2_state = {
 	.name = "GICv2",
 	.regs = gic_v2_state_regs,
 	.nr_regs = sizeof(gic_v2_state_regs) / sizeof(gic_v2_state_regs[0]),
-	.ctlr_early_mask = ~0u,	/* the saved Enable first: see gic_kvm_state.h */
 };
 
 static int gic_kvm_v2_save(struct irqchip *ic, struct snap_buf *b)

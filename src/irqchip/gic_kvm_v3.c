@@ -93,14 +93,14 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
  *    interrupts live in each redistributor's SGI frame (RD base + 64 KiB).
  *
  * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
- * GICD_IIDR; GICD_CTLR with the group enables off; SPI group, config,
- * priority, routing, group modifier, enables (clear-all then set), line
- * levels, pending latches, active (clear-all then set); per redistributor
- * STATUSR, WAKER, PROPBASER, PENDBASER, then GICR_CTLR, then the SGI frame
- * in the same order as the distributor; per CPU interface ICC_SRE_EL1,
- * ICC_CTLR_EL1 (after checking its read-only fields against this host's),
- * PMR, BPR0, BPR1, the APRs, IGRPEN0 and IGRPEN1 last; GICD_CTLR with its
- * saved value at the very end.
+ * GICD_IIDR; GICD_CTLR with its saved value (ARE and the group enables), so
+ * the distributor is enabled before any pending state is written; SPI
+ * group, config, priority, routing, group modifier, enables (clear-all then
+ * set), line levels, pending latches, active (clear-all then set); per
+ * redistributor STATUSR, WAKER, PROPBASER, PENDBASER, then GICR_CTLR, then
+ * the SGI frame in the same order as the distributor; per CPU interface
+ * ICC_SRE_EL1, ICC_CTLR_EL1 (after checking its read-only fields against
+ * this host's), PMR, BPR0, BPR1, the APRs, IGRPEN0 and IGRPEN1 last.
  *
  * armvmm creates no ITS, so there are no LPIs (KVM keeps GICR_CTLR.EnableLPIs
  * clear without an ITS) and no ITS tables: KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
@@ -115,7 +115,7 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 
 static const struct gks_reg gic_v3_state_regs[] = {
 	{ "GICD_IIDR", NULL, GKS_V3_DIST, 0x0008, 0, 0, 1, 0 },
-	{ "GICD_CTLR", NULL, GKS_V3_DIST, 0x0000, 0, 0, 1, GKS_CTLR },
+	{ "GICD_CTLR", NULL, GKS_V3_DIST, 0x0000, 0, 0, 1, 0 },
 	/* Distributor: SPIs */
 	{ "GICD_IGROUPR#", NULL, GKS_V3_DIST, 0x0080, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
 	{ "GICD_ICFGR#", NULL, GKS_V3_DIST, 0x0c00, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
@@ -159,7 +159,6 @@ static const struct gks_gic gic_v3_state = {
 	.name = "GICv3",
 	.regs = gic_v3_state_regs,
 	.nr_regs = sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]),
-	.ctlr_early_mask = ~0u,	/* ARE and the saved group enables first: see gic_kvm_state.h */
 };
 
 static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)

@@ -671,6 +671,14 @@ static void mmio_write(struct gicv2_model *g, const struct gic_reg *tab, size_t 
 
 /* --- entry points ----------------------------------------------------------------- */
 
+/* A CPU's banked state at reset: gicv2_model_init's, and what a CPU that does not exist keeps. */
+static void reset_cpu(struct gicv2_cpu_state *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->edge = 0xffffu;	/* SGIs */
+	c->bpr = BPR_MIN;
+}
+
 void gicv2_model_init(struct gicv2_model *g, unsigned int nr_cpus, unsigned int nr_irqs,
 		      gicv2_line_fn *fn, void *opaque)
 {
@@ -685,10 +693,8 @@ void gicv2_model_init(struct gicv2_model *g, unsigned int nr_cpus, unsigned int 
 	g->nr_irqs = irqs;
 	g->line_fn = fn;
 	g->opaque = opaque;
-	for (unsigned int i = 0; i < GICV2_MAX_CPUS; i++) {
-		g->st.cpu[i].edge = 0xffffu;	/* SGIs */
-		g->st.cpu[i].bpr = BPR_MIN;
-	}
+	for (unsigned int i = 0; i < GICV2_MAX_CPUS; i++)
+		reset_cpu(&g->st.cpu[i]);
 }
 
 void gicv2_model_destroy(struct gicv2_model *g)
@@ -775,14 +781,6 @@ static uint32_t keep(struct sanitiser *s, const char *field, uint32_t v, uint32_
 	if ((v & ~mask) && !s->first_bad)
 		s->first_bad = field;
 	return v & mask;
-}
-
-/* What a CPU interface holds after gicv2_model_init: what a CPU that does not exist keeps. */
-static void reset_cpu(struct gicv2_cpu_state *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->edge = 0xffffu;	/* SGIs */
-	c->bpr = BPR_MIN;
 }
 
 static void sanitise_cpu(struct sanitiser *s, struct gicv2_cpu_state *c)

@@ -15,15 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define GICV2_MAX_CPUS 8u
-/*
- * irqchip.h defines GICV2_DIST_SIZE too (as 0x1000ull): the same spelling
- * here keeps both headers includable in either order.
- */
-#ifndef GICV2_DIST_SIZE
-#define GICV2_DIST_SIZE 0x1000ull
-#endif
-#define GICV2_CPUIF_SIZE 0x2000u
+#define GICV2_MAX_CPUS 8u		/* CPU interfaces a GICv2 has */
+#define GICV2_DIST_SIZE 0x1000ull	/* the Distributor's register frame */
 
 #define GICV2_MAX_IRQS 992u		/* largest multiple of 32 below the 1020 limit */
 #define GICV2_IRQ_WORDS 32u		/* bitmap words for INTIDs 0..1023 */

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "irqchip/gicv2_model.h"
 #include "vmm/options.h"
 
 enum irqchip_type {
@@ -23,16 +24,12 @@ enum irqchip_type {
 /* Every type except GICv3 shows the guest a GICv2 at the same addresses with the same node. */
 static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_GICV3_KVM; }
 
-#ifndef GICV2_MAX_CPUS
-#define GICV2_MAX_CPUS 8u	/* CPU interfaces a GICv2 has (gicv2_model.h says the same) */
-#endif
 #define IRQCHIP_NR_IRQS 128u	/* total lines incl. the 32 private ones */
 #define IRQCHIP_NR_SPIS (IRQCHIP_NR_IRQS - 32u)
 #define GIC_SPI_BASE 32u
 #define GIC_PHANDLE 1u
 
-/* Where things are in the guest-physical map (kvmtool's layout). */
-#define GICV2_DIST_SIZE 0x1000ull
+/* Where things are in the guest-physical map (kvmtool's layout; GICV2_DIST_SIZE is in gicv2_model.h). */
 #define GICV2_CPU_SIZE 0x2000ull
 #define GICV2_CPU_BASE (0x3fff0000ull - 0x20000ull)
 #define GICV3_DIST_SIZE 0x10000ull
@@ -43,7 +40,6 @@ struct kvm_run;
 struct snap_buf;
 struct snap_cursor;
 struct mmio_bus;
-struct gicv2_model;
 
 struct irqchip_ops {
 	const char *name;

@@ -20,6 +20,11 @@ enum irqchip_type {
 	IRQCHIP_GICV2_LEGACY,	/* in-kernel GICv2 via KVM_CREATE_IRQCHIP + KVM_ARM_SET_DEVICE_ADDR */
 	IRQCHIP_GICV2_USER,	/* the userspace GICv2 model (gicv2_model.c), fed by KVM_CAP_ARM_USER_IRQ */
 };
+/*
+ * The number of types, which bounds a snapshot's irqchip type: keep it one past
+ * the last. A define rather than an enum value, so switches need no case for it.
+ */
+#define IRQCHIP_NR_TYPES (IRQCHIP_GICV2_USER + 1u)
 
 /* Every type except GICv3 shows the guest a GICv2 at the same addresses with the same node. */
 static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_GICV3_KVM; }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "irqchip/irqchip.h"
 #include "vmm/log.h"
 
 #define SNAP_MIN_PAGE 4096u
@@ -310,8 +311,7 @@ static int check_header(const char *pfx, const struct snap_header *h)
 	if (h->nr_vcpus < 1 || h->nr_vcpus > SNAP_MAX_VCPUS)
 		return bad(pfx, "snapshot has %" PRIu32 " vCPUs (1 to %u are possible)", h->nr_vcpus,
 			   SNAP_MAX_VCPUS);
-	/* enum irqchip_type: GICv2 KVM, GICv3 KVM, GICv2 legacy, GICv2 userspace. */
-	if (h->irqchip_type > 3)
+	if (h->irqchip_type >= IRQCHIP_NR_TYPES)
 		return bad(pfx, "snapshot irqchip type %" PRIu32 " is unknown", h->irqchip_type);
 	if (h->mem_size == 0)
 		return bad(pfx, "snapshot guest memory is empty");

@@ -930,8 +930,6 @@ int snap_writer_memory(struct snap_writer *w, const void *host)
 	return err ? writer_fail(w, SNAP_MEMORY_FILE, err) : 0;
 }
 
-uint64_t snap_writer_memory_bytes(const struct snap_writer *w) { return w->memory_bytes; }
-
 static void finish_header(struct snap_writer *w)
 {
 	uint8_t *p = w->state.data;

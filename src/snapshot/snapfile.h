@@ -101,8 +101,6 @@ int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_
 int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b);
 /* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
 int snap_writer_memory(struct snap_writer *w, const void *host);
-/* Bytes of guest RAM data written to the memory file so far (the non-zero pages). */
-uint64_t snap_writer_memory_bytes(const struct snap_writer *w);
 /*
  * Validate the state as snap_reader_parse() would, write it, make everything
  * durable and rename into place. Frees w. On success, the state file's size and

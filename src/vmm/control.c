@@ -299,7 +299,12 @@ static bool still_our_socket(const struct control_server *s, const char *path)
 	return lstat(path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino;
 }
 
-/* A VM of this name that still answers keeps its name; a file nobody listens on is left over from a crash. */
+/*
+ * A VM of this name that still answers keeps its name; a file nobody listens
+ * on is left over from a crash. Only a server starting under the name removes
+ * it: clients never unlink, so that a client that saw the old file refuse
+ * cannot remove the live socket of a VM that replaced it meanwhile.
+ */
 static int clear_stale_socket(const char *path, const char *name)
 {
 	int ret = socket_answers(path);
@@ -323,9 +328,10 @@ static int clear_stale_socket(const char *path, const char *name)
 /*
  * The socket is bound and listening under a temporary name first and only
  * then linked to its real one: a socket file that refuses connections is
- * stale to every client, which may remove it, so the real name must never
- * appear before listen(). Like bind, link never replaces a file: EEXIST
- * means another VM of this name got there since clear_stale_socket.
+ * stale to another VM starting under the name, which removes it, so the real
+ * name must never appear before listen(). Like bind, link never replaces a
+ * file: EEXIST means another VM of this name got there since
+ * clear_stale_socket.
  */
 static int bind_temp(const char *path, char *tmp, size_t cap)
 {
@@ -452,7 +458,7 @@ void control_server_stop(struct control_server *s)
 {
 	if (s->listen_fd < 0)
 		return;
-	/* Unlink before close, so that no client finds our name refusing and takes it for stale. */
+	/* Unlink before close, so that nobody finds our name refusing and takes it for stale. */
 	if (still_our_socket(s, s->path))
 		unlink(s->path);
 	close(s->listen_fd);
@@ -583,8 +589,8 @@ static int client_connect(const char *name, char *path, size_t cap)
 	if (err == ENOENT) {
 		pr_err("no VM named '%s' is running (no control socket %s)", name, path);
 	} else if (err == ECONNREFUSED) {
-		unlink(path); /* left over from a VM that did not end cleanly */
-		pr_err("no VM named '%s' is running (removed the stale control socket %s)", name, path);
+		/* Left over from a VM that did not end cleanly; the next VM of this name replaces it. */
+		pr_err("no VM named '%s' is running (stale control socket %s)", name, path);
 	} else if (err == EACCES) {
 		pr_err("cannot reach VM '%s': permission denied (its control socket belongs to another user)", name);
 	} else {
@@ -786,9 +792,10 @@ struct list_entry {
 };
 
 /*
- * Ask one socket for its status. false for a stale socket (removed) or one
- * that vanished; a VM too busy to answer (say, writing a snapshot) is listed
- * as busy with the pid from SO_PEERCRED.
+ * Ask one socket for its status. false for a stale socket (left for the next
+ * VM of that name to replace: see clear_stale_socket) or one that vanished; a
+ * VM too busy to answer (say, writing a snapshot) is listed as busy with the
+ * pid from SO_PEERCRED.
  */
 static bool list_one(const char *path, struct list_entry *e)
 {
@@ -800,11 +807,7 @@ static bool list_one(const char *path, struct list_entry *e)
 
 	snprintf(e->pid, sizeof(e->pid), "-");
 	snprintf(e->state, sizeof(e->state), "busy");
-	if (fd == -ECONNREFUSED) {
-		unlink(path);
-		return false;
-	}
-	if (fd == -ENOENT)
+	if (fd == -ECONNREFUSED || fd == -ENOENT)
 		return false;
 	if (fd < 0) {
 		if (fd != -EAGAIN)

@@ -672,19 +672,16 @@ static void test_server_names_and_stale_sockets(void **state)
 	assert_string_equal(out, "NAME PID STATE\n");
 	assert_int_equal(access(e->rundir, F_OK), -1);
 
-	/* A stale socket is replaced by the next VM of that name, and skipped (removed) by list. */
+	/* A stale socket is skipped by list, refused by clients, and replaced by the next VM of that name. */
 	assert_int_equal(control_runtime_dir(sock, sizeof(sock), true), 0);
 	path_in(sock, sizeof(sock), e->rundir, "old.sock");
 	make_stale_socket(sock);
 	assert_int_equal(CLIENT(out, err, "list"), 0);
 	assert_string_equal(out, "NAME PID STATE\n");
-	assert_int_equal(access(sock, F_OK), -1);
-	make_stale_socket(sock);
 	assert_int_equal(CLIENT(out, err, "pause", "old"), 1);
-	snprintf(want, sizeof(want), "armvmm: error: no VM named 'old' is running (removed the stale control "
-				     "socket %s)\n", sock);
+	snprintf(want, sizeof(want), "armvmm: error: no VM named 'old' is running (stale control socket %s)\n",
+		 sock);
 	assert_string_equal(err, want);
-	make_stale_socket(sock);
 	server_run(&sv, e, "old");
 	assert_int_equal(lstat(sock, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
@@ -711,6 +708,35 @@ static void test_server_names_and_stale_sockets(void **state)
 
 	server_end(&sv);
 	assert_int_equal(access(sock, F_OK), -1);
+}
+
+/*
+ * Only a server replaces a stale socket: a client that fails to connect leaves
+ * the file alone, or it could remove the live socket of a VM that replaced the
+ * stale one between the client's connect and its unlink.
+ */
+static void test_clients_leave_stale_socket(void **state)
+{
+	struct env *e = *state;
+	char out[4096], err[4096], sock[PATH_MAX], snapdir[PATH_MAX];
+	struct stat before, after;
+	static const char *const cmds[][3] = {
+		{ "pause", "vm1", NULL }, { "resume", "vm1", NULL }, { "stop", "vm1", NULL },
+		{ "snapshot", "vm1", NULL }, { "list", NULL, NULL },
+	};
+
+	assert_int_equal(control_socket_path("vm1", sock, sizeof(sock), true), 0);
+	make_stale_socket(sock);
+	assert_int_equal(lstat(sock, &before), 0);
+	path_in(snapdir, sizeof(snapdir), e->tmp, "snap");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		const char *dir = strcmp(cmds[i][0], "snapshot") == 0 ? snapdir : NULL;
+		int want = strcmp(cmds[i][0], "list") == 0 ? 0 : 1;
+
+		assert_int_equal(CLIENT(out, err, cmds[i][0], cmds[i][1], dir), want);
+		if (lstat(sock, &after) < 0 || after.st_ino != before.st_ino || !S_ISSOCK(after.st_mode))
+			fail_msg("'armvmm %s' removed or replaced the stale socket", cmds[i][0]);
+	}
 }
 
 /* Stopping unlinks our socket only: not a file some later VM of that name put in its place. */
@@ -762,6 +788,7 @@ int main(void)
 		T(test_client_commands),
 		T(test_client_stop),
 		T(test_server_names_and_stale_sockets),
+		T(test_clients_leave_stale_socket),
 		T(test_stop_leaves_a_successors_socket),
 		T(test_client_refuses_open_directory),
 	};

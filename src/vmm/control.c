@@ -307,15 +307,20 @@ static bool still_our_socket(const struct control_server *s, const char *path)
  */
 static int clear_stale_socket(const char *path, const char *name)
 {
-	int ret = socket_answers(path);
+	int fd = connect_now(path), ret;
 
-	if (ret == 1) {
+	if (fd >= 0 || fd == -EAGAIN) {
+		if (fd >= 0)
+			close(fd);
 		pr_err("a VM named '%s' is already running (%s)", name, path);
 		return -EADDRINUSE;
 	}
-	if (ret < 0) {
-		pr_err("cannot check control socket '%s': %s", path, strerror(-ret));
-		return ret;
+	/* No file: nothing to clear, and an unlink now could take a socket another VM of this name just linked. */
+	if (fd == -ENOENT)
+		return 0;
+	if (fd != -ECONNREFUSED) {
+		pr_err("cannot check control socket '%s': %s", path, strerror(-fd));
+		return fd;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
 		ret = -errno;

@@ -481,26 +481,23 @@ static void handle_pause(struct control_server *s, char *reply, size_t cap)
 		snprintf(reply, cap, "ok paused in %" PRIu64 " ns", ns);
 }
 
-/* "<abs-dir>" or "<abs-dir> stop": the directory is the rest of the line, so it may hold spaces. */
+/*
+ * "[stop ]<abs-dir>": the flag goes first and the directory is the rest of the
+ * line, taken as it is (spaces, a trailing " stop" and all). An absolute path
+ * starts with '/', so it is never mistaken for the flag.
+ */
 static void handle_snapshot(struct control_server *s, const char *arg, char *reply, size_t cap)
 {
-	static const char stop_suffix[] = " stop";
 	struct control_snapshot_result res = { 0 };
-	char dir[PATH_MAX], msg[512] = "";
-	size_t len = strlen(arg);
-	bool stop = false;
+	char msg[512] = "";
+	bool stop = strncmp(arg, "stop ", 5) == 0;
+	const char *dir = stop ? arg + 5 : arg;
 	int ret;
 
-	if (len > sizeof(stop_suffix) - 1 && strcmp(arg + len - (sizeof(stop_suffix) - 1), stop_suffix) == 0) {
-		stop = true;
-		len -= sizeof(stop_suffix) - 1;
-	}
-	if (arg[0] != '/' || len >= sizeof(dir)) {
+	if (dir[0] != '/' || strlen(dir) >= PATH_MAX) {
 		snprintf(reply, cap, "error snapshot needs an absolute directory path");
 		return;
 	}
-	memcpy(dir, arg, len);
-	dir[len] = '\0';
 	ret = s->ops->snapshot(s->opaque, dir, stop, &res, msg, sizeof(msg));
 	if (ret < 0)
 		snprintf(reply, cap, "error %s", msg[0] ? msg : strerror(-ret));
@@ -752,11 +749,6 @@ static int absolute_new_dir(const char *dir, char *out, size_t cap)
 		pr_err("snapshot directory '%s' already exists", dir);
 		return -1;
 	}
-	/* The protocol reads a trailing " stop" as the flag. */
-	if (n >= 5 && strcmp(out + n - 5, " stop") == 0) {
-		pr_err("snapshot directory '%s': a name ending in ' stop' cannot be sent, choose another", dir);
-		return -1;
-	}
 	return 0;
 }
 
@@ -772,7 +764,7 @@ static int cmd_snapshot(char **args, bool stop)
 
 	if (absolute_new_dir(args[1], dir, sizeof(dir)) < 0)
 		return EXIT_FAILURE;
-	snprintf(req, sizeof(req), "snapshot %s%s", dir, stop ? " stop" : "");
+	snprintf(req, sizeof(req), "snapshot %s%s", stop ? "stop " : "", dir);
 	/* No time limit: writing a big guest's memory takes as long as it takes. */
 	if (client_request(args[0], req, -1, reply, sizeof(reply), path, sizeof(path)) < 0)
 		return EXIT_FAILURE;

@@ -7,11 +7,13 @@
  * also checks the peer's uid (SO_PEERCRED): only the VM's own user may talk to it.
  *
  * Protocol: one request line per connection, one reply line.
- *   status                  -> "ok <pid> running|paused"
- *   pause                   -> "ok paused in <ns> ns"
- *   resume                  -> "ok"
- *   stop                    -> "ok"
- *   snapshot <abs-dir> [stop] -> "ok <bytes of state> <bytes of memory data> <ns>"
+ *   status                    -> "ok <pid> running|paused"
+ *   pause                     -> "ok paused in <ns> ns"
+ *   resume                    -> "ok"
+ *   stop                      -> "ok"
+ *   snapshot [stop ]<abs-dir> -> "ok <bytes of state> <bytes of memory data> <ns>"
+ * The directory is the rest of the line, taken literally (it may hold spaces
+ * or end in " stop"); "stop " before it ends the VM once it is written.
  * Errors: "error <one line>".
  */
 #ifndef ARMVMM_CONTROL_H

@@ -298,10 +298,20 @@ static void test_handle_requests(void **state)
 	assert_string_equal(reply, "ok 10000 3145729 42400000");
 	assert_string_equal(vm.snapshot_dir, "/snap/a b");
 	assert_false(vm.snapshot_stop);
-	control_server_handle(&s, "snapshot /snap/c stop", reply, sizeof(reply));
+	/* The directory is the rest of the line, literally: a name ending in " stop" is a name. */
+	control_server_handle(&s, "snapshot /snap/e stop", reply, sizeof(reply));
+	assert_string_equal(reply, "ok 10000 3145729 42400000");
+	assert_string_equal(vm.snapshot_dir, "/snap/e stop");
+	assert_false(vm.snapshot_stop);
+	assert_false(vm.stopped);
+	control_server_handle(&s, "snapshot stop /snap/c", reply, sizeof(reply));
 	assert_string_equal(vm.snapshot_dir, "/snap/c");
 	assert_true(vm.snapshot_stop);
 	assert_true(vm.stopped);
+	vm.stopped = false;
+	control_server_handle(&s, "snapshot stop /snap/f stop", reply, sizeof(reply));
+	assert_string_equal(vm.snapshot_dir, "/snap/f stop");
+	assert_true(vm.snapshot_stop);
 
 	vm.snapshot_ret = -EEXIST;
 	vm.snapshot_msg = "snapshot directory '/snap/d' exists\nsecond line";
@@ -317,6 +327,14 @@ static void test_handle_requests(void **state)
 	control_server_handle(&s, "snapshot ", reply, sizeof(reply));
 	assert_string_equal(reply, "error snapshot needs an absolute directory path");
 	control_server_handle(&s, "snapshot  stop", reply, sizeof(reply));
+	assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	control_server_handle(&s, "snapshot stop", reply, sizeof(reply));
+	assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	control_server_handle(&s, "snapshot stop ", reply, sizeof(reply));
+	assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	control_server_handle(&s, "snapshot stop relative/dir", reply, sizeof(reply));
+	assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	control_server_handle(&s, "snapshot  /snap/g", reply, sizeof(reply));
 	assert_string_equal(reply, "error snapshot needs an absolute directory path");
 	assert_int_equal(vm.snapshots, 0);
 
@@ -558,6 +576,12 @@ static void test_client_commands(void **state)
 	assert_int_equal(CLIENT(out, err, "snapshot", "vm1", "./snap2/"), 0);
 	path_in(snapdir, sizeof(snapdir), e->tmp, "snap2");
 	assert_string_equal(sv.vm.snapshot_dir, snapdir);
+	/* A name ending in " stop" goes as it is, and does not stop the VM. */
+	assert_int_equal(CLIENT(out, err, "snapshot", "vm1", "x stop"), 0);
+	path_in(snapdir, sizeof(snapdir), e->tmp, "x stop");
+	assert_string_equal(sv.vm.snapshot_dir, snapdir);
+	assert_false(sv.vm.snapshot_stop);
+	assert_false(sv.vm.stopped);
 
 	/* Refused before asking the VM: an existing DIR, a missing parent, no new name. */
 	sv.vm.snapshots = 0;
@@ -568,7 +592,6 @@ static void test_client_commands(void **state)
 				 "No such file or directory\n");
 	assert_int_equal(CLIENT(out, err, "snapshot", "vm1", ".."), 1);
 	assert_int_equal(CLIENT(out, err, "snapshot", "vm1", "/"), 1);
-	assert_int_equal(CLIENT(out, err, "snapshot", "vm1", "x stop"), 1);
 	assert_int_equal(sv.vm.snapshots, 0);
 	assert_int_equal(chdir(cwd), 0);
 
@@ -633,11 +656,12 @@ static void test_client_stop(void **state)
 	close(sv.quit_pipe[0]);
 	close(sv.quit_pipe[1]);
 	server_run(&sv, e, "vm1");
-	path_in(snapdir, sizeof(snapdir), e->tmp, "snap");
+	path_in(snapdir, sizeof(snapdir), e->tmp, "snap stop");
 	assert_int_equal(CLIENT(out, err, "snapshot", "--stop", "vm1", snapdir), 0);
 	snprintf(want, sizeof(want),
 		 "vm1: snapshot written to %s (state 10 KiB, memory 4 MiB of data) in 42 ms\nvm1: stopped\n", snapdir);
 	assert_string_equal(out, want);
+	assert_string_equal(sv.vm.snapshot_dir, snapdir);
 	assert_true(sv.vm.snapshot_stop);
 	assert_int_equal(access(sv.sock, F_OK), -1);
 	assert_int_equal(pthread_join(sv.thread, NULL), 0);

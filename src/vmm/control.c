@@ -64,14 +64,17 @@ static int runtime_dir_name(char *buf, size_t cap)
 
 /*
  * Everything that can reach the sockets must be ours alone: lstat, so that a
- * symlink planted in a shared /tmp is refused rather than followed.
+ * symlink planted in a shared /tmp is refused rather than followed. With
+ * quiet_missing, a missing directory is -ENOENT without an error line.
  */
-static int check_private(const char *dir)
+static int check_private(const char *dir, bool quiet_missing)
 {
 	struct stat st;
 
 	if (lstat(dir, &st) < 0) {
 		int err = errno;
+		if (err == ENOENT && quiet_missing)
+			return -ENOENT;
 		pr_err("cannot use control directory '%s': %s", dir, strerror(err));
 		return -err;
 	}
@@ -84,19 +87,26 @@ static int check_private(const char *dir)
 	return 0;
 }
 
+/*
+ * Make dir with create, then check it. Without create, a missing directory
+ * means no VM has run yet, which the caller reports its own way: quiet.
+ */
+static int open_runtime_dir(const char *dir, bool create)
+{
+	/* Only the last component: the parent ($XDG_RUNTIME_DIR or /tmp) is not ours to make. */
+	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int err = errno;
+		pr_err("cannot create control directory '%s': %s", dir, strerror(err));
+		return -err;
+	}
+	return check_private(dir, !create);
+}
+
 int control_runtime_dir(char *buf, size_t cap, bool create)
 {
 	int ret = runtime_dir_name(buf, cap);
 
-	if (ret < 0)
-		return ret;
-	/* Only the last component: the parent ($XDG_RUNTIME_DIR or /tmp) is not ours to make. */
-	if (create && mkdir(buf, 0700) < 0 && errno != EEXIST) {
-		int err = errno;
-		pr_err("cannot create control directory '%s': %s", buf, strerror(err));
-		return -err;
-	}
-	return check_private(buf);
+	return ret < 0 ? ret : open_runtime_dir(buf, create);
 }
 
 /* The server's temporary name in the directory: "/." and a pid of up to 7 digits (PID_MAX_LIMIT). */
@@ -131,10 +141,11 @@ int control_socket_path(const char *name, char *buf, size_t cap, bool create)
 		print_name_error(name);
 		return -EINVAL;
 	}
-	ret = control_runtime_dir(dir, sizeof(dir), create);
-	if (ret < 0)
-		return ret;
-	return socket_path_in(dir, name, buf, cap);
+	/* The path before the directory, so that a client told -ENOENT can still name the socket it looked for. */
+	ret = runtime_dir_name(dir, sizeof(dir));
+	if (ret == 0)
+		ret = socket_path_in(dir, name, buf, cap);
+	return ret < 0 ? ret : open_runtime_dir(dir, create);
 }
 
 /* ---- socket helpers shared by server and client ---- */
@@ -550,33 +561,19 @@ struct client_cmd {
 	int (*run)(char **args, bool stop);
 };
 
-/* VM NAME's socket path, or -1 after "no VM" or another error line. */
-static int client_socket_path(const char *name, char *path, size_t cap)
-{
-	char dir[PATH_MAX];
-	struct stat st;
-
-	if (!control_name_valid(name)) {
-		print_name_error(name);
-		return -1;
-	}
-	if (runtime_dir_name(dir, sizeof(dir)) < 0 || socket_path_in(dir, name, path, cap) < 0)
-		return -1;
-	/* No directory yet is no VM yet, not a broken directory. */
-	if (lstat(dir, &st) < 0 && errno == ENOENT) {
-		pr_err("no VM named '%s' is running (no control socket %s)", name, path);
-		return -1;
-	}
-	return control_runtime_dir(dir, sizeof(dir), false) < 0 ? -1 : 0;
-}
-
 /* Connect to VM NAME (waiting in the backlog if it is busy). fd, or -1 after an error line. */
 static int client_connect(const char *name, char *path, size_t cap)
 {
 	struct sockaddr_un addr;
 	int fd, err;
 
-	if (client_socket_path(name, path, cap) < 0)
+	err = control_socket_path(name, path, cap, false);
+	if (err == -ENOENT) {
+		/* No directory yet is no VM yet, not a broken directory. */
+		pr_err("no VM named '%s' is running (no control socket %s)", name, path);
+		return -1;
+	}
+	if (err < 0)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -875,16 +872,15 @@ static int cmd_list(char **args, bool stop)
 {
 	struct list_entry *v = NULL;
 	char dir[PATH_MAX];
-	struct stat st;
-	int n = 0, wname = 4, wpid = 3;
+	int n = 0, wname = 4, wpid = 3, ret;
 
 	(void)args;
 	(void)stop;
-	if (runtime_dir_name(dir, sizeof(dir)) < 0)
+	ret = control_runtime_dir(dir, sizeof(dir), false);
+	if (ret < 0 && ret != -ENOENT)
 		return EXIT_FAILURE;
-	if (lstat(dir, &st) == 0 || errno != ENOENT) {
-		if (control_runtime_dir(dir, sizeof(dir), false) < 0)
-			return EXIT_FAILURE;
+	/* No directory yet: no VM yet, an empty list. */
+	if (ret == 0) {
 		n = list_collect(dir, &v);
 		if (n < 0)
 			return EXIT_FAILURE;

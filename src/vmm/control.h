@@ -57,8 +57,11 @@ bool control_name_valid(const char *name);
 /*
  * The runtime directory into buf; with create, make it (0700) when missing.
  * 0, or -errno after one error line (e.g. wrong mode or owner: -EPERM).
+ * Without create, a missing directory is -ENOENT with no error line: no VM
+ * has run yet, which the caller (a client) reports its own way.
  */
 int control_runtime_dir(char *buf, size_t cap, bool create);
+/* NAME's socket path into buf, the directory as above; on the quiet -ENOENT buf still holds the path. */
 int control_socket_path(const char *name, char *buf, size_t cap, bool create);
 
 struct control_server {

@@ -72,6 +72,33 @@ static void path_in(char *buf, size_t cap, const char *dir, const char *name)
 	assert_true((size_t)snprintf(buf, cap, "%s/%s", dir, name) < cap);
 }
 
+/* Standard error from here to stderr_end, into buf. */
+static int stderr_begin(void)
+{
+	FILE *f = tmpfile();
+	int fd, saved;
+
+	assert_non_null(f);
+	fd = dup(fileno(f));
+	fclose(f);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	return saved;
+}
+
+static void stderr_end(int saved, char *buf, size_t cap)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	n = pread(2, buf, cap - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	dup2(saved, 2);
+	close(saved);
+}
+
 /* ---- names and the runtime directory ---- */
 
 static void test_name_validation(void **state)
@@ -100,10 +127,22 @@ static void test_name_validation(void **state)
 static void test_runtime_dir_created_private(void **state)
 {
 	struct env *e = *state;
-	char dir[PATH_MAX], sock[PATH_MAX], want[PATH_MAX];
+	char dir[PATH_MAX], sock[PATH_MAX], want[PATH_MAX], err[256];
 	struct stat st;
+	int saved, ret[2];
 
-	assert_int_equal(control_runtime_dir(dir, sizeof(dir), false), -ENOENT);
+	/* Not there and not to be made: -ENOENT and no error line, the path still given. */
+	saved = stderr_begin();
+	ret[0] = control_runtime_dir(dir, sizeof(dir), false);
+	ret[1] = control_socket_path("vm1", sock, sizeof(sock), false);
+	stderr_end(saved, err, sizeof(err));
+	assert_int_equal(ret[0], -ENOENT);
+	assert_int_equal(ret[1], -ENOENT);
+	assert_string_equal(err, "");
+	path_in(want, sizeof(want), e->rundir, "vm1.sock");
+	assert_string_equal(sock, want);
+	assert_int_equal(access(e->rundir, F_OK), -1);
+
 	assert_int_equal(control_runtime_dir(dir, sizeof(dir), true), 0);
 	assert_string_equal(dir, e->rundir);
 	assert_int_equal(lstat(dir, &st), 0);
@@ -691,9 +730,14 @@ static void test_server_names_and_stale_sockets(void **state)
 	char out[4096], err[4096], sock[PATH_MAX], want[PATH_MAX + 100];
 	struct stat st;
 
-	/* Missing runtime directory: nothing runs. */
+	/* Missing runtime directory: nothing runs, which is no error for list and one line for the others. */
 	assert_int_equal(CLIENT(out, err, "list"), 0);
 	assert_string_equal(out, "NAME PID STATE\n");
+	assert_string_equal(err, "");
+	assert_int_equal(CLIENT(out, err, "pause", "old"), 1);
+	snprintf(want, sizeof(want), "armvmm: error: no VM named 'old' is running (no control socket %s/old.sock)\n",
+		 e->rundir);
+	assert_string_equal(err, want);
 	assert_int_equal(access(e->rundir, F_OK), -1);
 
 	/* A stale socket is skipped by list, refused by clients, and replaced by the next VM of that name. */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/clock.h"
 #include "vmm/eventloop.h"
 #include "vmm/log.h"
 
@@ -150,14 +151,6 @@ int control_socket_path(const char *name, char *buf, size_t cap, bool create)
 
 /* ---- socket helpers shared by server and client ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for events on fd until deadline (ms, monotonic; -1: forever). 0, -ETIMEDOUT or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
@@ -166,7 +159,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		int timeout = -1, n;
 
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - (int64_t)clock_monotonic_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			timeout = left > INT32_MAX ? INT32_MAX : (int)left;
@@ -181,7 +174,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 static int64_t deadline_after(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : (int64_t)clock_monotonic_ms() + timeout_ms;
 }
 
 /*
@@ -641,9 +634,9 @@ static int client_request(const char *name, const char *request, int timeout_ms,
 static int wait_gone(const char *name, const char *path)
 {
 	const struct timespec tick = { .tv_nsec = 50 * 1000 * 1000 };
-	int64_t deadline = now_ms() + CLIENT_TIMEOUT_MS;
+	uint64_t deadline = clock_monotonic_ms() + CLIENT_TIMEOUT_MS;
 
-	while (now_ms() < deadline) {
+	while (clock_monotonic_ms() < deadline) {
 		if (socket_answers(path) == 0)
 			return 0;
 		nanosleep(&tick, NULL);

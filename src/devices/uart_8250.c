@@ -73,6 +73,19 @@ static void rx_push(struct uart_8250_state *st, uint8_t c)
 	st->rx_count++;
 }
 
+/*
+ * The guest freed FIFO space that was full: the input feeder stopped reading
+ * the host when it filled, and waits for this to start again. Every path that
+ * takes bytes out of a full FIFO must call it, or console input hangs.
+ */
+static void rx_room(struct uart_8250 *u)
+{
+	uint64_t one = 1;
+
+	if (u->rx_space_fd >= 0 && write(u->rx_space_fd, &one, sizeof(one)) < 0)
+		(void)0; /* the eventfd counter cannot overflow from these writes */
+}
+
 static uint8_t rx_pop(struct uart_8250 *u)
 {
 	struct uart_8250_state *st = &u->st;
@@ -82,12 +95,8 @@ static uint8_t rx_pop(struct uart_8250 *u)
 		return 0;
 	c = st->rx_fifo[st->rx_head];
 	st->rx_head = (st->rx_head + 1) % UART_RX_FIFO;
-	if (st->rx_count-- == UART_RX_FIFO && u->rx_space_fd >= 0) {
-		uint64_t one = 1;
-		/* Tell the input thread it may read from the host again. */
-		if (write(u->rx_space_fd, &one, sizeof(one)) < 0)
-			(void)0;
-	}
+	if (st->rx_count-- == UART_RX_FIFO)
+		rx_room(u);
 	return c;
 }
 
@@ -164,6 +173,8 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 	case UART_IIR_FCR:
 		st->fcr = v & 0xc9;
 		if (v & FCR_CLEAR_RX) {
+			if (st->rx_count == UART_RX_FIFO)
+				rx_room(u);
 			st->rx_count = 0;
 			st->rx_head = 0;
 		}

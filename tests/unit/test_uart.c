@@ -1,5 +1,6 @@
 /* The 16550A UART model: transmit, receive, interrupt identification and the IRQ line. */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,6 +119,34 @@ static void test_fifo_full_and_space_notification(void **state)
 	wr(&f->u, 2, 0x03);
 	assert_int_equal(uart_8250_rx_space(&f->u), UART_RX_FIFO);
 	assert_int_equal(rd(&f->u, 2) & 0xc0, 0xc0); /* FIFOs enabled show in IIR */
+}
+
+/* Whether the UART told the input feeder there is room (and consume the wake-up). */
+static bool room_signalled(struct fixture *f)
+{
+	struct pollfd p = { .fd = f->space_fd[0], .events = POLLIN };
+	uint64_t n;
+
+	if (poll(&p, 1, 0) != 1)
+		return false;
+	assert_int_equal(read(f->space_fd[0], &n, sizeof(n)), sizeof(n));
+	return true;
+}
+
+static void test_fcr_clear_signals_room(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[UART_RX_FIFO];
+
+	memset(data, 'y', sizeof(data));
+	assert_int_equal(uart_8250_receive(&f->u, data, sizeof(data)), UART_RX_FIFO);
+	assert_false(room_signalled(f)); /* full: the feeder stops reading and waits */
+	/* The guest empties the FIFO with FCR instead of reading it: the feeder must wake all the same. */
+	wr(&f->u, 2, 0x03);
+	assert_true(room_signalled(f));
+	assert_int_equal(uart_8250_rx_space(&f->u), UART_RX_FIFO);
+	assert_int_equal(uart_8250_receive(&f->u, (const uint8_t *)"go", 2), 2);
+	assert_int_equal(rd(&f->u, 0), 'g');
 }
 
 static void test_thre_interrupt(void **state)
@@ -345,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transmit_goes_to_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_and_rx_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_full_and_space_notification, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fcr_clear_signals_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_divisor_latch_and_scratch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_and_out_of_range, setup, teardown),

@@ -32,6 +32,10 @@ enum {
 #define MSR_CTS 0x10
 #define MSR_DSR 0x20
 #define MSR_DCD 0x80
+/* Register bits a guest write keeps; a snapshot with any other bit set is a forged file. */
+#define IER_WRITABLE 0x0f
+#define MCR_WRITABLE 0x1f
+#define FCR_STORED 0xc9	/* enable, DMA mode, trigger level: the clear bits act and are gone */
 
 void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi)
 {
@@ -167,11 +171,11 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 			/* Enabling THRI while THR is empty raises it straight away, as on real 16550s. */
 			if ((v & IER_THRI) && !(st->ier & IER_THRI))
 				st->thr_int_pending = true;
-			st->ier = v & 0x0f;
+			st->ier = v & IER_WRITABLE;
 		}
 		break;
 	case UART_IIR_FCR:
-		st->fcr = v & 0xc9;
+		st->fcr = v & FCR_STORED;
 		if (v & FCR_CLEAR_RX) {
 			if (st->rx_count == UART_RX_FIFO)
 				rx_room(u);
@@ -180,7 +184,7 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 		}
 		break;
 	case UART_LCR: st->lcr = v; break;
-	case UART_MCR: st->mcr = v & 0x1f; break;
+	case UART_MCR: st->mcr = v & MCR_WRITABLE; break;
 	case UART_SCR: st->scr = v; break;
 	default: break; /* LSR, MSR and the rest of the window ignore writes */
 	}
@@ -232,11 +236,6 @@ void uart_8250_save(struct uart_8250 *u, struct snap_buf *b)
 		snap_put_u8(b, st->rx_fifo[(st->rx_head + i) % UART_RX_FIFO]);
 	pthread_mutex_unlock(&u->lock);
 }
-
-/* Register bits a guest can set (mmio_write masks the same): anything else is a forged file. */
-#define IER_WRITABLE 0x0f
-#define MCR_WRITABLE 0x1f
-#define FCR_STORED 0xc9
 
 static int check_state(const struct uart_8250_state *st)
 {

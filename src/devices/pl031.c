@@ -42,9 +42,15 @@ static int64_t host_seconds(void)
 	return ts.tv_sec;
 }
 
+/* The counter at host second now: wraps like the 32-bit hardware counter. */
+static uint32_t counter_at(const struct pl031 *rtc, int64_t now)
+{
+	return (uint32_t)(now + rtc->st.offset);
+}
+
 static uint32_t counter_locked(const struct pl031 *rtc)
 {
-	return (uint32_t)(rtc->now() + rtc->st.offset); /* wraps like the 32-bit hardware counter */
+	return counter_at(rtc, rtc->now());
 }
 
 static void update_irq_locked(struct pl031 *rtc)
@@ -57,16 +63,20 @@ static void update_irq_locked(struct pl031 *rtc)
 	}
 }
 
-/* Arm the timerfd for the second the counter next equals RTCMR (at most 2^32 - 1 s away). */
-static void arm_timer_locked(struct pl031 *rtc)
+/*
+ * Arm the timerfd for the second the counter next equals RTCMR (at most
+ * 2^32 - 1 s away), counted from host second now. The caller reads the clock
+ * once: two reads could straddle a second and arm the match a second late.
+ */
+static void arm_timer_locked(struct pl031 *rtc, int64_t now)
 {
 	struct itimerspec its = { 0 };
 
 	if (rtc->timer_fd < 0)
 		return;
 	/* Armed whatever the mask: RIS is the raw status and the guest may poll it. */
-	uint32_t delta = rtc->st.match - counter_locked(rtc);
-	its.it_value.tv_sec = rtc->now() + (int64_t)delta;
+	uint32_t delta = rtc->st.match - counter_at(rtc, now);
+	its.it_value.tv_sec = now + (int64_t)delta;
 	if (delta == 0)
 		its.it_value.tv_nsec = 1; /* now: an all-zero it_value would disarm the timer */
 	timerfd_settime(rtc->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
@@ -135,20 +145,23 @@ void pl031_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int
 	switch (off) {
 	case RTCMR:
 		rtc->st.match = v;
-		arm_timer_locked(rtc);
+		arm_timer_locked(rtc, rtc->now());
 		break;
-	case RTCLR:
+	case RTCLR: {
+		int64_t now = rtc->now();
+
 		/* The counter becomes v now; keep it 32-bit so offset stays meaningful after wraps. */
-		rtc->st.offset = (int64_t)v - rtc->now();
-		arm_timer_locked(rtc);
+		rtc->st.offset = (int64_t)v - now;
+		arm_timer_locked(rtc, now);
 		break;
+	}
 	case RTCCR:
 		rtc->st.control |= v & 1; /* writing 0 does not stop the counter (PL031 TRM) */
 		break;
 	case RTCIMSC:
 		rtc->st.imsc = v & 1;
 		update_irq_locked(rtc);
-		arm_timer_locked(rtc);
+		arm_timer_locked(rtc, rtc->now());
 		break;
 	case RTCICR:
 		rtc->st.ris &= ~(v & 1);
@@ -273,7 +286,7 @@ int pl031_restore(struct pl031 *rtc, struct snap_cursor *c)
 	/* Drive the line whatever was driven before: the irqchip was restored on its own. */
 	rtc->irq_level = !(st.ris & st.imsc & 1);
 	update_irq_locked(rtc);
-	arm_timer_locked(rtc);
+	arm_timer_locked(rtc, rtc->now());
 	pthread_mutex_unlock(&rtc->lock);
 	return 0;
 }

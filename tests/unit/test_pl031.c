@@ -104,6 +104,60 @@ static void test_match_interrupt(void **state)
 	assert_int_equal(changes, 2);
 }
 
+/* A clock that moves on 10 s at every read, so a second read in one operation is never the same second. */
+static int64_t ticking_clock(void)
+{
+	int64_t t = fake_now;
+
+	fake_now += 10;
+	return t;
+}
+
+/* The timerfd's clock: time() may read a coarser clock that is still in the previous second. */
+static int64_t realtime_seconds(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+	return ts.tv_sec;
+}
+
+/* The timerfd is armed to fire at host second when (it runs on the real clock). */
+static void assert_fires_at(const struct pl031 *r, int64_t when)
+{
+	struct itimerspec its;
+	int64_t before = realtime_seconds();
+
+	assert_int_equal(timerfd_gettime(r->timer_fd, &its), 0);
+	int64_t after = realtime_seconds();
+	assert_true(its.it_value.tv_sec > 0 || its.it_value.tv_nsec > 0);
+	/* gettime reports what is left, truncated, at a moment between before and after + 1. */
+	assert_true(its.it_value.tv_sec >= when - after - 1 && its.it_value.tv_sec <= when - before);
+}
+
+static void test_match_armed_from_one_clock_read(void **state)
+{
+	struct pl031 r;
+	int64_t written_at, match;
+	(void)state;
+
+	make(&r);
+	r.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	assert_true(r.timer_fd >= 0);
+	r.now = ticking_clock;
+	fake_now = realtime_seconds();
+	/* RTCMR 1000 s ahead of the counter: it matches 1000 s after the second it was written in. */
+	written_at = fake_now;
+	match = written_at + 1000;
+	wr(&r, 0x004, (uint32_t)match);
+	assert_fires_at(&r, written_at + 1000);
+	/* RTCLR 2000 s before the match: loading and arming see the same second. */
+	written_at = fake_now;
+	wr(&r, 0x008, (uint32_t)(match - 2000));
+	assert_fires_at(&r, written_at + 2000);
+	pl031_destroy(&r);
+}
+
 static void test_bad_accesses_ignored(void **state)
 {
 	struct pl031 r;
@@ -252,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_primecell_id),
 		cmocka_unit_test(test_counter_follows_host_clock_and_load),
 		cmocka_unit_test(test_match_interrupt),
+		cmocka_unit_test(test_match_armed_from_one_clock_read),
 		cmocka_unit_test(test_bad_accesses_ignored),
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_snapshot_lowers_line),

@@ -159,9 +159,13 @@ void pl031_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int
 		rtc->st.control |= v & 1; /* writing 0 does not stop the counter (PL031 TRM) */
 		break;
 	case RTCIMSC:
+		/*
+		 * The mask gates the line only. The timer is armed whatever the mask,
+		 * so re-arming here would fire a match that already happened again
+		 * (and set RIS anew) whenever the counter still equals RTCMR.
+		 */
 		rtc->st.imsc = v & 1;
 		update_irq_locked(rtc);
-		arm_timer_locked(rtc, rtc->now());
 		break;
 	case RTCICR:
 		rtc->st.ris &= ~(v & 1);

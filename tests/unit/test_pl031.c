@@ -1,9 +1,11 @@
 /* The PL031 RTC model: PrimeCell IDs Linux probes, the counter against a fake clock, load, match interrupt. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -158,6 +160,41 @@ static void test_match_armed_from_one_clock_read(void **state)
 	pl031_destroy(&r);
 }
 
+/* Do what the event loop does when the match timer fires; false if it did not within wait_ms. */
+static bool timer_fired(struct pl031 *r, int wait_ms)
+{
+	struct pollfd p = { .fd = r->timer_fd, .events = POLLIN };
+	uint64_t expirations;
+
+	if (poll(&p, 1, wait_ms) != 1)
+		return false;
+	assert_int_equal(read(r->timer_fd, &expirations, sizeof(expirations)), sizeof(expirations));
+	pl031_match(r, true);
+	return true;
+}
+
+static void test_imsc_write_does_not_rearm(void **state)
+{
+	struct pl031 r;
+	(void)state;
+
+	make(&r);
+	r.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	assert_true(r.timer_fd >= 0);
+	wr(&r, 0x004, 1700000000); /* RTCMR: matches this very second */
+	assert_true(timer_fired(&r, 5000));
+	assert_int_equal(rd(&r, 0x014), 1);
+	wr(&r, 0x01c, 1); /* the guest clears it within the match second */
+	/* IMSC only masks: it must not make the match that already happened fire again. */
+	wr(&r, 0x010, 1);
+	assert_false(timer_fired(&r, 200));
+	wr(&r, 0x010, 0);
+	assert_false(timer_fired(&r, 200));
+	assert_int_equal(rd(&r, 0x014), 0);
+	assert_int_equal(changes, 0); /* the line never went up */
+	pl031_destroy(&r);
+}
+
 static void test_bad_accesses_ignored(void **state)
 {
 	struct pl031 r;
@@ -307,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_counter_follows_host_clock_and_load),
 		cmocka_unit_test(test_match_interrupt),
 		cmocka_unit_test(test_match_armed_from_one_clock_read),
+		cmocka_unit_test(test_imsc_write_does_not_rearm),
 		cmocka_unit_test(test_bad_accesses_ignored),
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_snapshot_lowers_line),

@@ -255,7 +255,15 @@ void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int le
 
 static void virtio_mmio_reset(struct virtio_mmio *t)
 {
-	/* The device first: it must stop touching the rings before they are forgotten. */
+	/*
+	 * Clear the status first: notify and pop check DRIVER_OK under the lock,
+	 * so from here on no kick reaches the device and no device thread takes a
+	 * new chain from the rings ops->reset is about to let go of.
+	 */
+	pthread_mutex_lock(&t->lock);
+	t->st.status = 0;
+	pthread_mutex_unlock(&t->lock);
+	/* Then the device: it must stop touching the rings before they are forgotten. */
 	if (t->ops->reset)
 		t->ops->reset(t);
 	pthread_mutex_lock(&t->lock);

@@ -40,10 +40,14 @@ static void notify(struct virtio_mmio *t, unsigned int q)
 	last_notify_q = (int)q;
 }
 
+static bool driver_ok_in_reset;
+
 static void reset(struct virtio_mmio *t)
 {
-	(void)t;
 	resets++;
+	/* Be the other thread: a kick or a device thread running while the device drops its work. */
+	driver_ok_in_reset = virtio_mmio_driver_ok(t);
+	virtio_mmio_notify(t, 1);
 }
 
 static const struct virtio_device_ops dev_ops = {
@@ -167,6 +171,9 @@ static void test_queue_setup_notify_reset(void **state)
 
 	wr(0x070, 0);
 	assert_int_equal(resets, 1);
+	/* The device is seen reset before it is asked to reset: nothing new starts on the old rings. */
+	assert_false(driver_ok_in_reset);
+	assert_int_equal(notifies, 1);
 	assert_int_equal(rd(0x070), 0);
 	wr(0x030, 1);
 	assert_int_equal(rd(0x044), 0);

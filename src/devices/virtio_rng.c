@@ -49,7 +49,6 @@ void virtio_rng_notify(struct virtio_mmio *t, unsigned int q)
 	while (virtio_mmio_pop(t, q, &rng->chain) > 0) {
 		/* A chain with no writable buffer gets back 0 bytes: harmless, and the driver's problem. */
 		uint32_t n = fill_chain(&rng->chain, VIRTIO_RNG_MAX_CHUNK);
-		rng->bytes_served += n;
 		virtio_mmio_push_quiet(t, q, rng->chain.head, n);
 		pushed = true;
 	}

@@ -18,7 +18,6 @@ struct virtio_rng {
 	pthread_mutex_t lock;		/* one filler at a time (vCPU threads or the event loop) */
 	struct virtio_mmio *t;
 	struct virtq_chain chain;
-	uint64_t bytes_served;		/* statistics only */
 };
 
 /* Serve every chain the driver queued; the queue_notify callback. */

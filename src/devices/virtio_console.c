@@ -225,12 +225,17 @@ int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
 		return -ENOSPC;
 	}
 	/* From here on the transport owns con: vm teardown calls console_destroy. */
-	con->wake_id = eventloop_add(&vm->loop, con->wake_fd, POLLIN, console_wake_cb, con);
-	if (fcntl(in_fd, F_GETFD) >= 0)
+	if (eventloop_add(&vm->loop, con->wake_fd, POLLIN, console_wake_cb, con) < 0)
+		goto no_room;
+	/* A closed in_fd (no stdin) leaves the console output only. */
+	if (fcntl(in_fd, F_GETFD) >= 0) {
 		con->in_id = eventloop_add(&vm->loop, in_fd, POLLIN, console_input_cb, con);
-	if (con->wake_id < 0 || (con->in_id < 0 && fcntl(in_fd, F_GETFD) >= 0)) {
-		pr_err("virtio-console: no room in the event loop");
-		return -ENOSPC;
+		if (con->in_id < 0)
+			goto no_room;
 	}
 	return 0;
+
+no_room:
+	pr_err("virtio-console: no room in the event loop");
+	return -ENOSPC;
 }

@@ -36,7 +36,6 @@ struct virtio_console {
 	int in_id;			/* event loop entry of in_fd, or -1 */
 	bool in_eof;			/* the host side of the input is gone */
 	int wake_fd;			/* eventfd: the driver posted receive buffers */
-	int wake_id;
 	pthread_mutex_t tx_lock;	/* one transmitter at a time */
 	struct virtq_chain tx_chain, rx_chain;
 };

@@ -102,11 +102,11 @@ static void console_input_cb(void *opaque, int fd, short revents)
 static void console_wake_cb(void *opaque, int fd, short revents)
 {
 	struct virtio_console *con = opaque;
-	uint64_t n;
+	int ret = eventfd_drain(fd);
 
 	(void)revents;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		pr_debug("virtio-console: wake eventfd read failed: %s", strerror(errno));
+	if (ret < 0)
+		pr_debug("virtio-console: wake eventfd read failed: %s", strerror(-ret));
 	console_deliver(con);
 }
 

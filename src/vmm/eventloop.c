@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <unistd.h>
 
 int eventloop_add(struct eventloop *l, int fd, short events, eventloop_fn *fn, void *opaque)
 {
@@ -39,4 +41,20 @@ int eventloop_run(struct eventloop *l)
 				l->e[i].fn(l->e[i].opaque, pfd[i].fd, pfd[i].revents);
 	}
 	return 0;
+}
+
+int eventfd_drain(int fd)
+{
+	uint64_t n;
+	ssize_t r;
+
+	/* One read takes the whole 8-byte counter; EINTR is the only reason to read again. */
+	do {
+		r = read(fd, &n, sizeof(n));
+	} while (r < 0 && errno == EINTR);
+	if (r == sizeof(n))
+		return 1;
+	if (r >= 0)
+		return -EIO;	/* an eventfd never gives less than the whole counter */
+	return errno == EAGAIN ? 0 : -errno;
 }

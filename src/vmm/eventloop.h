@@ -31,5 +31,12 @@ int eventloop_add(struct eventloop *l, int fd, short events, eventloop_fn *fn, v
 void eventloop_enable(struct eventloop *l, int id, bool on);
 /* Poll and dispatch until something sets l->quit. Returns 0, or -errno if poll fails. */
 int eventloop_run(struct eventloop *l);
+/*
+ * Read a non-blocking eventfd's counter back to zero, so poll() stops
+ * reporting it until the next write. Returns 1 if it had been written, 0 if
+ * it was already zero (EAGAIN: a spurious or already handled wake-up), or
+ * -errno.
+ */
+int eventfd_drain(int fd);
 
 #endif

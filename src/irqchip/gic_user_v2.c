@@ -6,8 +6,10 @@
  *   - the arch timers and the PMU have no GIC in the kernel to signal, so KVM
  *     reports their output levels in kvm_run->s.regs.device_irq_level
  *     (KVM_CAP_ARM_USER_IRQ), read after every KVM_RUN (vcpu_sync);
- *   - the model's per-vCPU IRQ output drives KVM_IRQ_LINE type CPU, which
- *     also kicks that vCPU out of WFI.
+ *   - the model's per-vCPU IRQ output drives KVM_IRQ_LINE type CPU, issued
+ *     only by that vCPU's own thread just before KVM_RUN (vcpu_enter); any
+ *     other thread that changes it kicks the vCPU out of KVM_RUN instead (see
+ *     gic_user_line for why).
  * Devices raise SPIs through irqchip_set_spi() as with every backend.
  */
 #include <errno.h>
@@ -39,15 +41,45 @@ static const struct {
 };
 #define NR_USER_LINES (sizeof(user_lines) / sizeof(user_lines[0]))
 
+/*
+ * The model's output for vCPU cpu changed (called with the model's lock held,
+ * from whichever thread changed it). KVM_IRQ_LINE keeps the level as the VI
+ * bit of the vCPU's saved HCR_EL2, set with an atomic bit operation; but KVM
+ * (6.1, among others) also rewrites that word without one each time the vCPU
+ * is loaded on a physical CPU (its WFI/WFE trap bits). A KVM_IRQ_LINE from
+ * another thread at that moment is lost: the model believes the line is high
+ * and never raises it again, and the vCPU takes no interrupt ever after (seen
+ * in the nested bench: a Linux guest's CPU 1 stopped taking timer interrupts
+ * and SGIs, one boot in ten). So only the vCPU's own thread, outside KVM_RUN,
+ * calls KVM_IRQ_LINE for it (gic_user_vcpu_enter); the vCPU is not loaded then.
+ * Any other thread records the level and kicks the vCPU out of KVM_RUN.
+ */
 static void gic_user_line(void *opaque, unsigned int cpu, bool level)
 {
 	struct irqchip *ic = opaque;
+
+	atomic_store(&ic->user_line_want[cpu], level);
+	/* The vCPU's own thread is between two KVM_RUNs and passes vcpu_enter next. */
+	if (vcpu_current_index() != cpu && ic->kick_vcpu)
+		ic->kick_vcpu(ic->kick_opaque, cpu);
+}
+
+/* On vCPU cpu's thread, just before KVM_RUN: give KVM the level the model wants. */
+static void gic_user_vcpu_enter(struct irqchip *ic, unsigned int cpu)
+{
+	if (cpu >= ic->nr_cpus)
+		return;
+	bool want = atomic_load(&ic->user_line_want[cpu]);
 	struct kvm_irq_level irq = {
 		.irq = (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT) | (cpu << KVM_ARM_IRQ_VCPU_SHIFT) |
 		       KVM_ARM_IRQ_CPU_IRQ,
-		.level = level,
+		.level = want,
 	};
 
+	if (want == ic->user_line_set[cpu])
+		return;
+	/* Recorded even on failure: one error line per change, not one per KVM_RUN. */
+	ic->user_line_set[cpu] = want;
 	if (ic->vm_fd >= 0 && ioctl(ic->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		pr_err("userspace GIC: KVM_IRQ_LINE for vCPU %u failed: %s", cpu, strerror(errno));
 }
@@ -291,6 +323,7 @@ const struct irqchip_ops gic_user_v2_ops = {
 	.set_spi = gic_user_set_spi,
 	.fdt_node = gic_v2_fdt_node,
 	.vcpu_sync = gic_user_vcpu_sync,
+	.vcpu_enter = gic_user_vcpu_enter,
 	.destroy = gic_user_destroy,
 	.save = gic_user_save,
 	.restore = gic_user_restore,

@@ -214,6 +214,12 @@ void irqchip_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_ru
 		ic->ops->vcpu_sync(ic, cpu, run);
 }
 
+void irqchip_vcpu_enter(struct irqchip *ic, unsigned int cpu)
+{
+	if (ic->ops && ic->ops->vcpu_enter)
+		ic->ops->vcpu_enter(ic, cpu);
+}
+
 void irqchip_destroy(struct irqchip *ic)
 {
 	if (ic->ops && ic->ops->destroy)

@@ -8,6 +8,7 @@
 #ifndef ARMVMM_IRQCHIP_H
 #define ARMVMM_IRQCHIP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,8 @@ struct irqchip_ops {
 	int (*fdt_node)(const struct irqchip *ic, void *fdt);
 	/* After every KVM_RUN return on vCPU cpu's thread (userspace model only: device_irq_level). */
 	void (*vcpu_sync)(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
+	/* Before every KVM_RUN on vCPU cpu's thread (userspace model only: its IRQ line into KVM). */
+	void (*vcpu_enter)(struct irqchip *ic, unsigned int cpu);
 	void (*destroy)(struct irqchip *ic);
 	/*
 	 * Snapshots (NULL: this backend cannot be saved). save runs with every vCPU
@@ -77,6 +80,11 @@ struct irqchip {
 	struct mmio_bus *bus;		/* where the userspace model registers its regions */
 	struct gicv2_model *model;	/* the userspace model's state, or NULL */
 	uint32_t user_irq_levels[GICV2_MAX_CPUS];	/* userspace model: last device_irq_level seen per vCPU */
+	atomic_bool user_line_want[GICV2_MAX_CPUS];	/* userspace model: each vCPU's IRQ output (any thread) */
+	bool user_line_set[GICV2_MAX_CPUS];	/* userspace model: the level KVM has (that vCPU's thread only) */
+	/* Make vCPU cpu leave KVM_RUN and come back through vcpu_enter (NULL: no vCPU threads yet). */
+	void (*kick_vcpu)(void *opaque, unsigned int cpu);
+	void *kick_opaque;
 	bool quiet;			/* create(): failure is not an error yet (a fallback follows) */
 	const uint64_t *mpidrs;		/* MPIDR_EL1 of each vCPU (the VM's array; GICv3 addresses by it) */
 };
@@ -98,6 +106,7 @@ int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsi
 /* Map a request to the type --dump-dtb uses without KVM (auto has no answer: -EINVAL). */
 int irqchip_type_for_request(enum irqchip_request req, enum irqchip_type *type);
 void irqchip_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
+void irqchip_vcpu_enter(struct irqchip *ic, unsigned int cpu);
 int irqchip_finalize(struct irqchip *ic);
 /* spi counts from 0 (INTID 32). Level semantics: call with false to lower. */
 int irqchip_set_spi(struct irqchip *ic, unsigned int spi, bool level);

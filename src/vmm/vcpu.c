@@ -194,9 +194,8 @@ static void vcpu_park(struct vcpu *vcpu, bool exit_pending)
 	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->nr_parked--;
-	/* Cleared under the lock: a pause or stop kick after this point sets it again. */
-	vcpu->run->immediate_exit = 0;
 	pthread_mutex_unlock(&vm->pause_lock);
+	/* immediate_exit stays set: vcpu_thread clears it before it next looks at what kicks ask for. */
 }
 
 void vcpu_wake_parked(struct vm *vm)
@@ -221,12 +220,21 @@ static void *vcpu_thread(void *arg)
 	bool exit_pending = false;	/* an exit was handled and KVM_RUN has not completed it yet */
 
 	current_vcpu = vcpu->index;
-	while (!atomic_load(&vm->stopping)) {
+	for (;;) {
+		/*
+		 * A kick (vcpu_kick) sets immediate_exit after whatever it asks for
+		 * (stop, pause, a new IRQ level), so clear it before looking: a kick
+		 * after this store makes the next KVM_RUN return at once.
+		 */
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (atomic_load(&vm->stopping))
+			break;
 		if (atomic_load(&vm->pause_requested)) {
 			vcpu_park(vcpu, exit_pending);
 			exit_pending = false;
 			continue;
 		}
+		irqchip_vcpu_enter(&vm->irqchip, vcpu->index);
 		int r = ioctl(vcpu->fd, KVM_RUN, 0);
 		/* Every return, error or not, carries fresh timer levels for a userspace irqchip. */
 		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
@@ -274,7 +282,7 @@ void vcpu_kick(struct vcpu *vcpu)
 	 * immediate_exit covers a thread about to enter KVM_RUN; the signal
 	 * interrupts one already inside it (including a powered-off vCPU).
 	 */
-	vcpu->run->immediate_exit = 1;
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (vcpu->thread_started)
 		pthread_kill(vcpu->thread, SIGUSR1);
 }

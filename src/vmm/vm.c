@@ -159,13 +159,26 @@ int vm_create_vcpus(struct vm *vm)
 	return 0;
 }
 
+/* The userspace GIC changed vCPU cpu's IRQ line from another thread: that vCPU applies it. */
+static void vm_kick_vcpu(void *opaque, unsigned int cpu)
+{
+	struct vm *vm = opaque;
+
+	/* Before the vCPUs exist (a restore sets the model's lines early) there is nobody to kick. */
+	if (vm->vcpus && cpu < vm->nr_vcpus && vm->vcpus[cpu].run)
+		vcpu_kick(&vm->vcpus[cpu]);
+}
+
 int vm_create_irqchip(struct vm *vm)
 {
 	int ret = irqchip_create(&vm->irqchip, vm->vm_fd, vm->cfg->irqchip, vm->nr_vcpus, &vm->bus);
 
 	/* Set after create (it lays the struct out afresh); GICv3 state is addressed by MPIDR. */
-	if (ret == 0)
+	if (ret == 0) {
 		vm->irqchip.mpidrs = vm->mpidrs;
+		vm->irqchip.kick_vcpu = vm_kick_vcpu;
+		vm->irqchip.kick_opaque = vm;
+	}
 	return ret;
 }
 
@@ -546,6 +559,12 @@ static int vm_run(struct vm *vm)
 		return -errno;
 	}
 	sigemptyset(&sa.sa_mask);
+	/*
+	 * KVM_RUN returns EINTR whatever the flag; SA_RESTART keeps the kick (now
+	 * sent for every IRQ level the userspace GIC changes from another thread)
+	 * from failing whatever else a vCPU thread is blocked in (a console write).
+	 */
+	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
 	/* A reader of the console going away must not kill the VM: writes just fail. */
 	signal(SIGPIPE, SIG_IGN);

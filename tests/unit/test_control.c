@@ -361,20 +361,14 @@ static void test_handle_requests(void **state)
 	assert_string_equal(reply, "error File exists");
 
 	vm.snapshots = 0;
-	control_server_handle(&s, "snapshot relative/dir", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot ", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot  stop", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot stop", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot stop ", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot stop relative/dir", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
-	control_server_handle(&s, "snapshot  /snap/g", reply, sizeof(reply));
-	assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	static const char *const not_absolute[] = {
+		"snapshot relative/dir", "snapshot ", "snapshot  stop", "snapshot stop",
+		"snapshot stop ", "snapshot stop relative/dir", "snapshot  /snap/g",
+	};
+	for (size_t i = 0; i < sizeof(not_absolute) / sizeof(not_absolute[0]); i++) {
+		control_server_handle(&s, not_absolute[i], reply, sizeof(reply));
+		assert_string_equal(reply, "error snapshot needs an absolute directory path");
+	}
 	assert_int_equal(vm.snapshots, 0);
 
 	vm.pause_ret = -EIO;

@@ -16,8 +16,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/eventloop.h"
-#include "vmm/log.h"
+#include "core/eventloop.h"
+#include "core/log.h"
 
 /* --- shared helpers ---------------------------------------------------------- */
 

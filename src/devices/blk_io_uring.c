@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define DISK_FIXED_FILE 0	/* index of the disk in the registered file table */
 

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 #define RTCDR 0x000	/* data: the counter (RO) */
 #define RTCMR 0x004	/* match */

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */
 enum {

@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 #define QUEUE 0u
 #define REAP_BATCH 32u

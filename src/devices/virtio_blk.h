@@ -20,7 +20,7 @@
 #include "devices/blk_io.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
-#include "vmm/options.h"
+#include "app/options.h"
 
 struct vm;
 

@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "snapshot/snapfile.h"
-#include "vmm/eventloop.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/eventloop.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 /* Write the chain's device-readable buffers out; a failing host fd just loses output. */
 static void console_write_chain(struct virtio_console *con, const struct virtq_chain *c)

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u	/* "virt" */
 #define VIRTIO_MMIO_VERSION 2u

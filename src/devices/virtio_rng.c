@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 /* Fill up to max bytes of the chain's writable buffers; returns how many were written. */
 static uint32_t fill_chain(const struct virtq_chain *c, uint32_t max)

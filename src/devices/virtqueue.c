@@ -4,7 +4,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* Split ring layout (virtio 1.x 2.7): little-endian, which the arm64 host is too. */
 struct virtq_desc {

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/memory.h"
+#include "core/memory.h"
 
 #define VIRTQ_MAX_SIZE 256u	/* QueueNumMax offered to drivers */
 #define VIRTQ_MAX_CHAIN VIRTQ_MAX_SIZE

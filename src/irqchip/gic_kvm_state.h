@@ -50,7 +50,7 @@
 
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* Which attribute group a row lives in, and how its attr is built. */
 enum gks_space {

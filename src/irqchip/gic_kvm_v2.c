@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "irqchip/gic_kvm_state.h"
 #include "irqchip/irqchip.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 static int gic_kvm_v2_create(struct irqchip *ic)
 {

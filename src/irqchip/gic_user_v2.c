@@ -21,9 +21,9 @@
 #include "irqchip/gicv2_model.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
-#include "vmm/mmio.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/mmio.h"
+#include "core/vm.h"
 
 /* The PPIs the kernel's device_irq_level bits stand for (the timer node in the DTB names the same). */
 #define PPI_VTIMER 27u

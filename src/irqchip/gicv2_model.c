@@ -54,7 +54,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define PRIO_MASK 0xf8u		/* 5 implemented priority bits */
 #define BPR_MIN 2u

@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 const char *irqchip_type_name(enum irqchip_type type)
 {

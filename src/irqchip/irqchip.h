@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "irqchip/gicv2_model.h"
-#include "vmm/options.h"
+#include "app/options.h"
 
 enum irqchip_type {
 	IRQCHIP_GICV2_KVM,	/* in-kernel GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2) */

@@ -18,7 +18,7 @@
 #include <zlib.h>
 
 #include "irqchip/irqchip.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define SNAP_MIN_PAGE 4096u
 #define SNAP_MAX_PAGE 65536u

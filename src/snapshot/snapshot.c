@@ -36,10 +36,10 @@
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/clock.h"
-#include "vmm/log.h"
-#include "vmm/vcpu_state.h"
-#include "vmm/vm.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "snapshot/vcpu_state.h"
+#include "core/vm.h"
 
 /*
  * CONF: what a restore must rebuild before any state can go back.

@@ -6,8 +6,8 @@
 #ifndef ARMVMM_SNAPSHOT_H
 #define ARMVMM_SNAPSHOT_H
 
-#include "vmm/control.h"
-#include "vmm/options.h"
+#include "app/control.h"
+#include "app/options.h"
 
 struct vm;
 

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "irqchip/gicv2_model.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define CHECK(cond)                                                                    \
 	do {                                                                           \

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 static FILE *report;	/* the real stderr, whatever log.c writes to */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "devices/virtqueue.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define FUZZ_RAM 65536u
 

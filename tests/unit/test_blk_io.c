@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "devices/blk_io.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define FILE_SIZE (64 * 1024)
 

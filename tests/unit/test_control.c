@@ -25,8 +25,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/control.h"
-#include "vmm/eventloop.h"
+#include "app/control.h"
+#include "core/eventloop.h"
 
 /* ---- per-test directory: XDG_RUNTIME_DIR points into a fresh mkdtemp dir ---- */
 

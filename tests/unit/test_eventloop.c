@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/eventloop.h"
+#include "core/eventloop.h"
 
 static void test_eventfd_drain(void **state)
 {

@@ -13,11 +13,11 @@
 #include <cmocka.h>
 #include <libfdt.h>
 
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "irqchip/irqchip.h"
-#include "vmm/loader.h"
-#include "vmm/memory.h"
-#include "vmm/vm.h"
+#include "board/loader.h"
+#include "core/memory.h"
+#include "core/vm.h"
 
 static uint8_t blob[DTB_MAX_SIZE];
 

@@ -20,8 +20,8 @@
 
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/vcpu_state.h"
-#include "vmm/vm.h"
+#include "snapshot/vcpu_state.h"
+#include "core/vm.h"
 
 /* GICv2: 68 shared u32, 34 u32 per vCPU, after the two u32 counts. */
 static size_t v2_size(unsigned int cpus) { return 8 + 4 * 68 + 4 * 34 * (size_t)cpus; }

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/loader.h"
-#include "vmm/memory.h"
+#include "board/loader.h"
+#include "core/memory.h"
 
 #define MiB (1ull << 20)
 

@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/log.h"
-#include "vmm/mmio.h"
+#include "core/log.h"
+#include "core/mmio.h"
 
 struct dev {
 	uint64_t last_off;

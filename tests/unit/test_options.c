@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/options.h"
+#include "app/options.h"
 
 #define PARSE(cfg, ...)                                                                      \
 	({                                                                                   \

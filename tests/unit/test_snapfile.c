@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define PAGE 4096u
 #define MiB (1024u * 1024u)

@@ -23,8 +23,8 @@
 #include "devices/virtio_blk.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 #define DISK_SECTORS 64u
 #define RAM_SIZE (1u << 20)

@@ -11,7 +11,7 @@
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 static int edges, notifies, resets, last_notify_q = -1;
 static uint8_t config[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "devices/virtqueue.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define RAM (1u << 20)
 #define DESC (GUEST_RAM_BASE + 0x1000)

@@ -15,11 +15,11 @@
 #include "devices/pl031.h"
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
-#include "vmm/control.h"
-#include "vmm/eventloop.h"
-#include "vmm/memory.h"
-#include "vmm/mmio.h"
-#include "vmm/options.h"
+#include "app/control.h"
+#include "core/eventloop.h"
+#include "core/memory.h"
+#include "core/mmio.h"
+#include "app/options.h"
 
 /* Process exit statuses (documented in man/armvmm.1). */
 #define VM_EXIT_POWEROFF 0	/* PSCI SYSTEM_OFF */

@@ -3,7 +3,7 @@
  * load files → plan the layout → KVM VM → RAM → vCPUs → irqchip → devices →
  * irqchip init → device tree → copy images → boot registers → run → tear down.
  */
-#include "vmm/vm.h"
+#include "core/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +23,13 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 #include "snapshot/snapshot.h"
-#include "vmm/clock.h"
-#include "vmm/loader.h"
-#include "vmm/script.h"
-#include "vmm/log.h"
-#include "vmm/term.h"
+#include "core/clock.h"
+#include "board/loader.h"
+#include "app/script.h"
+#include "core/log.h"
+#include "app/term.h"
 
 #define KVM_DEFAULT_IPA_BITS 40u
 

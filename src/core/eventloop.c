@@ -1,4 +1,4 @@
-#include "vmm/eventloop.h"
+#include "core/eventloop.h"
 
 #include <errno.h>
 #include <poll.h>

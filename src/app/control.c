@@ -1,4 +1,4 @@
-#include "vmm/control.h"
+#include "app/control.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/clock.h"
-#include "vmm/eventloop.h"
-#include "vmm/log.h"
+#include "core/clock.h"
+#include "core/eventloop.h"
+#include "core/log.h"
 
 #define SERVER_IO_TIMEOUT_MS 2000	/* a client gets this long to send its line and take the reply */
 #define CLIENT_TIMEOUT_MS 30000		/* pause, resume, stop and status replies, and stop's wait */

@@ -8,7 +8,7 @@
 #ifndef ARMVMM_SCRIPT_H
 #define ARMVMM_SCRIPT_H
 
-#include "vmm/options.h"
+#include "app/options.h"
 
 struct script;
 struct vm;

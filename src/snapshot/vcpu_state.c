@@ -55,7 +55,7 @@
  *   u8 serror_pending, u8 serror_has_esr, u8 ext_dabt_pending (each 0 or 1)
  *   u64 serror_esr
  */
-#include "vmm/vcpu_state.h"
+#include "snapshot/vcpu_state.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -67,8 +67,8 @@
 #include <sys/ioctl.h>
 
 #include "snapshot/snapfile.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 /* The timer registers, in the order phase 3 writes them (counters, compare values, controls). */
 static const struct {

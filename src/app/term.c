@@ -1,4 +1,4 @@
-#include "vmm/term.h"
+#include "app/term.h"
 
 #include <signal.h>
 #include <stdbool.h>

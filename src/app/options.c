@@ -1,4 +1,4 @@
-#include "vmm/options.h"
+#include "app/options.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/control.h"
+#include "app/control.h"
 
 void options_print_run_help(void)
 {

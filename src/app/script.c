@@ -7,7 +7,7 @@
  * the main thread, like a control-socket request: the script thread posts a
  * request, kicks script_req_fd and waits, pumping output meanwhile.
  */
-#include "vmm/script.h"
+#include "app/script.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmm/clock.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 enum script_op {
 	OP_WAIT, OP_SEND, OP_TIMEOUT, OP_SLEEP, OP_PAUSE, OP_RESUME, OP_SNAPSHOT, OP_MIGRATE, OP_EXPECT_EXIT,

@@ -1,10 +1,10 @@
-#include "vmm/memory.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* fd < 0: anonymous RAM; else a private (copy-on-write) mapping of that file. */
 static int guest_mem_map(struct guest_mem *mem, uint64_t gpa, uint64_t size, int fd)

@@ -1,4 +1,4 @@
-#include "vmm/loader.h"
+#include "board/loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 static uint64_t le64(const uint8_t *p)
 {

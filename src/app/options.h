@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 enum irqchip_request {
 	IRQCHIP_REQ_AUTO,		/* in-kernel GICv3 → in-kernel GICv2 (device, then legacy) → userspace GICv2 */

@@ -1,9 +1,9 @@
-#include "vmm/mmio.h"
+#include "core/mmio.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 int mmio_bus_add(struct mmio_bus *bus, const struct mmio_region *r)
 {

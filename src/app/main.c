@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/control.h"
-#include "vmm/log.h"
-#include "vmm/options.h"
-#include "vmm/vm.h"
+#include "app/control.h"
+#include "core/log.h"
+#include "app/options.h"
+#include "core/vm.h"
 
 static void print_usage(FILE *f)
 {

@@ -1,4 +1,4 @@
-#include "fdt/fdt.h"
+#include "board/fdt.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,7 +11,7 @@
 #include "devices/uart_8250.h"
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* Interrupt specifier cells for the GIC binding. */
 #define GIC_FDT_SPI 0u

@@ -19,7 +19,7 @@
 #include "core/eventloop.h"
 #include "core/memory.h"
 #include "core/mmio.h"
-#include "app/options.h"
+#include "board/config.h"
 
 /* Process exit statuses (documented in man/armvmm.1). */
 #define VM_EXIT_POWEROFF 0	/* PSCI SYSTEM_OFF */

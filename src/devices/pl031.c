@@ -18,7 +18,7 @@
 
 #include "board/fdt.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 #include "core/vm.h"
 

@@ -8,7 +8,7 @@
 
 #include "board/fdt.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 
 /* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */

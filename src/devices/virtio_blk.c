@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 #include "core/vm.h"
 

@@ -20,9 +20,18 @@
 #include "devices/blk_io.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
-#include "app/options.h"
 
 struct vm;
+
+#define VM_MAX_DISKS 8u
+
+enum disk_io { DISK_IO_AUTO, DISK_IO_URING, DISK_IO_THREAD };
+
+struct disk_config {
+	const char *path;
+	bool read_only;
+	enum disk_io io;	/* io_uring, falling back to a thread; or forced */
+};
 
 #define VIRTIO_ID_BLOCK 2u
 

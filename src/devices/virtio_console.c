@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/eventloop.h"
 #include "core/log.h"
 #include "core/vm.h"

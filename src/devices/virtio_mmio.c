@@ -14,7 +14,7 @@
 
 #include "board/fdt.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u	/* "virt" */

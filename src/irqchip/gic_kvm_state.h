@@ -49,7 +49,7 @@
 #include <sys/ioctl.h>
 
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 
 /* Which attribute group a row lives in, and how its attr is built. */

@@ -20,7 +20,7 @@
 
 #include "irqchip/gicv2_model.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 #include "core/mmio.h"
 #include "core/vm.h"

@@ -13,7 +13,15 @@
 #include <stdint.h>
 
 #include "irqchip/gicv2_model.h"
-#include "app/options.h"
+
+enum irqchip_request {
+	IRQCHIP_REQ_AUTO,		/* in-kernel GICv3 → in-kernel GICv2 (device, then legacy) → userspace GICv2 */
+	IRQCHIP_REQ_GICV2,		/* in-kernel GICv2, else the userspace model (said at info level) */
+	IRQCHIP_REQ_GICV2_KERNEL,	/* in-kernel GICv2 or fail */
+	IRQCHIP_REQ_GICV2_LEGACY,	/* in-kernel GICv2 through KVM_CREATE_IRQCHIP */
+	IRQCHIP_REQ_GICV3,
+	IRQCHIP_REQ_USER,		/* the userspace GICv2 model */
+};
 
 enum irqchip_type {
 	IRQCHIP_GICV2_KVM,	/* in-kernel GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2) */

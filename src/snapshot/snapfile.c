@@ -17,54 +17,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "irqchip/irqchip.h"
 #include "core/log.h"
+#include "irqchip/irqchip.h"
 
 #define SNAP_MIN_PAGE 4096u
 #define SNAP_MAX_PAGE 65536u
 #define SNAP_GPA_LIMIT (1ull << 48)
 #define SNAP_NR_VIRTIO 16u
-
-/* --- little-endian fields ------------------------------------------------------------ */
-
-static void le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le_get(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t le32_get(const uint8_t *p) { return (uint32_t)le_get(p, 4); }
-static uint64_t le64_get(const uint8_t *p) { return le_get(p, 8); }
-
-uint32_t snap_crc32(const void *p, size_t n)
-{
-	const Bytef *b = p;
-	uLong crc = crc32(0L, Z_NULL, 0);
-
-	/* zlib takes a uInt length: feed larger buffers in pieces. */
-	while (n > 0) {
-		uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-		crc = crc32(crc, b, k);
-		b += k;
-		n -= k;
-	}
-	return (uint32_t)crc;
-}
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -87,202 +46,6 @@ static const char *sec_name(char out[32], uint32_t tag, uint32_t instance)
 	else
 		snprintf(out, 32, "0x%08" PRIx32 "/%" PRIu32, tag, instance);
 	return out;
-}
-
-/* --- building payloads --------------------------------------------------------------- */
-
-void snap_buf_free(struct snap_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Room for n more bytes at the end, or NULL (and err set) for good. */
-static uint8_t *buf_grow(struct snap_buf *b, size_t n)
-{
-	if (b->err)
-		return NULL;
-	if (n > SIZE_MAX - b->len) {
-		b->err = true;
-		return NULL;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n)
-			cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d) {
-			b->err = true;
-			return NULL;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	uint8_t *p = b->data + b->len;
-	b->len += n;
-	return p;
-}
-
-void snap_put_bytes(struct snap_buf *b, const void *p, size_t n)
-{
-	uint8_t *d = buf_grow(b, n);
-
-	if (d && n)
-		memcpy(d, p, n);
-}
-
-void snap_put_u8(struct snap_buf *b, uint8_t v) { snap_put_bytes(b, &v, 1); }
-
-void snap_put_u16(struct snap_buf *b, uint16_t v)
-{
-	uint8_t d[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-
-	snap_put_bytes(b, d, 2);
-}
-
-void snap_put_u32(struct snap_buf *b, uint32_t v)
-{
-	uint8_t d[4];
-
-	le32_put(d, v);
-	snap_put_bytes(b, d, 4);
-}
-
-void snap_put_u64(struct snap_buf *b, uint64_t v)
-{
-	uint8_t d[8];
-
-	le64_put(d, v);
-	snap_put_bytes(b, d, 8);
-}
-
-void snap_put_str(struct snap_buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > UINT32_MAX) {
-		b->err = true;
-		return;
-	}
-	snap_put_u32(b, (uint32_t)n);
-	snap_put_bytes(b, s, n);
-}
-
-/* --- reading payloads ---------------------------------------------------------------- */
-
-/*
- * The next n bytes, or NULL once anything went wrong. An overrun moves off
- * past len (saturating) so that snap_cursor_done() can tell "truncated" from
- * "invalid value", which leaves off at the bad value.
- */
-static const uint8_t *take(struct snap_cursor *c, size_t n)
-{
-	if (c->err)
-		return NULL;
-	if (c->off > c->len || n > c->len - c->off) {
-		c->err = true;
-		c->off = n > SIZE_MAX - c->off ? SIZE_MAX : c->off + n;
-		if (c->off <= c->len)	/* only for a caller-made cursor with off > len already */
-			c->off = c->len + 1;
-		return NULL;
-	}
-	const uint8_t *p = c->p + c->off;
-	c->off += n;
-	return p;
-}
-
-static void invalid_at(struct snap_cursor *c, size_t off)
-{
-	c->err = true;
-	c->off = off;
-}
-
-void snap_get_bytes(struct snap_cursor *c, void *p, size_t n)
-{
-	const uint8_t *s = take(c, n);
-
-	if (!n)
-		return;
-	if (s)
-		memcpy(p, s, n);
-	else
-		memset(p, 0, n);
-}
-
-uint8_t snap_get_u8(struct snap_cursor *c)
-{
-	const uint8_t *s = take(c, 1);
-
-	return s ? s[0] : 0;
-}
-
-uint16_t snap_get_u16(struct snap_cursor *c)
-{
-	const uint8_t *s = take(c, 2);
-
-	return s ? (uint16_t)le_get(s, 2) : 0;
-}
-
-uint32_t snap_get_u32(struct snap_cursor *c)
-{
-	const uint8_t *s = take(c, 4);
-
-	return s ? le32_get(s) : 0;
-}
-
-uint64_t snap_get_u64(struct snap_cursor *c)
-{
-	const uint8_t *s = take(c, 8);
-
-	return s ? le64_get(s) : 0;
-}
-
-bool snap_get_bool(struct snap_cursor *c)
-{
-	size_t at = c->off;
-	uint8_t v = snap_get_u8(c);
-
-	if (v > 1)
-		invalid_at(c, at);
-	return v == 1;
-}
-
-void snap_get_str(struct snap_cursor *c, char *buf, size_t cap)
-{
-	size_t at = c->off;
-	uint32_t n = snap_get_u32(c);
-
-	if (cap)
-		buf[0] = 0;
-	if (c->err)
-		return;
-	if (cap == 0 || n > cap - 1) {
-		invalid_at(c, at);
-		return;
-	}
-	const uint8_t *s = take(c, n);
-	if (!s)
-		return;
-	if (memchr(s, 0, n)) {
-		invalid_at(c, at);
-		return;
-	}
-	memcpy(buf, s, n);
-	buf[n] = 0;
-}
-
-int snap_cursor_done(const struct snap_cursor *c, const char *what)
-{
-	if (c->err && c->off > c->len)
-		pr_err("snapshot section %s: payload is truncated (%zu bytes)", what, c->len);
-	else if (c->err)
-		pr_err("snapshot section %s: invalid value at byte %zu of the payload", what, c->off);
-	else if (c->off < c->len)
-		pr_err("snapshot section %s: payload is %zu bytes longer than its contents", what,
-		       c->len - c->off);
-	else
-		return 0;
-	return -EINVAL;
 }
 
 /* --- validation ---------------------------------------------------------------------- */
@@ -801,7 +564,7 @@ int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap
 	w->tmp = strfmt("%s.tmp-%ld", w->dir, (long)getpid());
 	if (!w->tmp)
 		goto nomem;
-	if (!buf_grow(&w->state, SNAP_HEADER_SIZE))
+	if (!snap_buf_reserve(&w->state, SNAP_HEADER_SIZE))
 		goto nomem;
 	memset(w->state.data, 0, SNAP_HEADER_SIZE);
 	if (mkdir(w->tmp, 0700) < 0) {

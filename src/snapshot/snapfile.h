@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/state.h"
+
 #define SNAP_MAGIC "ARMVMMSN"		/* 8 bytes, no NUL */
 #define SNAP_VERSION 1u
 #define SNAP_HEADER_SIZE 64u
@@ -32,9 +34,6 @@
 #define SNAP_MAX_SECTIONS 65536u
 #define SNAP_MAX_VCPUS 4096u
 
-/* Section tags: four ASCII characters, first character in the low byte. */
-#define SNAP_TAG(a, b, c, d) \
-	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 #define SNAP_SEC_CONFIG SNAP_TAG('C', 'O', 'N', 'F')	/* what to rebuild: devices, options (1) */
 #define SNAP_SEC_VCPU SNAP_TAG('V', 'C', 'P', 'U')	/* instance = vCPU index (nr_vcpus) */
 #define SNAP_SEC_GIC SNAP_TAG('G', 'I', 'C', ' ')	/* irqchip state (1) */
@@ -51,39 +50,6 @@ struct snap_header {
 	uint64_t mem_gpa;	/* guest RAM: one region [mem_gpa, mem_gpa + mem_size) */
 	uint64_t mem_size;
 };
-
-/* A growing payload. A failed allocation sets err; snap_writer_add() then fails. */
-struct snap_buf {
-	uint8_t *data;
-	size_t len, cap;
-	bool err;
-};
-
-void snap_buf_free(struct snap_buf *b);
-void snap_put_u8(struct snap_buf *b, uint8_t v);
-void snap_put_u16(struct snap_buf *b, uint16_t v);
-void snap_put_u32(struct snap_buf *b, uint32_t v);
-void snap_put_u64(struct snap_buf *b, uint64_t v);
-void snap_put_bytes(struct snap_buf *b, const void *p, size_t n);
-void snap_put_str(struct snap_buf *b, const char *s);	/* u32 length, then the bytes (no NUL) */
-
-/* Reading one payload. Reading past the end sets err and yields zeros. */
-struct snap_cursor {
-	const uint8_t *p;
-	size_t len, off;
-	bool err;
-};
-
-uint8_t snap_get_u8(struct snap_cursor *c);
-uint16_t snap_get_u16(struct snap_cursor *c);
-uint32_t snap_get_u32(struct snap_cursor *c);
-uint64_t snap_get_u64(struct snap_cursor *c);
-bool snap_get_bool(struct snap_cursor *c);	/* a u8 that must be 0 or 1 (else err) */
-void snap_get_bytes(struct snap_cursor *c, void *p, size_t n);
-/* A snap_put_str string into buf (cap bytes incl. NUL): err if longer than cap - 1 or holding a NUL. */
-void snap_get_str(struct snap_cursor *c, char *buf, size_t cap);
-/* The reader of a payload is done: 0, or -EINVAL after one error line naming what (overrun or bytes left over). */
-int snap_cursor_done(const struct snap_cursor *c, const char *what);
 
 /*
  * Writing a snapshot into dir (which must not exist yet): everything goes to
@@ -149,7 +115,5 @@ int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instanc
 /* Free and close; safe on a zeroed or failed reader (and twice). */
 void snap_reader_close(struct snap_reader *r);
 
-/* CRC32 (zlib's polynomial) of a buffer. */
-uint32_t snap_crc32(const void *p, size_t n);
 
 #endif

@@ -7,7 +7,7 @@
 #define ARMVMM_SNAPSHOT_H
 
 #include "app/control.h"
-#include "app/options.h"
+#include "board/config.h"
 
 struct vm;
 

@@ -66,7 +66,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 #include "core/vm.h"
 

@@ -12,7 +12,7 @@
 
 #include "irqchip/gicv2_model.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 
 #define NCPUS 4u
 #define NIRQS 128u

@@ -19,7 +19,7 @@
 #include <linux/kvm.h>
 
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "snapshot/vcpu_state.h"
 #include "core/vm.h"
 

@@ -15,7 +15,7 @@
 
 #include "devices/pl031.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 
 static int64_t fake_now = 1700000000;
 static int64_t fake_clock(void) { return fake_now; }

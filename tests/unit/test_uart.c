@@ -12,7 +12,7 @@
 
 #include "devices/uart_8250.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 
 static int last_level = -1, level_changes;
 

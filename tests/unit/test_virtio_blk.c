@@ -22,7 +22,7 @@
 
 #include "devices/virtio_blk.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 #include "core/vm.h"
 

@@ -10,7 +10,7 @@
 
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
-#include "snapshot/snapfile.h"
+#include "core/state.h"
 #include "core/log.h"
 
 static int edges, notifies, resets, last_notify_q = -1;

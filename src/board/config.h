@@ -1,0 +1,43 @@
+/*
+ * What a VM is made of: the configuration "armvmm run" builds from its options
+ * (app/options.c) and a restore rebuilds from a snapshot's CONF section.
+ * The board (board.c) turns it into a machine.
+ */
+#ifndef ARMVMM_BOARD_CONFIG_H
+#define ARMVMM_BOARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "devices/virtio_blk.h"
+#include "irqchip/irqchip.h"
+
+#define VM_DEFAULT_MEM_MIB 256u
+/* RAM starts at 2 GiB and a 48-bit IPA space is the architectural ceiling. */
+#define VM_MAX_MEM_MIB (((1ull << 48) - 0x80000000ull) >> 20)
+#define VM_MAX_CPUS_OPTION 4096u /* a sanity bound; KVM_CAP_MAX_VCPUS is the real limit */
+
+enum console_type { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline;	/* user's -p, may be NULL */
+	const char *dump_dtb_path;
+	unsigned int nr_cpus;
+	uint64_t mem_size;	/* bytes */
+	enum irqchip_request irqchip;
+	enum log_level loglevel;
+	bool nodefaults;	/* no virtio-rng and no RTC unless asked for */
+	enum console_type console;
+	struct disk_config disks[VM_MAX_DISKS];
+	unsigned int nr_disks;
+	const char *name;		/* --name: listen on the control socket of that name */
+	const char *script_path;	/* --script: drive the console from a script */
+	unsigned int script_start;	/* first script command to run (a migrated run continues) */
+	const char *script_input;	/* console input a migrated run sends before anything else */
+	const char *restore_dir;	/* "armvmm restore DIR": the snapshot to continue */
+};
+
+#endif

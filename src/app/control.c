@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/eventloop.h"
 #include "core/log.h"
+#include "core/vm.h"
 
 #define SERVER_IO_TIMEOUT_MS 2000	/* a client gets this long to send its line and take the reply */
 #define CLIENT_TIMEOUT_MS 30000		/* pause, resume, stop and status replies, and stop's wait */
@@ -530,7 +531,8 @@ void control_server_handle(struct control_server *s, const char *request, char *
 		ret = s->ops->resume(s->opaque);
 		reply_ok_or_error(reply, cap, "resume", ret);
 	} else if (strcmp(request, "stop") == 0) {
-		ret = s->ops->stop(s->opaque);
+		pr_info("stopping the VM on request of its control socket");
+		ret = s->ops->stop(s->opaque, VM_EXIT_POWEROFF);
 		reply_ok_or_error(reply, cap, "stop", ret);
 	} else if (strncmp(request, "snapshot ", 9) == 0) {
 		handle_snapshot(s, request + 9, reply, cap);

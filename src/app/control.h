@@ -25,24 +25,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapshot/snapshot.h"
+
 #define CONTROL_NAME_MAX 64u
 #define CONTROL_LINE_MAX (PATH_MAX + 64u)
 
 struct eventloop;
 
-/* What the server asks of the VM (vm.c implements these; unit tests fake them). Main thread. */
-struct control_snapshot_result {
-	uint64_t state_bytes;	/* size of the state file */
-	uint64_t memory_bytes;	/* bytes of guest RAM data written (holes excluded) */
-	uint64_t ns;		/* time the save took, VM paused */
-};
-
+/*
+ * What the server (and a --script) asks of the VM: app/run.c implements these;
+ * unit tests fake them. Main thread, but stop may be called from any thread.
+ */
 struct control_ops {
 	bool (*is_paused)(void *opaque);
 	/* 0 and the time from request to every vCPU out of KVM_RUN, or -errno. Pausing a paused VM is 0, ns 0. */
 	int (*pause)(void *opaque, uint64_t *ns);
 	int (*resume)(void *opaque);
-	int (*stop)(void *opaque);	/* ask the VM to end (exit status 0); the reply goes out first */
+	int (*stop)(void *opaque, int status);	/* ask the VM to end with this exit status; the reply goes out first */
 	/*
 	 * Save into dir (absolute, must not exist). The VM is paused for the save
 	 * and afterwards is as it was (running or paused), or ends with stop.

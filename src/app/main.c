@@ -6,6 +6,7 @@
 #include "app/control.h"
 #include "core/log.h"
 #include "app/options.h"
+#include "app/run.h"
 #include "core/vm.h"
 
 static void print_usage(FILE *f)
@@ -66,5 +67,5 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? 0 : VM_EXIT_ERROR;
 	log_threshold = cfg.loglevel;
-	return vm_main(&cfg);
+	return run_vm(&cfg);
 }

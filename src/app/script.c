@@ -4,8 +4,8 @@
  * every byte the guest prints to stdout, whatever command it is on (a vCPU
  * writing to a full pipe would otherwise block, and could not be paused).
  * Anything that changes the VM (pause, resume, snapshot, migrate) is done by
- * the main thread, like a control-socket request: the script thread posts a
- * request, kicks script_req_fd and waits, pumping output meanwhile.
+ * the main thread through the operations the control socket uses: the script
+ * thread posts a request, kicks req_fd and waits, pumping output meanwhile.
  */
 #include "app/script.h"
 
@@ -21,11 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app/control.h"
 #include "core/clock.h"
+#include "core/eventloop.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/vm.h"
 
@@ -51,7 +55,9 @@ struct script {
 	unsigned int n, start, pc;
 	const char *input_path;	/* input a migrated run sends first */
 	int in_r, in_w, out_r, out_w;
-	struct vm *vm;
+	const struct control_ops *ops;	/* what the VM does for the script (main thread; stop from any) */
+	void *ops_opaque;
+	int req_fd;		/* eventfd: the script thread asks the main thread to act */
 	pthread_t thread;
 	bool thread_started;
 	unsigned int timeout_s;
@@ -66,6 +72,8 @@ struct script {
 
 	int result;		/* the process exit status the script decided, or -1 */
 	bool migrated;
+	char migrate_dir[PATH_MAX];	/* a migrate's directory, for script_migrate_continue */
+	unsigned int migrate_start;	/* the command the new process continues at */
 	char buf[SCRIPT_WINDOW];
 	size_t buf_len;
 	/* Console output not yet on stdout: a partial line, held briefly so log lines do not split it. */
@@ -219,7 +227,7 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->path = cfg->script_path;
 	s->start = cfg->script_start;
 	s->input_path = cfg->script_input;
-	s->in_r = s->in_w = s->out_r = s->out_w = -1;
+	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = -1;
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
@@ -375,7 +383,7 @@ static void script_fail(struct script *s, const struct script_cmd *c, const char
 	va_end(ap);
 	pr_err("script %s:%u: %s", s->path, c->line, msg);
 	s->result = VM_EXIT_SCRIPT;
-	vm_request_stop(s->vm, VM_EXIT_SCRIPT);
+	s->ops->stop(s->ops_opaque, VM_EXIT_SCRIPT);
 }
 
 /* Show a text in an error line: printable, no longer than 60 characters. */
@@ -462,7 +470,7 @@ static int request(struct script *s, enum script_req req)
 	s->req_done = false;
 	s->req_msg[0] = '\0';
 	pthread_mutex_unlock(&s->lock);
-	if (write(s->vm->script_req_fd, &one, sizeof(one)) < 0)
+	if (write(s->req_fd, &one, sizeof(one)) < 0)
 		return -errno;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
@@ -564,7 +572,7 @@ static void *script_thread(void *arg)
 		/* The script ran to its end without waiting for the guest to end: it passed; stop the VM. */
 		s->result = 0;
 		pr_info("script %s: done, stopping the VM", s->path);
-		vm_request_stop(s->vm, VM_EXIT_POWEROFF);
+		s->ops->stop(s->ops_opaque, VM_EXIT_POWEROFF);
 	}
 	/* Keep the guest's last words flowing to stdout until the VM is gone. */
 	while (!vm_has_ended(s))
@@ -574,11 +582,26 @@ static void *script_thread(void *arg)
 	return NULL;
 }
 
-int script_start(struct script *s, struct vm *vm)
+static void script_serve_request(struct script *s);
+
+static void script_req_cb(void *opaque, int fd, short revents)
+{
+	(void)revents;
+	if (eventfd_drain(fd) > 0)
+		script_serve_request(opaque);
+}
+
+int script_start(struct script *s, struct eventloop *loop, const struct control_ops *ops, void *opaque)
 {
 	int ret;
 
-	s->vm = vm;
+	s->ops = ops;
+	s->ops_opaque = opaque;
+	s->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->req_fd < 0 || eventloop_add(loop, s->req_fd, POLLIN, script_req_cb, s) < 0) {
+		pr_err("cannot set up the script's requests: %s", s->req_fd < 0 ? strerror(errno) : "no room in the event loop");
+		return -ENOSPC;
+	}
 	ret = pthread_create(&s->thread, NULL, script_thread, s);
 	if (ret) {
 		pr_err("starting the script thread failed: %s", strerror(ret));
@@ -609,7 +632,7 @@ static int save_pending_input(struct script *s, const char *dir)
 	return 0;
 }
 
-static int serve_migrate(struct vm *vm, struct script *s, char *msg, size_t cap)
+static int serve_migrate(struct script *s, char *msg, size_t cap)
 {
 	struct control_snapshot_result res;
 	const char *tmpdir = getenv("TMPDIR");
@@ -629,7 +652,7 @@ static int serve_migrate(struct vm *vm, struct script *s, char *msg, size_t cap)
 	 * reads after this point may happen twice, and the input it has not taken
 	 * stays in the pipe for save_pending_input.
 	 */
-	ret = vm_snapshot_request(vm, snap, true, &res, msg, cap);
+	ret = s->ops->snapshot(s->ops_opaque, snap, true, &res, msg, cap);
 	if (ret == 0)
 		ret = save_pending_input(s, dir);
 	if (ret < 0) {
@@ -641,16 +664,15 @@ static int serve_migrate(struct vm *vm, struct script *s, char *msg, size_t cap)
 			snprintf(msg, cap, "%s", strerror(-ret));
 		return ret;
 	}
-	snprintf(vm->migrate_dir, sizeof(vm->migrate_dir), "%s", dir);
-	vm->migrate_script_start = s->pc + 1;
+	snprintf(s->migrate_dir, sizeof(s->migrate_dir), "%s", dir);
+	s->migrate_start = s->pc + 1;
 	pr_info("migrating: snapshot in %s, continuing in a new armvmm process", snap);
-	vm_request_stop(vm, VM_EXIT_POWEROFF);
 	return 0;
 }
 
-void script_serve_request(struct vm *vm)
+/* Main thread: carry out what the script thread asked for. */
+static void script_serve_request(struct script *s)
 {
-	struct script *s = vm->script;
 	struct control_snapshot_result res;
 	char msg[512] = "";
 	uint64_t ns;
@@ -662,10 +684,12 @@ void script_serve_request(struct vm *vm)
 	pthread_mutex_unlock(&s->lock);
 	switch (req) {
 	case REQ_NONE: return;
-	case REQ_PAUSE: ret = vm_pause(vm, &ns); break;
-	case REQ_RESUME: vm_resume(vm); break;
-	case REQ_SNAPSHOT: ret = vm_snapshot_request(vm, s->cmds[s->pc].text, false, &res, msg, sizeof(msg)); break;
-	case REQ_MIGRATE: ret = serve_migrate(vm, s, msg, sizeof(msg)); break;
+	case REQ_PAUSE: ret = s->ops->pause(s->ops_opaque, &ns); break;
+	case REQ_RESUME: ret = s->ops->resume(s->ops_opaque); break;
+	case REQ_SNAPSHOT:
+		ret = s->ops->snapshot(s->ops_opaque, s->cmds[s->pc].text, false, &res, msg, sizeof(msg));
+		break;
+	case REQ_MIGRATE: ret = serve_migrate(s, msg, sizeof(msg)); break;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->req_result = ret;
@@ -710,11 +734,21 @@ void script_free(struct script *s)
 		close(s->out_r);
 	if (s->out_w >= 0)
 		close(s->out_w);
+	close_fd(&s->req_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
 /* --- migration ----------------------------------------------------------------- */
+
+bool script_migration(const struct script *s, char *dir, size_t cap, unsigned int *start)
+{
+	if (!s->migrate_dir[0])
+		return false;
+	snprintf(dir, cap, "%s", s->migrate_dir);
+	*start = s->migrate_start;
+	return true;
+}
 
 static void remove_migrate_dir(const char *dir)
 {

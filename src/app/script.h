@@ -8,10 +8,14 @@
 #ifndef ARMVMM_SCRIPT_H
 #define ARMVMM_SCRIPT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "app/options.h"
 
+struct control_ops;
+struct eventloop;
 struct script;
-struct vm;
 
 #define SCRIPT_DEFAULT_TIMEOUT_S 30u
 #define SCRIPT_MAX_COMMANDS 4096u
@@ -20,13 +24,16 @@ struct vm;
 int script_load(const struct vm_config *cfg, struct script **out);
 /* The console's host side for the VM: in_fd is read by the guest's console device, out_fd written by it. */
 int script_console_fds(struct script *s, int *in_fd, int *out_fd);
-/* Start the script thread (the vCPUs run already). */
-int script_start(struct script *s, struct vm *vm);
-/* Main thread: carry out what the script thread asked for (its eventfd fired). */
-void script_serve_request(struct vm *vm);
+/*
+ * Start the script thread (the vCPUs run already). It acts on the VM through
+ * ops (the control socket's operations), which run on loop's thread.
+ */
+int script_start(struct script *s, struct eventloop *loop, const struct control_ops *ops, void *opaque);
 /* After the VM ended with vm_status: let the script see it, wait for it; returns the process exit status. */
 int script_finish(struct script *s, int vm_status);
 void script_free(struct script *s);
+/* After the VM ended: true if the script migrated it, with the migration directory and the command to continue at. */
+bool script_migration(const struct script *s, char *dir, size_t cap, unsigned int *start);
 /*
  * After a "migrate" tore this VM down: run "armvmm restore" on the snapshot in
  * a new process that continues the script at command start, wait for it,

@@ -7,15 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/pl031.h"
-#include "devices/uart_8250.h"
-#include "devices/virtio_mmio.h"
-#include "irqchip/irqchip.h"
 #include "core/log.h"
-
-/* Interrupt specifier cells for the GIC binding. */
-#define GIC_FDT_SPI 0u
-#define GIC_FDT_PPI 1u
+#include "devices/device.h"
+#include "irqchip/irqchip.h"
 
 /* The affinity fields of MPIDR_EL1 (Aff3 in 39:32, Aff2..0 in 23:0), as cpu reg. */
 #define MPIDR_AFFINITY_MASK 0xff00ffffffull
@@ -34,22 +28,6 @@ char *fdt_make_bootargs(const char *user_params, const char *defaults)
 	else
 		snprintf(s, len, "%s%s%s", defaults, *user ? " " : "", user);
 	return s;
-}
-
-int fdt_begin_mmio_device(void *fdt, const char *name, const char *compatible, size_t compat_len, uint64_t base,
-			  uint64_t size, unsigned int spi, uint32_t irq_type)
-{
-	uint64_t reg[] = { cpu_to_fdt64(base), cpu_to_fdt64(size) };
-	uint32_t irq[] = { cpu_to_fdt32(GIC_FDT_SPI), cpu_to_fdt32(spi), cpu_to_fdt32(irq_type) };
-	char node[64];
-	int ret = 0;
-
-	snprintf(node, sizeof(node), "%s@%llx", name, (unsigned long long)base);
-	ret |= fdt_begin_node(fdt, node);
-	ret |= fdt_property(fdt, "compatible", compatible, (int)compat_len);
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
-	ret |= fdt_property(fdt, "interrupts", irq, sizeof(irq));
-	return ret ? -ENOSPC : 0;
 }
 
 static int fdt_cpus(void *fdt, const struct fdt_params *p)
@@ -122,7 +100,7 @@ static int fdt_chosen(void *fdt, const struct fdt_params *p)
 	char stdout_path[48];
 	int ret = 0;
 
-	snprintf(stdout_path, sizeof(stdout_path), "/serial@%llx", (unsigned long long)p->uart_base);
+	snprintf(stdout_path, sizeof(stdout_path), "/serial@%llx", (unsigned long long)p->stdout_base);
 	ret |= fdt_begin_node(fdt, "chosen");
 	ret |= fdt_property_string(fdt, "bootargs", p->bootargs ? p->bootargs : "");
 	ret |= fdt_property_string(fdt, "stdout-path", stdout_path);
@@ -168,13 +146,11 @@ int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize)
 	ret |= fdt_psci(fdt);
 	ret |= fdt_timer(fdt, p);
 	ret |= irqchip_fdt_node(p->irqchip, fdt);
-	ret |= uart_8250_fdt_node(fdt, p->uart_base, p->uart_spi);
-	if (p->rtc) {
-		ret |= fdt_apb_pclk_node(fdt);
-		ret |= pl031_fdt_node(fdt, p->rtc_base, p->rtc_spi);
+	for (unsigned int i = 0; p->devices && i < p->devices->count; i++) {
+		const struct device *d = &p->devices->dev[i];
+		if (d->ops->fdt_node)
+			ret |= d->ops->fdt_node(d, fdt);
 	}
-	for (unsigned int i = 0; i < p->nr_virtio; i++)
-		ret |= virtio_mmio_fdt_node(fdt, p->virtio_bases[i], p->virtio_spis[i]);
 	ret |= fdt_end_node(fdt);
 	ret |= fdt_finish(fdt);
 	if (ret) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct device_list;
 struct irqchip;
 
 struct fdt_params {
@@ -15,26 +16,9 @@ struct fdt_params {
 	const struct irqchip *irqchip;
 	const char *bootargs;
 	uint64_t initrd_addr, initrd_size;	/* size 0: no initrd */
-	uint64_t uart_base;
-	unsigned int uart_spi;
-	bool rtc;			/* a PL031 at rtc_base */
-	uint64_t rtc_base;
-	unsigned int rtc_spi;
-	unsigned int nr_virtio;		/* virtio-mmio transports */
-	const uint64_t *virtio_bases;
-	const unsigned int *virtio_spis;
+	uint64_t stdout_base;		/* /chosen/stdout-path: the serial port at this address */
+	const struct device_list *devices;	/* each adds its own node(s) */
 };
-
-/*
- * Open a device node "name@base" with compatible (compat_len bytes, so lists
- * with embedded NULs work), reg = <base size> and interrupts = <SPI spi type>.
- * The caller adds any further properties and closes it with fdt_end_node().
- * Returns 0 or -ENOSPC.
- */
-int fdt_begin_mmio_device(void *fdt, const char *name, const char *compatible, size_t compat_len, uint64_t base,
-			  uint64_t size, unsigned int spi, uint32_t irq_type);
-#define IRQ_TYPE_EDGE_RISING 1u
-#define IRQ_TYPE_LEVEL_HIGH 4u
 
 /* Build the DTB into buf (bufsize bytes); returns its size or -errno. */
 int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize);

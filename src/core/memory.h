@@ -5,13 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* kvmtool's arm64 memory map. */
-#define GUEST_RAM_BASE 0x80000000ull
-#define GUEST_MMIO_BASE 0x01000000ull
-#define GUEST_UART_BASE 0x01000000ull
-#define GUEST_UART_SIZE 0x1000ull
-#define GUEST_GIC_DIST_BASE 0x3fff0000ull
-
 struct guest_mem {
 	uint8_t *host;	/* start of the host mapping */
 	uint64_t gpa;	/* guest-physical base */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/vcpu.h"
 #include "core/vm.h"
 
 #define ARM64_CORE_REG(x) \
@@ -163,6 +164,12 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+static void vcpu_sync_hook(struct vm *vm, struct vcpu *vcpu)
+{
+	if (vm->vcpu_sync)
+		vm->vcpu_sync(vm->vcpu_hook_opaque, vcpu->index, vcpu->run);
+}
+
 /* Which vCPU this thread runs: MMIO handlers of banked registers (the userspace GIC) need it. */
 static _Thread_local unsigned int current_vcpu = UINT_MAX;
 
@@ -186,7 +193,7 @@ static void vcpu_park(struct vcpu *vcpu, bool exit_pending)
 		vcpu->run->immediate_exit = 1;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0 && errno != EINTR)
 			pr_warn("vCPU %u: completing an exit before pausing failed: %s", vcpu->index, strerror(errno));
-		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
+		vcpu_sync_hook(vm, vcpu);
 	}
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;
@@ -234,10 +241,11 @@ static void *vcpu_thread(void *arg)
 			exit_pending = false;
 			continue;
 		}
-		irqchip_vcpu_enter(&vm->irqchip, vcpu->index);
+		if (vm->vcpu_enter)
+			vm->vcpu_enter(vm->vcpu_hook_opaque, vcpu->index);
 		int r = ioctl(vcpu->fd, KVM_RUN, 0);
 		/* Every return, error or not, carries fresh timer levels for a userspace irqchip. */
-		irqchip_vcpu_sync(&vm->irqchip, vcpu->index, vcpu->run);
+		vcpu_sync_hook(vm, vcpu);
 		exit_pending = r == 0;
 		if (r < 0) {
 			int err = errno;

@@ -16,11 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "board/fdt.h"
+#include "devices/device.h"
 #include "irqchip/irqchip.h"
 #include "core/state.h"
+#include "core/eventloop.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "core/mmio.h"
 
 #define RTCDR 0x000	/* data: the counter (RO) */
 #define RTCMR 0x004	/* match */
@@ -189,35 +190,6 @@ static void pl031_timer_cb(void *opaque, int fd, short revents)
 		pl031_match(rtc, true); /* armed for the match second: a late wake-up still matched */
 }
 
-int pl031_create(struct vm *vm, uint64_t base, unsigned int spi)
-{
-	struct pl031 *rtc = &vm->rtc;
-	struct mmio_region r = {
-		.base = base, .size = PL031_SIZE, .name = "pl031", .dev = rtc,
-		.read = pl031_mmio_read, .write = pl031_mmio_write,
-	};
-	int ret;
-
-	pl031_init(rtc, &vm->irqchip, spi);
-	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (rtc->timer_fd < 0) {
-		ret = -errno;
-		pr_err("pl031: cannot create a timerfd: %s", strerror(-ret));
-		return ret;
-	}
-	vm->has_rtc = true;
-	ret = eventloop_add(&vm->loop, rtc->timer_fd, POLLIN, pl031_timer_cb, rtc);
-	if (ret < 0) {
-		pr_err("pl031: no room in the event loop");
-		return ret;
-	}
-	ret = mmio_bus_add(&vm->bus, &r);
-	if (ret < 0)
-		return ret;
-	pr_info("pl031 RTC at 0x%llx, SPI %u", (unsigned long long)base, spi);
-	return 0;
-}
-
 void pl031_destroy(struct pl031 *rtc)
 {
 	if (rtc->timer_fd >= 0)
@@ -320,4 +292,79 @@ int pl031_fdt_node(void *fdt, uint64_t base, unsigned int spi)
 	ret |= fdt_property_string(fdt, "clock-names", "apb_pclk");
 	ret |= fdt_end_node(fdt);
 	return ret ? -ENOSPC : 0;
+}
+
+/* --- the VM's RTC ------------------------------------------------------------------ */
+
+static int pl031_dev_fdt_node(const struct device *d, void *fdt)
+{
+	struct pl031 *rtc = d->priv;
+	int ret = fdt_apb_pclk_node(fdt);
+
+	return ret ? ret : pl031_fdt_node(fdt, rtc->base, rtc->spi);
+}
+
+static void pl031_dev_save(struct device *d, struct snap_buf *b)
+{
+	pl031_save(d->priv, b);
+}
+
+static int pl031_dev_restore(struct device *d, struct snap_cursor *c)
+{
+	return pl031_restore(d->priv, c);
+}
+
+static void pl031_dev_destroy(struct device *d)
+{
+	pl031_destroy(d->priv);
+	free(d->priv);
+}
+
+static const struct device_ops pl031_device_ops = {
+	.name = "pl031",
+	.snap_tag = PL031_SNAP_TAG,
+	.snap_what = "RTC",
+	.fdt_node = pl031_dev_fdt_node,
+	.save = pl031_dev_save,
+	.restore = pl031_dev_restore,
+	.destroy = pl031_dev_destroy,
+};
+
+int pl031_create(struct device_ctx *ctx, uint64_t base, unsigned int spi)
+{
+	struct pl031 *rtc = malloc(sizeof(*rtc));
+	struct mmio_region r = {
+		.base = base, .size = PL031_SIZE, .name = "pl031", .dev = rtc,
+		.read = pl031_mmio_read, .write = pl031_mmio_write,
+	};
+	int ret;
+
+	if (!rtc) {
+		pr_err("pl031: out of memory");
+		return -ENOMEM;
+	}
+	pl031_init(rtc, ctx->irqchip, spi);
+	rtc->base = base;
+	if (!device_register(ctx->devices, &pl031_device_ops, rtc)) {
+		pl031_destroy(rtc);
+		free(rtc);
+		return -ENOSPC;
+	}
+	/* From here on the device list owns rtc. */
+	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (rtc->timer_fd < 0) {
+		ret = -errno;
+		pr_err("pl031: cannot create a timerfd: %s", strerror(-ret));
+		return ret;
+	}
+	ret = eventloop_add(ctx->loop, rtc->timer_fd, POLLIN, pl031_timer_cb, rtc);
+	if (ret < 0) {
+		pr_err("pl031: no room in the event loop");
+		return ret;
+	}
+	ret = mmio_bus_add(ctx->bus, &r);
+	if (ret < 0)
+		return ret;
+	pr_info("pl031 RTC at 0x%llx, SPI %u", (unsigned long long)base, spi);
+	return 0;
 }

@@ -11,11 +11,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/state.h"
+
 #define PL031_SIZE 0x1000u
 #define PHANDLE_APB_PCLK 2u	/* the fixed clock AMBA devices name as apb_pclk */
 
+struct device_ctx;
 struct irqchip;
-struct vm;
 
 /* Guest-visible state: plain data for snapshots. */
 struct pl031_state {
@@ -34,7 +36,10 @@ struct pl031 {
 	bool irq_level;
 	int timer_fd;		/* timerfd armed for the next match, or -1 (unit tests) */
 	int64_t (*now)(void);	/* host seconds; replaceable in unit tests */
+	uint64_t base;		/* where the VM's RTC sits (pl031_create) */
 };
+
+#define PL031_SNAP_TAG SNAP_TAG('R', 'T', 'C', ' ')
 
 /* Set up the device state (no fds); timer_fd = -1. */
 void pl031_init(struct pl031 *rtc, struct irqchip *ic, unsigned int spi);
@@ -42,8 +47,8 @@ void pl031_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len);
 void pl031_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int len);
 /* Set RIS (and the line, if unmasked) when the counter equals RTCMR, or unconditionally with force. */
 void pl031_match(struct pl031 *rtc, bool force);
-/* Create the VM's RTC: MMIO region, timerfd in the event loop. 0 or -errno after a pr_err. */
-int pl031_create(struct vm *vm, uint64_t base, unsigned int spi);
+/* Create the VM's RTC at base, SPI spi: MMIO region, timerfd in the event loop, device list entry. 0 or -errno after a pr_err. */
+int pl031_create(struct device_ctx *ctx, uint64_t base, unsigned int spi);
 void pl031_destroy(struct pl031 *rtc);
 
 /* Snapshots: offset, match, control, mask, raw status; restore re-arms the match timer and the line. */

@@ -1,15 +1,22 @@
 #include "devices/uart_8250.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libfdt.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "board/fdt.h"
-#include "irqchip/irqchip.h"
-#include "core/state.h"
+#include "core/eventloop.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/mmio.h"
+#include "core/state.h"
+#include "devices/device.h"
+#include "irqchip/irqchip.h"
 
 /* Register offsets (reg-shift 0) and bits, from the 16550A data sheet. */
 enum {
@@ -45,6 +52,7 @@ void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irq
 	u->rx_space_fd = rx_space_fd;
 	u->irqchip = ic;
 	u->spi = spi;
+	u->in_fd = u->in_id = -1;
 }
 
 static uint8_t uart_iir(const struct uart_8250_state *st)
@@ -300,4 +308,121 @@ int uart_8250_fdt_node(void *fdt, uint64_t base, unsigned int spi)
 	ret |= fdt_property_cell(fdt, "clock-frequency", UART_CLOCK_HZ);
 	ret |= fdt_end_node(fdt);
 	return ret ? -ENOSPC : 0;
+}
+
+/* --- the VM's console ------------------------------------------------------------ */
+
+/* Read host input only when the FIFO can take it: nothing typed or piped is dropped. */
+static void uart_input_cb(void *opaque, int fd, short revents)
+{
+	struct uart_8250 *u = opaque;
+	uint8_t buf[UART_RX_FIFO];
+	unsigned int space = uart_8250_rx_space(u);
+	ssize_t n = 0;
+
+	if (space == 0) {
+		/* Full (e.g. restored with a full FIFO): wait for the guest to read, like below. */
+		eventloop_enable(u->loop, u->in_id, false);
+		u->in_waiting = true;
+		return;
+	}
+	if (revents & (POLLIN | POLLHUP)) {
+		n = read(fd, buf, space);
+		if (n > 0)
+			uart_8250_receive(u, buf, (unsigned int)n);
+	}
+	if ((revents & (POLLERR | POLLNVAL)) || n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		eventloop_enable(u->loop, u->in_id, false); /* end of input: the guest keeps running */
+	else if (uart_8250_rx_space(u) == 0) {
+		/* Full: wait for the guest to read (uart_space_cb turns input back on). */
+		eventloop_enable(u->loop, u->in_id, false);
+		u->in_waiting = true;
+	}
+}
+
+static void uart_space_cb(void *opaque, int fd, short revents)
+{
+	struct uart_8250 *u = opaque;
+
+	(void)revents;
+	(void)eventfd_drain(fd); /* a spurious wake is harmless: uart_input_cb checks for room */
+	if (u->in_waiting) {
+		u->in_waiting = false;
+		eventloop_enable(u->loop, u->in_id, true);
+	}
+}
+
+static int uart_dev_fdt_node(const struct device *d, void *fdt)
+{
+	struct uart_8250 *u = d->priv;
+
+	return uart_8250_fdt_node(fdt, u->base, u->spi);
+}
+
+static void uart_dev_save(struct device *d, struct snap_buf *b)
+{
+	uart_8250_save(d->priv, b);
+}
+
+static int uart_dev_restore(struct device *d, struct snap_cursor *c)
+{
+	return uart_8250_restore(d->priv, c);
+}
+
+static void uart_dev_destroy(struct device *d)
+{
+	struct uart_8250 *u = d->priv;
+
+	close_fd(&u->rx_space_fd);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+static const struct device_ops uart_8250_device_ops = {
+	.name = "uart",
+	.snap_tag = UART_8250_SNAP_TAG,
+	.snap_what = "UART",
+	.fdt_node = uart_dev_fdt_node,
+	.save = uart_dev_save,
+	.restore = uart_dev_restore,
+	.destroy = uart_dev_destroy,
+};
+
+int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd)
+{
+	struct uart_8250 *u = malloc(sizeof(*u));
+	int space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct mmio_region r = {
+		.base = base, .size = UART_8250_SIZE, .name = "uart", .dev = u,
+		.read = uart_8250_mmio_read, .write = uart_8250_mmio_write,
+	};
+
+	if (!u || space_fd < 0) {
+		pr_err("uart: out of resources");
+		free(u);
+		if (space_fd >= 0)
+			close(space_fd);
+		return -ENOMEM;
+	}
+	uart_8250_init(u, out_fd, space_fd, ctx->irqchip, spi);
+	u->base = base;
+	u->loop = ctx->loop;
+	if (!device_register(ctx->devices, &uart_8250_device_ops, u)) {
+		close(space_fd);
+		pthread_mutex_destroy(&u->lock);
+		free(u);
+		return -ENOSPC;
+	}
+	/* From here on the device list owns u. */
+	if (mmio_bus_add(ctx->bus, &r) < 0)
+		return -ENOSPC;
+	if (in_fd >= 0 && fcntl(in_fd, F_GETFD) >= 0) {
+		u->in_fd = in_fd;
+		if (eventloop_add(ctx->loop, space_fd, POLLIN, uart_space_cb, u) < 0 ||
+		    (u->in_id = eventloop_add(ctx->loop, in_fd, POLLIN, uart_input_cb, u)) < 0) {
+			pr_err("uart: no room in the event loop");
+			return -ENOSPC;
+		}
+	}
+	return 0;
 }

@@ -9,9 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/state.h"
+
 #define UART_RX_FIFO 64u
 #define UART_CLOCK_HZ 1843200u
 
+struct device_ctx;
+struct eventloop;
 struct irqchip;
 
 /* The guest-visible state: a plain struct the snapshot code can copy. */
@@ -30,7 +34,24 @@ struct uart_8250 {
 	struct irqchip *irqchip;
 	unsigned int spi;
 	bool irq_level;
+	/* As a VM's console (uart_8250_create): where it sits and the host input it reads. */
+	uint64_t base;
+	struct eventloop *loop;
+	int in_fd;		/* host side of the console input, or -1 */
+	int in_id;		/* its event loop entry, or -1 */
+	bool in_waiting;	/* input paused until the FIFO has room (rx_space_fd fires) */
 };
+
+#define UART_8250_SIZE 0x1000ull
+#define UART_8250_SNAP_TAG SNAP_TAG('U', 'A', 'R', 'T')
+
+/*
+ * The VM's serial console at base with SPI spi: guest output goes to out_fd,
+ * host input is read from in_fd (-1: none) only while the receive FIFO has
+ * room, so nothing typed or piped is dropped. Registers on ctx's bus, event
+ * loop and device list. 0 or -errno after one error line.
+ */
+int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd);
 
 void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi);
 void uart_8250_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len);

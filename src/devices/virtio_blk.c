@@ -28,7 +28,8 @@
 
 #include "core/state.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "core/eventloop.h"
+#include "devices/device.h"
 
 #define QUEUE 0u
 #define REAP_BATCH 32u
@@ -586,7 +587,7 @@ static void blk_destroy(struct virtio_mmio *t)
 	virtio_blk_destroy(t->dev);
 }
 
-int virtio_blk_create(struct vm *vm, const struct disk_config *cfg)
+int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, const struct disk_config *cfg)
 {
 	struct virtio_blk *b;
 	int ret;
@@ -640,15 +641,15 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg)
 		.queue_notify = blk_queue_notify, .reset = blk_reset, .destroy = blk_destroy,
 		.quiesce = blk_quiesce, .save = blk_save, .restore = blk_restore,
 	};
-	b->loop_id = eventloop_add(&vm->loop, b->io->event_fd, POLLIN, completion_cb, b);
+	b->loop_id = eventloop_add(ctx->loop, b->io->event_fd, POLLIN, completion_cb, b);
 	if (b->loop_id < 0) {
 		ret = b->loop_id;
 		pr_err("disk '%s': no room in the event loop", cfg->path);
 		goto fail_io;
 	}
-	b->t = vm_add_virtio_device(vm, &b->ops, b);
+	b->t = virtio_mmio_create(ctx, base, spi, &b->ops, b);
 	if (!b->t) {
-		eventloop_enable(&vm->loop, b->loop_id, false);
+		eventloop_enable(ctx->loop, b->loop_id, false);
 		ret = -ENOSPC;
 		goto fail_io;
 	}

@@ -21,7 +21,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
 
-struct vm;
+struct device_ctx;
 
 #define VM_MAX_DISKS 8u
 
@@ -144,7 +144,7 @@ struct virtio_blk {
  * completion eventfd into vm->loop and give the device a virtio-mmio
  * transport. 0 or -errno after one pr_err line.
  */
-int virtio_blk_create(struct vm *vm, const struct disk_config *cfg);
+int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, const struct disk_config *cfg);
 
 /*
  * Parse one chain (features: negotiated). Copies the header out of guest RAM

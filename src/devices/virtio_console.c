@@ -22,7 +22,7 @@
 #include "core/state.h"
 #include "core/eventloop.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "devices/device.h"
 
 /* Write the chain's device-readable buffers out; a failing host fd just loses output. */
 static void console_write_chain(struct virtio_console *con, const struct virtq_chain *c)
@@ -196,7 +196,7 @@ static const struct virtio_device_ops virtio_console_ops = {
 	.restore = console_restore,
 };
 
-int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
+int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd)
 {
 	struct virtio_console *con = calloc(1, sizeof(*con));
 
@@ -204,7 +204,7 @@ int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
 		pr_err("virtio-console: out of memory");
 		return -ENOMEM;
 	}
-	con->loop = &vm->loop;
+	con->loop = ctx->loop;
 	con->in_fd = in_fd;
 	con->out_fd = out_fd;
 	con->in_id = -1;
@@ -217,7 +217,7 @@ int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
 		free(con);
 		return -err;
 	}
-	con->t = vm_add_virtio_device(vm, &virtio_console_ops, con);
+	con->t = virtio_mmio_create(ctx, base, spi, &virtio_console_ops, con);
 	if (!con->t) {
 		close(con->wake_fd);
 		pthread_mutex_destroy(&con->tx_lock);
@@ -225,11 +225,11 @@ int virtio_console_create(struct vm *vm, int in_fd, int out_fd)
 		return -ENOSPC;
 	}
 	/* From here on the transport owns con: vm teardown calls console_destroy. */
-	if (eventloop_add(&vm->loop, con->wake_fd, POLLIN, console_wake_cb, con) < 0)
+	if (eventloop_add(ctx->loop, con->wake_fd, POLLIN, console_wake_cb, con) < 0)
 		goto no_room;
 	/* A closed in_fd (no stdin) leaves the console output only. */
 	if (fcntl(in_fd, F_GETFD) >= 0) {
-		con->in_id = eventloop_add(&vm->loop, in_fd, POLLIN, console_input_cb, con);
+		con->in_id = eventloop_add(ctx->loop, in_fd, POLLIN, console_input_cb, con);
 		if (con->in_id < 0)
 			goto no_room;
 	}

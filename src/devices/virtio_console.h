@@ -19,7 +19,7 @@
 #define VIRTIO_CONSOLE_CONFIG_SIZE 12u	/* cols, rows, max_nr_ports, emerg_wr */
 #define VIRTIO_CONSOLE_PENDING 4096u
 
-struct vm;
+struct device_ctx;
 struct eventloop;
 
 /* Input read from the host but not yet taken by the guest: plain data for snapshots. */
@@ -41,6 +41,6 @@ struct virtio_console {
 };
 
 /* Create the console on in_fd/out_fd; it takes in_fd's place in the event loop. */
-int virtio_console_create(struct vm *vm, int in_fd, int out_fd);
+int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd);
 
 #endif

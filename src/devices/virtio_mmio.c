@@ -8,14 +8,22 @@
 
 #include <errno.h>
 #include <libfdt.h>
+#include <linux/kvm.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "board/fdt.h"
-#include "irqchip/irqchip.h"
-#include "core/state.h"
+#include "core/eventloop.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/mmio.h"
+#include "core/state.h"
+#include "devices/device.h"
+#include "irqchip/irqchip.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u	/* "virt" */
 #define VIRTIO_MMIO_VERSION 2u
@@ -171,7 +179,7 @@ static uint32_t rd_shm_len(struct virtio_mmio *t) { (void)t; return 0xffffffffu;
 static uint32_t rd_config_generation(struct virtio_mmio *t) { return t->st.config_generation; }
 static void wr_ignore(struct virtio_mmio *t, uint32_t v) { (void)t; (void)v; }
 
-/* QueueNotify (0x050) and Status (0x070) need work outside the lock: see virtio_mmio_write. */
+/* QueueNotify and Status need work outside the lock: see virtio_mmio_write. */
 static const struct virtio_mmio_reg {
 	uint32_t off;
 	const char *name;
@@ -190,10 +198,10 @@ static const struct virtio_mmio_reg {
 	{ 0x034, "QueueNumMax", rd_queue_num_max, NULL },
 	{ 0x038, "QueueNum", NULL, wr_queue_num },
 	{ 0x044, "QueueReady", rd_queue_ready, wr_queue_ready },
-	{ 0x050, "QueueNotify", NULL, wr_ignore },
+	{ VIRTIO_MMIO_QUEUE_NOTIFY, "QueueNotify", NULL, wr_ignore },
 	{ 0x060, "InterruptStatus", rd_interrupt_status, NULL },
 	{ 0x064, "InterruptACK", NULL, wr_interrupt_ack },
-	{ 0x070, "Status", rd_status, wr_status },
+	{ VIRTIO_MMIO_STATUS, "Status", rd_status, wr_status },
 	{ 0x080, "QueueDescLow", NULL, wr_queue_desc_lo },
 	{ 0x084, "QueueDescHigh", NULL, wr_queue_desc_hi },
 	{ 0x090, "QueueDriverLow", NULL, wr_queue_avail_lo },
@@ -228,6 +236,9 @@ void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_device_ops *ops
 	t->spi = spi;
 	t->irqfd = -1;
 	t->base = base;
+	t->vm_fd = -1;
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		t->ioeventfds[q].fd = -1;
 }
 
 void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
@@ -291,11 +302,11 @@ void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		return;
 	}
 	memcpy(&v, data, 4);
-	if (off == 0x070 && v == 0) {
+	if (off == VIRTIO_MMIO_STATUS && v == 0) {
 		virtio_mmio_reset(t);
 		return;
 	}
-	if (off == 0x050) {
+	if (off == VIRTIO_MMIO_QUEUE_NOTIFY) {
 		virtio_mmio_notify(t, v);
 		return;
 	}
@@ -581,4 +592,142 @@ int virtio_mmio_fdt_node(void *fdt, uint64_t base, unsigned int spi)
 	ret |= fdt_property(fdt, "dma-coherent", NULL, 0);
 	ret |= fdt_end_node(fdt);
 	return ret ? -ENOSPC : 0;
+}
+
+/* --- a transport in the VM --------------------------------------------------------- */
+
+static void ioeventfd_cb(void *opaque, int fd, short revents)
+{
+	struct virtio_mmio_ioeventfd *io = opaque;
+
+	(void)revents;
+	if (eventfd_drain(fd) > 0)
+		virtio_mmio_notify(io->t, io->queue);
+}
+
+/*
+ * QueueNotify through an ioeventfd per queue: KVM completes the guest's write
+ * without leaving the kernel and the main thread handles the queue. Without
+ * KVM support the write arrives as an MMIO exit and is handled on the vCPU.
+ */
+static void add_ioeventfds(struct virtio_mmio *t, struct device_ctx *ctx)
+{
+	for (unsigned int q = 0; ctx->vm_fd >= 0 && q < t->ops->num_queues; q++) {
+		struct virtio_mmio_ioeventfd *io = &t->ioeventfds[q];
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct kvm_ioeventfd ioe = {
+			.datamatch = q, .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4, .fd = efd,
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		};
+		if (efd < 0 || ioctl(ctx->vm_fd, KVM_IOEVENTFD, &ioe) < 0) {
+			pr_debug("%s: no ioeventfd for queue %u (%s): notifications exit to userspace", t->ops->name, q,
+				 strerror(errno));
+			if (efd >= 0)
+				close(efd);
+			break;
+		}
+		*io = (struct virtio_mmio_ioeventfd){ .t = t, .queue = q, .fd = efd };
+		eventloop_add(ctx->loop, efd, POLLIN, ioeventfd_cb, io);
+	}
+}
+
+/* After CTRL_INIT (KVM refuses irqfds before the vGIC is initialised): the SPI through an irqfd. */
+static void transport_irqchip_ready(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = t->spi };
+
+	if (efd < 0 || t->vm_fd < 0 || ioctl(t->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		pr_debug("%s: no irqfd (%s): interrupts go through KVM_IRQ_LINE", t->ops->name, strerror(errno));
+		if (efd >= 0)
+			close(efd);
+		return;
+	}
+	t->irqfd = efd;
+}
+
+static int transport_fdt_node(const struct device *d, void *fdt)
+{
+	struct virtio_mmio *t = d->priv;
+
+	return virtio_mmio_fdt_node(fdt, t->base, t->spi);
+}
+
+static void transport_quiesce(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	if (t->ops->quiesce)
+		t->ops->quiesce(t);
+}
+
+static void transport_save(struct device *d, struct snap_buf *b)
+{
+	virtio_mmio_save(d->priv, b);
+}
+
+static int transport_restore(struct device *d, struct snap_cursor *c)
+{
+	return virtio_mmio_restore(d->priv, c);
+}
+
+static void transport_restored(struct device *d)
+{
+	virtio_mmio_kick_all(d->priv);
+}
+
+static void transport_destroy(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		close_fd(&t->ioeventfds[q].fd);
+	close_fd(&t->irqfd);
+	if (t->ops->destroy)
+		t->ops->destroy(t);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static const struct device_ops virtio_mmio_device_ops = {
+	.name = "virtio-mmio",
+	.snap_tag = VIRTIO_MMIO_SNAP_TAG,
+	.snap_what = "virtio slot",
+	.fdt_node = transport_fdt_node,
+	.irqchip_ready = transport_irqchip_ready,
+	.quiesce = transport_quiesce,
+	.save = transport_save,
+	.restore = transport_restore,
+	.restored = transport_restored,
+	.destroy = transport_destroy,
+};
+
+struct virtio_mmio *virtio_mmio_create(struct device_ctx *ctx, uint64_t base, unsigned int spi,
+				       const struct virtio_device_ops *ops, void *dev)
+{
+	struct virtio_mmio *t;
+	struct mmio_region r = {
+		.base = base, .size = VIRTIO_MMIO_SIZE, .name = ops->name,
+		.read = virtio_mmio_read, .write = virtio_mmio_write,
+	};
+
+	if (ops->num_queues > VIRTIO_MAX_QUEUES) {
+		pr_err("%s: %u queues (at most %u)", ops->name, ops->num_queues, VIRTIO_MAX_QUEUES);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	virtio_mmio_init(t, ops, dev, ctx->mem, ctx->irqchip, spi, base);
+	t->vm_fd = ctx->vm_fd;
+	r.dev = t;
+	if (mmio_bus_add(ctx->bus, &r) < 0 || !device_register(ctx->devices, &virtio_mmio_device_ops, t)) {
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return NULL;
+	}
+	add_ioeventfds(t, ctx);
+	pr_info("%s at 0x%llx, SPI %u", ops->name, (unsigned long long)base, spi);
+	return t;
 }

@@ -13,10 +13,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/state.h"
 #include "devices/virtqueue.h"
 
 #define VIRTIO_MMIO_SIZE 0x200u
 #define VIRTIO_MAX_QUEUES 4u
+#define VIRTIO_MMIO_SNAP_TAG SNAP_TAG('V', 'I', 'R', 'T')
+
+/* Register offsets the transport handles outside its register table (virtio 1.x, 4.2.2). */
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050u
+#define VIRTIO_MMIO_STATUS 0x070u
 
 /* Device status bits (virtio 1.x, 2.1) */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1u
@@ -76,6 +82,12 @@ struct virtio_mmio_state {
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 };
 
+struct virtio_mmio_ioeventfd {
+	struct virtio_mmio *t;
+	unsigned int queue;
+	int fd;			/* -1: none (notifications exit to userspace) */
+};
+
 struct virtio_mmio {
 	pthread_mutex_t lock;
 	struct virtio_mmio_state st;
@@ -86,8 +98,21 @@ struct virtio_mmio {
 	unsigned int spi;
 	int irqfd;			/* eventfd routed to the SPI by KVM_IRQFD, or -1 */
 	uint64_t base;
+	int vm_fd;			/* for KVM_IRQFD (virtio_mmio_create), or -1 */
+	struct virtio_mmio_ioeventfd ioeventfds[VIRTIO_MAX_QUEUES];
 };
 
+/*
+ * A transport for device dev at base with SPI spi (the board picks both): MMIO
+ * region, an ioeventfd per queue where KVM offers them, and a device list
+ * entry, which owns it from then on (its destroy calls ops->destroy). After
+ * the irqchip is initialised the entry binds an irqfd to the SPI where it can.
+ * NULL after one error line.
+ */
+struct device_ctx;
+struct virtio_mmio *virtio_mmio_create(struct device_ctx *ctx, uint64_t base, unsigned int spi,
+				       const struct virtio_device_ops *ops, void *dev);
+/* Set up a transport's state (no fds, no bus): what virtio_mmio_create and unit tests start from. */
 void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_device_ops *ops, void *dev,
 		      const struct guest_mem *mem, struct irqchip *ic, unsigned int spi, uint64_t base);
 void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len);

@@ -11,7 +11,7 @@
 #include <sys/random.h>
 
 #include "core/log.h"
-#include "core/vm.h"
+#include "devices/device.h"
 
 /* Fill up to max bytes of the chain's writable buffers; returns how many were written. */
 static uint32_t fill_chain(const struct virtq_chain *c, uint32_t max)
@@ -73,7 +73,7 @@ static const struct virtio_device_ops virtio_rng_ops = {
 	.destroy = virtio_rng_destroy,
 };
 
-int virtio_rng_create(struct vm *vm)
+int virtio_rng_create(struct device_ctx *ctx, uint64_t base, unsigned int spi)
 {
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
 
@@ -82,7 +82,7 @@ int virtio_rng_create(struct vm *vm)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&rng->lock, NULL);
-	rng->t = vm_add_virtio_device(vm, &virtio_rng_ops, rng);
+	rng->t = virtio_mmio_create(ctx, base, spi, &virtio_rng_ops, rng);
 	if (!rng->t) {
 		pthread_mutex_destroy(&rng->lock);
 		free(rng);

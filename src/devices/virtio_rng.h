@@ -12,7 +12,7 @@
 /* At most this much entropy per request: a guest asking for gigabytes gets it in pieces. */
 #define VIRTIO_RNG_MAX_CHUNK 65536u
 
-struct vm;
+struct device_ctx;
 
 struct virtio_rng {
 	pthread_mutex_t lock;		/* one filler at a time (vCPU threads or the event loop) */
@@ -22,6 +22,6 @@ struct virtio_rng {
 
 /* Serve every chain the driver queued; the queue_notify callback. */
 void virtio_rng_notify(struct virtio_mmio *t, unsigned int q);
-int virtio_rng_create(struct vm *vm);
+int virtio_rng_create(struct device_ctx *ctx, uint64_t base, unsigned int spi);
 
 #endif

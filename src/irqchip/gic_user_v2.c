@@ -23,7 +23,7 @@
 #include "core/state.h"
 #include "core/log.h"
 #include "core/mmio.h"
-#include "core/vm.h"
+#include "core/vcpu.h"
 
 /* The PPIs the kernel's device_irq_level bits stand for (the timer node in the DTB names the same). */
 #define PPI_VTIMER 27u

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "board/layout.h"
 #include "devices/virtqueue.h"
 #include "core/log.h"
 
@@ -32,14 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Exactly-sized so that one byte too far is an ASan report. */
 	uint8_t *ram = calloc(1, FUZZ_RAM);
 	memcpy(ram, data, size < FUZZ_RAM ? size : FUZZ_RAM);
-	struct guest_mem mem = { .host = ram, .gpa = GUEST_RAM_BASE, .size = FUZZ_RAM };
+	struct guest_mem mem = { .host = ram, .gpa = BOARD_RAM_BASE, .size = FUZZ_RAM };
 	/* Offsets may point anywhere, including past RAM: the layout check must catch it. */
 	struct virtq q = {
 		.num = hdr.num,
 		.ready = true,
-		.desc_gpa = GUEST_RAM_BASE + hdr.desc_off * 16ull,
-		.avail_gpa = GUEST_RAM_BASE + hdr.avail_off * 2ull,
-		.used_gpa = GUEST_RAM_BASE + hdr.used_off * 4ull,
+		.desc_gpa = BOARD_RAM_BASE + hdr.desc_off * 16ull,
+		.avail_gpa = BOARD_RAM_BASE + hdr.avail_off * 2ull,
+		.used_gpa = BOARD_RAM_BASE + hdr.used_off * 4ull,
 		.last_avail_idx = hdr.last_avail,
 		.used_idx = hdr.used,
 	};

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "app/control.h"
+#include "core/vm.h"
 #include "core/eventloop.h"
 
 /* ---- per-test directory: XDG_RUNTIME_DIR points into a fresh mkdtemp dir ---- */
@@ -271,10 +272,11 @@ static int fake_resume(void *opaque)
 	return 0;
 }
 
-static int fake_stop(void *opaque)
+static int fake_stop(void *opaque, int status)
 {
 	struct fake_vm *vm = opaque;
 
+	assert_int_equal(status, VM_EXIT_POWEROFF); /* the control socket's stop powers off */
 	vm->stopped = true;
 	if (vm->loop)
 		vm->loop->quit = true;
@@ -298,7 +300,7 @@ static int fake_snapshot(void *opaque, const char *dir, bool stop, struct contro
 	res->memory_bytes = 3u << 20 | 1;	/* just over 3 MiB: 4 */
 	res->ns = 42400000;			/* 42 ms */
 	if (stop)
-		fake_stop(vm);
+		fake_stop(vm, VM_EXIT_POWEROFF);
 	return 0;
 }
 

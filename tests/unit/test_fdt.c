@@ -16,10 +16,30 @@
 #include "board/fdt.h"
 #include "irqchip/irqchip.h"
 #include "board/loader.h"
+#include "board/layout.h"
+#include "core/eventloop.h"
 #include "core/memory.h"
+#include "core/mmio.h"
 #include "core/vm.h"
+#include "devices/device.h"
+#include "devices/uart_8250.h"
 
 static uint8_t blob[DTB_MAX_SIZE];
+
+/* The board's console UART, the one device these trees carry: created as the board creates it. */
+static struct device_list *board_uart(struct irqchip *ic)
+{
+	static struct device_list devs;
+	static struct mmio_bus bus;
+	static struct eventloop loop;
+	struct device_ctx ctx = { .bus = &bus, .loop = &loop, .irqchip = ic, .vm_fd = -1, .devices = &devs };
+
+	device_list_destroy(&devs);
+	memset(&bus, 0, sizeof(bus));
+	memset(&loop, 0, sizeof(loop));
+	assert_int_equal(uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, -1, STDOUT_FILENO), 0);
+	return &devs;
+}
 
 static int build(enum irqchip_type type, unsigned int ncpu, uint64_t ram, uint64_t initrd_size,
 		 const char *bootargs)
@@ -31,10 +51,10 @@ static int build(enum irqchip_type type, unsigned int ncpu, uint64_t ram, uint64
 	for (unsigned int i = 0; i < ncpu; i++)
 		mpidrs[i] = vcpu_default_mpidr(i);
 	struct fdt_params p = {
-		.ram_base = GUEST_RAM_BASE, .ram_size = ram, .nr_cpus = ncpu, .mpidrs = mpidrs,
+		.ram_base = BOARD_RAM_BASE, .ram_size = ram, .nr_cpus = ncpu, .mpidrs = mpidrs,
 		.irqchip = &ic, .bootargs = bootargs,
 		.initrd_addr = 0x8f000000, .initrd_size = initrd_size,
-		.uart_base = GUEST_UART_BASE, .uart_spi = UART_SPI,
+		.stdout_base = BOARD_UART_BASE, .devices = board_uart(&ic),
 	};
 	int len = fdt_build(&p, blob, sizeof(blob));
 	assert_true(len > 0);
@@ -117,7 +137,7 @@ static void test_cpus_psci_uart(void **state)
 	const void *irq = prop("/serial@1000000", "interrupts", &len);
 	assert_int_equal(len, 12);
 	assert_int_equal(be32_at(irq, 0), 0);		/* SPI */
-	assert_int_equal(be32_at(irq, 1), UART_SPI);
+	assert_int_equal(be32_at(irq, 1), BOARD_UART_SPI);
 	assert_int_equal(be32_at(prop("/serial@1000000", "clock-frequency", &len), 0), 1843200);
 }
 
@@ -222,8 +242,9 @@ static void test_too_small_buffer(void **state)
 	uint8_t small[256];
 
 	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, 1);
-	struct fdt_params p = { .ram_base = GUEST_RAM_BASE, .ram_size = 1 << 26, .nr_cpus = 1,
-				.mpidrs = &mpidr, .irqchip = &ic, .bootargs = "", .uart_base = GUEST_UART_BASE };
+	struct fdt_params p = { .ram_base = BOARD_RAM_BASE, .ram_size = 1 << 26, .nr_cpus = 1,
+				.mpidrs = &mpidr, .irqchip = &ic, .bootargs = "", .stdout_base = BOARD_UART_BASE,
+				.devices = board_uart(&ic) };
 	assert_int_equal(fdt_build(&p, small, sizeof(small)), -ENOSPC);
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "board/loader.h"
+#include "board/layout.h"
 #include "core/memory.h"
 
 #define MiB (1ull << 20)
@@ -158,11 +159,11 @@ static void test_layout_image_with_initrd(void **state)
 	struct kernel_image img = { .has_header = true, .text_offset = 0, .image_size = 30 * MiB };
 	struct boot_layout l;
 
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 256 * MiB, &img, 5 * MiB + 123, &l), 0);
-	assert_int_equal(l.kernel_addr, GUEST_RAM_BASE);
-	assert_int_equal(l.kernel_end, GUEST_RAM_BASE + 30 * MiB);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 256 * MiB, &img, 5 * MiB + 123, &l), 0);
+	assert_int_equal(l.kernel_addr, BOARD_RAM_BASE);
+	assert_int_equal(l.kernel_end, BOARD_RAM_BASE + 30 * MiB);
 	/* DTB: the last 2 MiB block of RAM, 2 MiB aligned (hence 8-byte aligned). */
-	assert_int_equal(l.dtb_addr, GUEST_RAM_BASE + 254 * MiB);
+	assert_int_equal(l.dtb_addr, BOARD_RAM_BASE + 254 * MiB);
 	assert_int_equal(l.dtb_addr % SZ_2M, 0);
 	/* initrd: page aligned, right below the DTB block, not overlapping the kernel. */
 	assert_int_equal(l.initrd_addr % 4096, 0);
@@ -178,10 +179,10 @@ static void test_layout_flat_binary(void **state)
 	struct kernel_image img = { .has_header = false, .text_offset = FLAT_BINARY_OFFSET, .image_size = 100 };
 	struct boot_layout l;
 
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 64 * MiB, &img, 0, &l), 0);
-	assert_int_equal(l.kernel_addr, GUEST_RAM_BASE + 0x80000);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 64 * MiB, &img, 0, &l), 0);
+	assert_int_equal(l.kernel_addr, BOARD_RAM_BASE + 0x80000);
 	assert_int_equal(l.initrd_size, 0);
-	assert_int_equal(l.dtb_addr, GUEST_RAM_BASE + 62 * MiB);
+	assert_int_equal(l.dtb_addr, BOARD_RAM_BASE + 62 * MiB);
 }
 
 static void test_layout_rejects_what_does_not_fit(void **state)
@@ -191,19 +192,19 @@ static void test_layout_rejects_what_does_not_fit(void **state)
 	struct boot_layout l;
 
 	/* Kernel larger than RAM; kernel reaching into the DTB block; an exact fit. */
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 16 * MiB, &img, 0, &l), -E2BIG);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 31 * MiB, &img, 0, &l), -E2BIG);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 32 * MiB, &img, 0, &l), 0);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 16 * MiB, &img, 0, &l), -E2BIG);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 31 * MiB, &img, 0, &l), -E2BIG);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 32 * MiB, &img, 0, &l), 0);
 	assert_int_equal(l.kernel_end, l.dtb_addr);
 	/* The initrd must fit between the kernel's image_size and the DTB block. */
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 32 * MiB, &img, 4096, &l), -E2BIG);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 34 * MiB, &img, 2 * MiB, &l), 0);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 34 * MiB, &img, 2 * MiB + 1, &l), -E2BIG);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 64 * MiB, &img, 32 * MiB, &l), 0);
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 64 * MiB, &img, 32 * MiB + 1, &l), -E2BIG);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 32 * MiB, &img, 4096, &l), -E2BIG);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 34 * MiB, &img, 2 * MiB, &l), 0);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 34 * MiB, &img, 2 * MiB + 1, &l), -E2BIG);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 64 * MiB, &img, 32 * MiB, &l), 0);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 64 * MiB, &img, 32 * MiB + 1, &l), -E2BIG);
 	/* An odd RAM size: the DTB still gets a whole, aligned 2 MiB block inside RAM. */
-	assert_int_equal(boot_layout_plan(GUEST_RAM_BASE, 65 * MiB, &img, 0, &l), 0);
-	assert_int_equal(l.dtb_addr, GUEST_RAM_BASE + 62 * MiB);
+	assert_int_equal(boot_layout_plan(BOARD_RAM_BASE, 65 * MiB, &img, 0, &l), 0);
+	assert_int_equal(l.dtb_addr, BOARD_RAM_BASE + 62 * MiB);
 }
 
 static void test_guest_mem_bounds(void **state)
@@ -211,14 +212,14 @@ static void test_guest_mem_bounds(void **state)
 	(void)state;
 	struct guest_mem m;
 
-	assert_int_equal(guest_mem_alloc(&m, GUEST_RAM_BASE, 4 * MiB), 0);
-	assert_non_null(guest_mem_ptr(&m, GUEST_RAM_BASE, 4 * MiB));
-	assert_non_null(guest_mem_ptr(&m, GUEST_RAM_BASE + 4 * MiB - 1, 1));
-	assert_null(guest_mem_ptr(&m, GUEST_RAM_BASE + 4 * MiB - 1, 2));
-	assert_null(guest_mem_ptr(&m, GUEST_RAM_BASE - 1, 1));
+	assert_int_equal(guest_mem_alloc(&m, BOARD_RAM_BASE, 4 * MiB), 0);
+	assert_non_null(guest_mem_ptr(&m, BOARD_RAM_BASE, 4 * MiB));
+	assert_non_null(guest_mem_ptr(&m, BOARD_RAM_BASE + 4 * MiB - 1, 1));
+	assert_null(guest_mem_ptr(&m, BOARD_RAM_BASE + 4 * MiB - 1, 2));
+	assert_null(guest_mem_ptr(&m, BOARD_RAM_BASE - 1, 1));
 	assert_null(guest_mem_ptr(&m, UINT64_MAX, 2));
-	assert_null(guest_mem_ptr(&m, GUEST_RAM_BASE + 8, UINT64_MAX));
-	assert_int_equal(guest_mem_write(&m, GUEST_RAM_BASE + 4 * MiB - 2, "abc", 3), -EFAULT);
+	assert_null(guest_mem_ptr(&m, BOARD_RAM_BASE + 8, UINT64_MAX));
+	assert_int_equal(guest_mem_write(&m, BOARD_RAM_BASE + 4 * MiB - 2, "abc", 3), -EFAULT);
 	guest_mem_free(&m);
 }
 

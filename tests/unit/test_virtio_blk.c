@@ -20,11 +20,14 @@
 
 #include <cmocka.h>
 
+#include "board/layout.h"
 #include "devices/virtio_blk.h"
 #include "irqchip/irqchip.h"
 #include "core/state.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "core/eventloop.h"
+#include "core/mmio.h"
+#include "devices/device.h"
 
 #define DISK_SECTORS 64u
 #define RAM_SIZE (1u << 20)
@@ -42,14 +45,39 @@ static int edges;
 static int record_spi(struct irqchip *ic, unsigned int spi, bool level)
 {
 	(void)ic;
-	assert_int_equal(spi, VIRTIO_FIRST_SPI);
+	assert_int_equal(spi, BOARD_VIRTIO_FIRST_SPI);
 	edges += level;
 	return 0;
 }
 
 static const struct irqchip_ops recording_ops = { .name = "test", .set_spi = record_spi };
 
-static struct vm vm;
+/* What a board gives a virtio device: RAM, a bus, an event loop, an irqchip, a device list. */
+struct machine {
+	struct guest_mem mem;
+	struct mmio_bus bus;
+	struct eventloop loop;
+	struct irqchip irqchip;
+	struct device_list devices;
+	int vm_fd;
+};
+
+/* virtio_blk_create as the board calls it, in the machine's next virtio slot. */
+static int create_disk(struct machine *m, const struct disk_config *cfg)
+{
+	struct device_ctx ctx = { .mem = &m->mem, .bus = &m->bus, .loop = &m->loop, .irqchip = &m->irqchip,
+				  .vm_fd = m->vm_fd, .devices = &m->devices };
+	unsigned int n = m->devices.count;
+
+	return virtio_blk_create(&ctx, BOARD_VIRTIO_WINDOW + n * VIRTIO_MMIO_SIZE, BOARD_VIRTIO_FIRST_SPI + n, cfg);
+}
+
+static struct virtio_mmio *transport(struct machine *m, unsigned int i)
+{
+	return m->devices.dev[i].priv;
+}
+
+static struct machine vm;
 static struct virtio_mmio *t;
 static struct virtio_blk *b;
 static char path[64];
@@ -59,7 +87,7 @@ static uint64_t negotiated;
 
 static uint8_t pattern(uint64_t off) { return (uint8_t)(off * 7 + off / 512); }
 static uint8_t *ram(uint64_t off) { return vm.mem.host + off; }
-static uint64_t gpa(uint64_t off) { return GUEST_RAM_BASE + off; }
+static uint64_t gpa(uint64_t off) { return BOARD_RAM_BASE + off; }
 
 static uint32_t rd(uint64_t off)
 {
@@ -135,9 +163,9 @@ static void create(bool read_only)
 {
 	struct disk_config cfg = { .path = path, .read_only = read_only, .io = DISK_IO_THREAD };
 
-	assert_int_equal(virtio_blk_create(&vm, &cfg), 0);
-	assert_int_equal(vm.nr_virtio, 1);
-	t = vm.virtio[0];
+	assert_int_equal(create_disk(&vm, &cfg), 0);
+	assert_int_equal(vm.devices.count, 1);
+	t = transport(&vm, 0);
 	b = t->dev;
 	driver_init();
 }
@@ -145,9 +173,9 @@ static void create(bool read_only)
 static int setup_common(bool read_only)
 {
 	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = vm.kvm_fd = -1;
+	vm.vm_fd = -1;
 	vm.irqchip.ops = &recording_ops;
-	assert_int_equal(guest_mem_alloc(&vm.mem, GUEST_RAM_BASE, RAM_SIZE), 0);
+	assert_int_equal(guest_mem_alloc(&vm.mem, BOARD_RAM_BASE, RAM_SIZE), 0);
 	memset(vm.mem.host, CANARY, RAM_SIZE);
 	edges = 0;
 	make_disk(DISK_SECTORS * 512);
@@ -174,8 +202,8 @@ static int teardown(void **state)
 {
 	(void)state;
 	virtio_blk_destroy(b);
-	for (unsigned int i = 0; i < vm.nr_virtio; i++)
-		free(vm.virtio[i]);
+	for (unsigned int i = 0; i < vm.devices.count; i++)
+		free(transport(&vm, i));
 	guest_mem_free(&vm.mem);
 	unlink(path);
 	b = NULL;
@@ -852,35 +880,35 @@ static void test_event_loop(void **state)
 static void test_create_errors(void **state)
 {
 	struct disk_config cfg = { .io = DISK_IO_THREAD };
-	struct vm other;
+	struct machine other;
 	char odd[64] = "/tmp/armvmm-vblk-odd-XXXXXX";
 	int fd;
 	(void)state;
 
 	memset(&other, 0, sizeof(other));
-	other.vm_fd = other.kvm_fd = -1;
+	other.vm_fd = -1;
 	other.irqchip.ops = &recording_ops;
 	other.mem = vm.mem;
 	cfg.path = "/nonexistent/disk.img";
-	assert_int_equal(virtio_blk_create(&other, &cfg), -ENOENT);
+	assert_int_equal(create_disk(&other, &cfg), -ENOENT);
 	cfg.read_only = true;
-	assert_int_equal(virtio_blk_create(&other, &cfg), -ENOENT);
+	assert_int_equal(create_disk(&other, &cfg), -ENOENT);
 	/* Not a whole number of sectors. */
 	fd = mkstemp(odd);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 1000), 0);
 	close(fd);
 	cfg.path = odd;
-	assert_int_equal(virtio_blk_create(&other, &cfg), -EINVAL);
+	assert_int_equal(create_disk(&other, &cfg), -EINVAL);
 	unlink(odd);
 	/* A directory. */
 	cfg.path = "/tmp";
-	assert_int_equal(virtio_blk_create(&other, &cfg), -EINVAL);
+	assert_int_equal(create_disk(&other, &cfg), -EINVAL);
 	/* The fixture's disk is open for writing: a second writer is refused. */
 	cfg.path = path;
 	cfg.read_only = false;
-	assert_int_equal(virtio_blk_create(&other, &cfg), -EBUSY);
-	assert_int_equal(other.nr_virtio, 0);
+	assert_int_equal(create_disk(&other, &cfg), -EBUSY);
+	assert_int_equal(other.devices.count, 0);
 	/* io=uring where there is no io_uring is an error, not a silent fallback. */
 	struct blk_io *probe;
 	fd = open(path, O_RDONLY);
@@ -895,11 +923,11 @@ static void test_create_errors(void **state)
 		close(ofd);
 		cfg.path = other_disk;
 		cfg.io = DISK_IO_URING;
-		assert_int_equal(virtio_blk_create(&other, &cfg), ret);
+		assert_int_equal(create_disk(&other, &cfg), ret);
 		unlink(other_disk);
 	}
 	close(fd);
-	assert_int_equal(other.nr_virtio, 0);
+	assert_int_equal(other.devices.count, 0);
 }
 
 /* io=auto: io_uring where the kernel has it, else the worker thread, and the disk works either way. */
@@ -907,7 +935,7 @@ static void test_auto_backend(void **state)
 {
 	struct disk_config cfg = { .io = DISK_IO_AUTO };
 	struct blk_io *probe;
-	struct vm other;
+	struct machine other;
 	char p2[64] = "/tmp/armvmm-vblk-auto-XXXXXX";
 	int fd = mkstemp(p2), ret;
 	(void)state;
@@ -919,25 +947,25 @@ static void test_auto_backend(void **state)
 		blk_io_destroy(probe);
 	close(fd);
 	memset(&other, 0, sizeof(other));
-	other.vm_fd = other.kvm_fd = -1;
+	other.vm_fd = -1;
 	other.irqchip.ops = &recording_ops;
 	other.mem = vm.mem;
 	cfg.path = p2;
-	assert_int_equal(virtio_blk_create(&other, &cfg), 0);
-	struct virtio_blk *ob = other.virtio[0]->dev;
+	assert_int_equal(create_disk(&other, &cfg), 0);
+	struct virtio_blk *ob = transport(&other, 0)->dev;
 	assert_string_equal(ob->io->ops->name, ret == 0 ? "io_uring" : "thread");
 	assert_int_equal(ob->st.capacity, 16);
 	/* The same image a second time: refused, the first holds its lock. */
-	assert_int_equal(virtio_blk_create(&other, &cfg), -EBUSY);
+	assert_int_equal(create_disk(&other, &cfg), -EBUSY);
 	virtio_blk_destroy(ob);
-	free(other.virtio[0]);
+	free(transport(&other, 0));
 	unlink(p2);
 }
 
 /* --- snapshots ---------------------------------------------------------------------- */
 
 /* The VM a restore builds: same RAM, the device re-created from the same disk configuration. */
-static struct vm vm2;
+static struct machine vm2;
 static struct virtio_mmio *t2;
 static struct virtio_blk *b2;
 
@@ -949,18 +977,18 @@ static void recreate(bool read_only)
 	virtio_blk_destroy(b);
 	b = NULL;
 	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = vm2.kvm_fd = -1;
+	vm2.vm_fd = -1;
 	vm2.irqchip.ops = &recording_ops;
 	vm2.mem = vm.mem;
-	assert_int_equal(virtio_blk_create(&vm2, &cfg), 0);
-	t2 = vm2.virtio[0];
+	assert_int_equal(create_disk(&vm2, &cfg), 0);
+	t2 = transport(&vm2, 0);
 	b2 = t2->dev;
 }
 
 static void drop_recreated(void)
 {
 	virtio_blk_destroy(b2);
-	free(vm2.virtio[0]);
+	free(transport(&vm2, 0));
 	b2 = NULL;
 	t2 = NULL;
 }
@@ -1008,7 +1036,7 @@ static void test_snapshot_round_trip(void **state)
 	assert_int_equal(status_of(10), VIRTIO_BLK_S_OK);
 	for (unsigned int j = 0; j < 512; j += 61)
 		assert_int_equal(*ram(DATA_OFF + 1024u * 10 + j), pattern(33 * 512 + j));
-	t = vm.virtio[0];
+	t = transport(&vm, 0);
 	drop_recreated();
 	snap_buf_free(&buf);
 }
@@ -1023,12 +1051,12 @@ static void test_snapshot_disk_changed(void **state)
 	b = NULL;
 	assert_int_equal(truncate(path, (DISK_SECTORS + 8) * 512), 0);
 	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = vm2.kvm_fd = -1;
+	vm2.vm_fd = -1;
 	vm2.irqchip.ops = &recording_ops;
 	vm2.mem = vm.mem;
 	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD };
-	assert_int_equal(virtio_blk_create(&vm2, &cfg), 0);
-	t2 = vm2.virtio[0];
+	assert_int_equal(create_disk(&vm2, &cfg), 0);
+	t2 = transport(&vm2, 0);
 	b2 = t2->dev;
 	struct virtio_mmio_state before = t2->st;
 	edges = 0;

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "board/layout.h"
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
 #include "core/state.h"
@@ -73,7 +74,7 @@ static void wr(uint64_t off, uint32_t v)
 static int setup(void **state)
 {
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, GUEST_RAM_BASE, 1 << 20), 0);
+	assert_int_equal(guest_mem_alloc(&mem, BOARD_RAM_BASE, 1 << 20), 0);
 	virtio_mmio_init(&t, &dev_ops, NULL, &mem, &fake_ic, 17, 0x3000000);
 	edges = notifies = resets = 0;
 	last_notify_q = -1;
@@ -152,7 +153,7 @@ static void test_queue_setup_notify_reset(void **state)
 	assert_int_equal(rd(0x034), VIRTQ_MAX_SIZE);
 	wr(0x030, 2); /* no such queue */
 	assert_int_equal(rd(0x034), 0);
-	setup_queue(1, 16, GUEST_RAM_BASE + 0x1000, GUEST_RAM_BASE + 0x2000, GUEST_RAM_BASE + 0x3000);
+	setup_queue(1, 16, BOARD_RAM_BASE + 0x1000, BOARD_RAM_BASE + 0x2000, BOARD_RAM_BASE + 0x3000);
 	assert_int_equal(rd(0x044), 1);
 	/* Notifications before DRIVER_OK, for unknown queues or unready ones do nothing. */
 	wr(0x050, 1);
@@ -167,7 +168,7 @@ static void test_queue_setup_notify_reset(void **state)
 	assert_int_equal(notifies, 1);
 	/* A ready queue's layout cannot be changed under the device. */
 	wr(0x080, 0x5000);
-	assert_int_equal(t.st.queues[1].desc_gpa, GUEST_RAM_BASE + 0x1000);
+	assert_int_equal(t.st.queues[1].desc_gpa, BOARD_RAM_BASE + 0x1000);
 
 	wr(0x070, 0);
 	assert_int_equal(resets, 1);
@@ -186,7 +187,7 @@ static void test_bad_queue_layout_needs_reset(void **state)
 	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 			  VIRTIO_STATUS_DRIVER_OK);
 	/* Rings past the end of RAM: the queue never becomes ready, the device asks for a reset. */
-	setup_queue(0, 16, GUEST_RAM_BASE + (1 << 20) - 16, GUEST_RAM_BASE, GUEST_RAM_BASE + 0x1000);
+	setup_queue(0, 16, BOARD_RAM_BASE + (1 << 20) - 16, BOARD_RAM_BASE, BOARD_RAM_BASE + 0x1000);
 	assert_int_equal(rd(0x044), 0);
 	assert_true(rd(0x070) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_true(rd(0x060) & VIRTIO_INT_CONFIG);
@@ -196,7 +197,7 @@ static void test_bad_queue_layout_needs_reset(void **state)
 	/* Size not a power of two. */
 	wr(0x070, 0);
 	negotiate(VIRTIO_F_VERSION_1);
-	setup_queue(0, 12, GUEST_RAM_BASE, GUEST_RAM_BASE + 0x1000, GUEST_RAM_BASE + 0x2000);
+	setup_queue(0, 12, BOARD_RAM_BASE, BOARD_RAM_BASE + 0x1000, BOARD_RAM_BASE + 0x2000);
 	assert_int_equal(rd(0x044), 0);
 }
 
@@ -205,14 +206,14 @@ static void test_pop_push_interrupt(void **state)
 	(void)state;
 	struct virtq_chain c;
 	negotiate(VIRTIO_F_VERSION_1);
-	setup_queue(0, 8, GUEST_RAM_BASE + 0x1000, GUEST_RAM_BASE + 0x2000, GUEST_RAM_BASE + 0x3000);
+	setup_queue(0, 8, BOARD_RAM_BASE + 0x1000, BOARD_RAM_BASE + 0x2000, BOARD_RAM_BASE + 0x3000);
 	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 			  VIRTIO_STATUS_DRIVER_OK);
 	/* One descriptor pointing outside RAM: pop refuses and the device needs a reset. */
 	uint64_t bad = 0x10;
-	memcpy(guest_mem_ptr(&mem, GUEST_RAM_BASE + 0x1000, 8), &bad, 8);
+	memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x1000, 8), &bad, 8);
 	uint16_t one = 1;
-	memcpy(guest_mem_ptr(&mem, GUEST_RAM_BASE + 0x2002, 2), &one, 2);
+	memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x2002, 2), &one, 2);
 	assert_int_equal(virtio_mmio_pop(&t, 0, &c), -EFAULT);
 	assert_true(rd(0x070) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_false(virtio_mmio_driver_ok(&t));
@@ -220,11 +221,11 @@ static void test_pop_push_interrupt(void **state)
 
 	wr(0x070, 0);
 	negotiate(VIRTIO_F_VERSION_1);
-	setup_queue(0, 8, GUEST_RAM_BASE + 0x1000, GUEST_RAM_BASE + 0x2000, GUEST_RAM_BASE + 0x3000);
+	setup_queue(0, 8, BOARD_RAM_BASE + 0x1000, BOARD_RAM_BASE + 0x2000, BOARD_RAM_BASE + 0x3000);
 	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 			  VIRTIO_STATUS_DRIVER_OK);
-	uint64_t good = GUEST_RAM_BASE + 0x8000;
-	memcpy(guest_mem_ptr(&mem, GUEST_RAM_BASE + 0x1000, 8), &good, 8);
+	uint64_t good = BOARD_RAM_BASE + 0x8000;
+	memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x1000, 8), &good, 8);
 	edges = 0;
 	assert_int_equal(virtio_mmio_pop(&t, 0, &c), 1);
 	virtio_mmio_push(&t, 0, c.head, 0);
@@ -259,9 +260,9 @@ static void test_config_and_odd_accesses(void **state)
 
 /* --- snapshots ------------------------------------------------------------------------ */
 
-#define DESC GUEST_RAM_BASE + 0x1000
-#define AVAIL GUEST_RAM_BASE + 0x2000
-#define USED GUEST_RAM_BASE + 0x3000
+#define DESC BOARD_RAM_BASE + 0x1000
+#define AVAIL BOARD_RAM_BASE + 0x2000
+#define USED BOARD_RAM_BASE + 0x3000
 #define ALL_STATUS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | \
 		    VIRTIO_STATUS_DRIVER_OK)
 
@@ -285,7 +286,7 @@ static struct snap_cursor cursor(const struct snap_buf *b)
 /* Make avail entry n name descriptor 0 (a 64-byte buffer in RAM). */
 static void post_one(uint16_t n)
 {
-	uint64_t addr = GUEST_RAM_BASE + 0x8000;
+	uint64_t addr = BOARD_RAM_BASE + 0x8000;
 	uint32_t len = 64;
 	uint16_t head = 0, idx = (uint16_t)(n + 1);
 	memcpy(guest_mem_ptr(&mem, DESC, 8), &addr, 8);
@@ -504,7 +505,7 @@ static void test_snapshot_rejects_hostile(void **state)
 		{ "queue 0 larger than QueueNumMax", QOFF(0, 0), 2, VIRTQ_MAX_SIZE * 2, 0 },
 		{ "ready queue 0 size not a power of two", QOFF(0, 0), 2, 12, 0 },
 		{ "ready queue 0 size 0", QOFF(0, 0), 2, 0, 0 },
-		{ "ready queue 0 descriptors past RAM", QOFF(0, 3), 8, GUEST_RAM_BASE + (1 << 20) - 16, 0 },
+		{ "ready queue 0 descriptors past RAM", QOFF(0, 3), 8, BOARD_RAM_BASE + (1 << 20) - 16, 0 },
 		{ "ready queue 0 descriptors below RAM", QOFF(0, 3), 8, 0x1000, 0 },
 		{ "ready queue 0 descriptors misaligned", QOFF(0, 3), 8, DESC + 8, 0 },
 		{ "ready queue 0 used ring wraps", QOFF(0, 19), 8, UINT64_MAX - 3, 0 },

@@ -8,14 +8,15 @@
 
 #include <cmocka.h>
 
+#include "board/layout.h"
 #include "devices/virtqueue.h"
 #include "core/log.h"
 
 #define RAM (1u << 20)
-#define DESC (GUEST_RAM_BASE + 0x1000)
-#define AVAIL (GUEST_RAM_BASE + 0x2000)
-#define USED (GUEST_RAM_BASE + 0x3000)
-#define DATA (GUEST_RAM_BASE + 0x10000)
+#define DESC (BOARD_RAM_BASE + 0x1000)
+#define AVAIL (BOARD_RAM_BASE + 0x2000)
+#define USED (BOARD_RAM_BASE + 0x3000)
+#define DATA (BOARD_RAM_BASE + 0x10000)
 
 static struct guest_mem mem;
 static struct virtq q;
@@ -43,7 +44,7 @@ static void post(uint16_t head)
 static int setup(void **state)
 {
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, GUEST_RAM_BASE, RAM), 0);
+	assert_int_equal(guest_mem_alloc(&mem, BOARD_RAM_BASE, RAM), 0);
 	q = (struct virtq){ .num = 8, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED };
 	return 0;
 }
@@ -97,7 +98,7 @@ static void expect_refused(int want)
 static void test_address_outside_ram(void **state)
 {
 	(void)state;
-	set_desc(0, GUEST_RAM_BASE + RAM - 8, 16, 0, 0); /* runs 8 bytes past the end */
+	set_desc(0, BOARD_RAM_BASE + RAM - 8, 16, 0, 0); /* runs 8 bytes past the end */
 	post(0);
 	expect_refused(-EFAULT);
 	set_desc(0, 0x1000, 16, 0, 0); /* below RAM */
@@ -156,7 +157,7 @@ static void test_zero_length_descriptors(void **state)
 	assert_int_equal(virtq_pop(&q, &mem, &c), 1);
 	assert_int_equal(c.out_bytes + c.in_bytes, 0);
 	/* A zero-length descriptor just past RAM is still outside RAM. */
-	set_desc(2, GUEST_RAM_BASE + RAM + 1, 0, 0, 0);
+	set_desc(2, BOARD_RAM_BASE + RAM + 1, 0, 0, 0);
 	post(2);
 	expect_refused(-EFAULT);
 }
@@ -195,7 +196,7 @@ static void test_layout_checks(void **state)
 	bad.desc_gpa += 8; /* descriptors must be 16-byte aligned */
 	assert_int_equal(virtq_check_layout(&bad, &mem), -EINVAL);
 	bad = q;
-	bad.used_gpa = GUEST_RAM_BASE + RAM - 8; /* used ring runs off the end of RAM */
+	bad.used_gpa = BOARD_RAM_BASE + RAM - 8; /* used ring runs off the end of RAM */
 	assert_int_equal(virtq_check_layout(&bad, &mem), -EFAULT);
 	assert_int_equal(virtq_pop(&bad, &mem, &c), -EINVAL);
 	bad = q;

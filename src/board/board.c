@@ -1,0 +1,288 @@
+/*
+ * The board: which devices a configuration gets, where they sit, and the
+ * order a machine is built in (board_build), shared by booting and restoring.
+ * Adding a device: its own file(s), its create call in board_create_devices
+ * (and a row in board_section_kinds if it saves state).
+ */
+#include "board/board.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "board/fdt.h"
+#include "board/loader.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "devices/pl031.h"
+#include "devices/uart_8250.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
+#include "devices/virtio_mmio.h"
+#include "devices/virtio_rng.h"
+
+const struct board_section_kind board_section_kinds[] = {
+	{ UART_8250_SNAP_TAG, 1, "UART" },
+	{ PL031_SNAP_TAG, 1, "RTC" },
+	{ VIRTIO_MMIO_SNAP_TAG, BOARD_MAX_VIRTIO, "virtio slot" },
+};
+const unsigned int board_nr_section_kinds = sizeof(board_section_kinds) / sizeof(board_section_kinds[0]);
+
+int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, int console_out_fd)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->console_in_fd = console_in_fd;
+	b->console_out_fd = console_out_fd;
+	b->irqchip.dev_fd = -1;
+	return vm_init(&b->vm);
+}
+
+/* The irqchip's per-vCPU work, hooked into the vCPU loop (the userspace GIC's timer levels and IRQ line). */
+static void board_vcpu_enter(void *opaque, unsigned int cpu)
+{
+	irqchip_vcpu_enter(opaque, cpu);
+}
+
+static void board_vcpu_sync(void *opaque, unsigned int cpu, const struct kvm_run *run)
+{
+	irqchip_vcpu_sync(opaque, cpu, run);
+}
+
+/* The userspace GIC changed vCPU cpu's IRQ line from another thread: that vCPU applies it. */
+static void board_kick_vcpu(void *opaque, unsigned int cpu)
+{
+	struct vm *vm = opaque;
+
+	/* Before the vCPUs exist (a restore sets the model's lines early) there is nobody to kick. */
+	if (vm->vcpus && cpu < vm->nr_vcpus && vm->vcpus[cpu].run)
+		vcpu_kick(&vm->vcpus[cpu]);
+}
+
+static int board_create_irqchip(struct board *b)
+{
+	struct vm *vm = &b->vm;
+	int ret = irqchip_create(&b->irqchip, vm->vm_fd, b->cfg->irqchip, vm->nr_vcpus, &vm->bus);
+
+	if (ret < 0)
+		return ret;
+	/* Set after create (it lays the struct out afresh); GICv3 state is addressed by MPIDR. */
+	b->irqchip.mpidrs = vm->mpidrs;
+	b->irqchip.kick_vcpu = board_kick_vcpu;
+	b->irqchip.kick_opaque = vm;
+	vm->vcpu_enter = board_vcpu_enter;
+	vm->vcpu_sync = board_vcpu_sync;
+	vm->vcpu_hook_opaque = &b->irqchip;
+	return 0;
+}
+
+/* The next virtio-mmio slot: address and SPI in the board's virtio window. */
+static int board_virtio_slot(struct board *b, uint64_t *base, unsigned int *spi)
+{
+	if (b->nr_virtio == BOARD_MAX_VIRTIO) {
+		pr_err("too many virtio devices (at most %u)", BOARD_MAX_VIRTIO);
+		return -ENOSPC;
+	}
+	*base = BOARD_VIRTIO_WINDOW + b->nr_virtio * (uint64_t)VIRTIO_MMIO_SIZE;
+	*spi = BOARD_VIRTIO_FIRST_SPI + b->nr_virtio;
+	b->nr_virtio++;
+	return 0;
+}
+
+/* Which devices the configuration gets; the order fixes each virtio device's address and SPI: disks, console, rng. */
+static int board_create_devices(struct board *b)
+{
+	const struct vm_config *cfg = b->cfg;
+	struct device_ctx ctx = {
+		.mem = &b->vm.mem, .bus = &b->vm.bus, .loop = &b->vm.loop, .irqchip = &b->irqchip,
+		.vm_fd = b->vm.vm_fd, .devices = &b->devices,
+	};
+	bool serial = cfg->console == CONSOLE_SERIAL;
+	unsigned int spi;
+	uint64_t base;
+	int ret;
+
+	ret = uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, serial ? b->console_in_fd : -1,
+			       b->console_out_fd);
+	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++) {
+		ret = board_virtio_slot(b, &base, &spi);
+		if (!ret)
+			ret = virtio_blk_create(&ctx, base, spi, &cfg->disks[i]);
+	}
+	if (!ret && !serial) {
+		ret = board_virtio_slot(b, &base, &spi);
+		if (!ret)
+			ret = virtio_console_create(&ctx, base, spi, b->console_in_fd, b->console_out_fd);
+	}
+	if (!ret && !cfg->nodefaults) {
+		ret = board_virtio_slot(b, &base, &spi);
+		if (!ret)
+			ret = virtio_rng_create(&ctx, base, spi);
+		if (!ret)
+			ret = pl031_create(&ctx, BOARD_RTC_BASE, BOARD_RTC_SPI);
+	}
+	return ret;
+}
+
+int board_build(struct board *b, int mem_fd)
+{
+	const struct vm_config *cfg = b->cfg;
+	struct vm *vm = &b->vm;
+	int ret;
+
+	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create(vm, BOARD_RAM_BASE, cfg->mem_size, cfg->nr_cpus)) < 0 ||
+	    (ret = vm_setup_memory(vm, BOARD_RAM_BASE, cfg->mem_size, mem_fd)) < 0 ||
+	    (ret = vm_create_vcpus(vm, cfg->nr_cpus)) < 0 || (ret = board_create_irqchip(b)) < 0)
+		return ret;
+	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
+		irqchip_type_name(b->irqchip.type));
+	/* Devices, then CTRL_INIT: the vGIC must be complete before the first KVM_RUN. */
+	if ((ret = board_create_devices(b)) < 0 || (ret = irqchip_finalize(&b->irqchip)) < 0)
+		return ret;
+	for (unsigned int i = 0; i < b->devices.count; i++) {
+		struct device *d = &b->devices.dev[i];
+		if (d->ops->irqchip_ready)
+			d->ops->irqchip_ready(d);
+	}
+	return 0;
+}
+
+/* The device tree of the machine built, with the command line and initrd of layout. */
+static int board_fdt(struct board *b, const struct boot_layout *layout, uint8_t *dtb, size_t cap)
+{
+	const struct vm_config *cfg = b->cfg;
+	char *bootargs = fdt_make_bootargs(cfg->cmdline,
+					   cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0 earlycon");
+	struct fdt_params p = {
+		.ram_base = BOARD_RAM_BASE,
+		.ram_size = cfg->mem_size,
+		.nr_cpus = b->vm.nr_vcpus,
+		.mpidrs = b->vm.mpidrs,
+		.irqchip = &b->irqchip,
+		.bootargs = bootargs,
+		.initrd_addr = layout->initrd_addr,
+		.initrd_size = layout->initrd_size,
+		.stdout_base = BOARD_UART_BASE,
+		.devices = &b->devices,
+	};
+	int ret = bootargs ? fdt_build(&p, dtb, cap) : -ENOMEM;
+
+	free(bootargs);
+	return ret;
+}
+
+/* --dump-dtb on a machine without /dev/kvm: same tree, MPIDRs as KVM would assign them. */
+static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout *layout, uint8_t *dtb)
+{
+	const struct vm_config *cfg = b->cfg;
+	struct vm *vm = &b->vm;
+	enum irqchip_type type;
+	int len;
+
+	if (irqchip_type_for_request(cfg->irqchip, &type) < 0) {
+		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip (gicv2, gicv3 or user)");
+		return -EINVAL;
+	}
+	vm->nr_vcpus = cfg->nr_cpus;
+	vm->mpidrs = calloc(vm->nr_vcpus, sizeof(*vm->mpidrs));
+	if (!vm->mpidrs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->mpidrs[i] = vcpu_default_mpidr(i);
+	irqchip_layout(&b->irqchip, type, vm->nr_vcpus);
+	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
+	len = board_create_devices(b);
+	if (len < 0)
+		return len;
+	len = board_fdt(b, layout, dtb, DTB_MAX_SIZE);
+	if (len < 0)
+		return len;
+	return write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)len);
+}
+
+static int board_copy_images(struct board *b, const struct kernel_image *img, const uint8_t *initrd,
+			     const struct boot_layout *layout, const uint8_t *dtb, size_t dtb_len)
+{
+	const struct guest_mem *mem = &b->vm.mem;
+
+	if (guest_mem_write(mem, layout->kernel_addr, img->data, img->size) < 0 ||
+	    (layout->initrd_size && guest_mem_write(mem, layout->initrd_addr, initrd, layout->initrd_size) < 0) ||
+	    guest_mem_write(mem, layout->dtb_addr, dtb, dtb_len) < 0) {
+		pr_err("internal error: boot images fall outside guest RAM");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+int board_boot(struct board *b)
+{
+	const struct vm_config *cfg = b->cfg;
+	struct kernel_image img = { 0 };
+	struct boot_layout layout;
+	uint8_t *initrd = NULL, *dtb = calloc(1, DTB_MAX_SIZE);
+	size_t initrd_len = 0;
+	int dtb_len, ret = -ENOMEM;
+
+	if (!dtb)
+		goto out;
+	/* 1. Files first: bad input fails before any KVM object exists. */
+	ret = kernel_image_load(cfg->kernel_path, cfg->mem_size, &img);
+	if (ret < 0)
+		goto out;
+	if (cfg->initrd_path) {
+		ret = read_file_alloc(cfg->initrd_path, "initrd", cfg->mem_size, &initrd, &initrd_len);
+		if (ret < 0)
+			goto out;
+	}
+	ret = boot_layout_plan(BOARD_RAM_BASE, cfg->mem_size, &img, initrd_len, &layout);
+	if (ret < 0)
+		goto out;
+	if (cfg->dump_dtb_path && access("/dev/kvm", F_OK) != 0) {
+		pr_info("no /dev/kvm: writing the device tree with KVM's default MPIDR assignment");
+		ret = board_dump_dtb_without_kvm(b, &layout, dtb);
+		ret = ret < 0 ? ret : 1;
+		goto out;
+	}
+
+	/* 2. The machine. */
+	ret = board_build(b, -1);
+	if (ret < 0)
+		goto out;
+
+	/* 3. The device tree describes exactly what was built. */
+	dtb_len = board_fdt(b, &layout, dtb, DTB_MAX_SIZE);
+	if (dtb_len < 0) {
+		ret = dtb_len;
+		goto out;
+	}
+	if (cfg->dump_dtb_path) {
+		ret = write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)dtb_len);
+		ret = ret < 0 ? ret : 1;
+		goto out;
+	}
+
+	/* 4. Images into RAM, boot registers on vCPU 0 (x0 = DTB). */
+	ret = board_copy_images(b, &img, initrd, &layout, dtb, (size_t)dtb_len);
+	if (ret == 0)
+		ret = vcpu_set_boot_regs(&b->vm.vcpus[0], layout.kernel_addr, layout.dtb_addr);
+	if (ret < 0)
+		goto out;
+	pr_info("kernel at 0x%llx (%s), DTB at 0x%llx (%d bytes)", (unsigned long long)layout.kernel_addr,
+		img.has_header ? "arm64 Image" : "flat binary", (unsigned long long)layout.dtb_addr, dtb_len);
+	if (layout.initrd_size)
+		pr_info("initrd at 0x%llx (%llu bytes)", (unsigned long long)layout.initrd_addr,
+			(unsigned long long)layout.initrd_size);
+out:
+	kernel_image_free(&img);
+	free(initrd);
+	free(dtb);
+	return ret;
+}
+
+void board_destroy(struct board *b)
+{
+	device_list_destroy(&b->devices);
+	irqchip_destroy(&b->irqchip);
+	vm_destroy(&b->vm);
+}

@@ -1,0 +1,152 @@
+/*
+ * The snapshot's CONF section: the configuration a restore must rebuild before
+ * any state can go back (man/armvmm-snapshot.5).
+ *   u32 nr_cpus, u64 mem_size, u32 console (0 serial, 1 virtio), u8 nodefaults,
+ *   u8 has_rtc, u32 nr_disks, per disk: str absolute path, u8 read_only,
+ *   u32 io (0 auto, 1 uring, 2 thread), u32 nr_virtio, per slot: u32 virtio
+ *   device id.
+ * The irqchip type is the snapshot header's (one place says it).
+ */
+#include "board/board.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/state.h"
+#include "devices/pl031.h"
+#include "devices/virtio_mmio.h"
+
+void board_conf_save(const struct board *b, struct snap_buf *buf)
+{
+	const struct vm_config *cfg = b->cfg;
+	bool has_rtc = false;
+
+	for (unsigned int i = 0; i < b->devices.count; i++)
+		has_rtc |= b->devices.dev[i].ops->snap_tag == PL031_SNAP_TAG;
+	snap_put_u32(buf, b->vm.nr_vcpus);
+	snap_put_u64(buf, cfg->mem_size);
+	snap_put_u32(buf, cfg->console == CONSOLE_VIRTIO ? 1u : 0u);
+	snap_put_u8(buf, cfg->nodefaults);
+	snap_put_u8(buf, has_rtc);
+	snap_put_u32(buf, cfg->nr_disks);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		char abs[PATH_MAX];
+		/* Absolute, so a restore from another directory opens the same file. */
+		snap_put_str(buf, realpath(cfg->disks[i].path, abs) ? abs : cfg->disks[i].path);
+		snap_put_u8(buf, cfg->disks[i].read_only);
+		snap_put_u32(buf, (uint32_t)cfg->disks[i].io);
+	}
+	snap_put_u32(buf, b->nr_virtio);
+	for (unsigned int i = 0; i < b->devices.count; i++) {
+		const struct device *d = &b->devices.dev[i];
+		if (d->ops->snap_tag == VIRTIO_MMIO_SNAP_TAG)
+			snap_put_u32(buf, ((const struct virtio_mmio *)d->priv)->ops->device_id);
+	}
+}
+
+/* Storage for the restored configuration's strings (one restore per process). */
+static char restored_disk_paths[VM_MAX_DISKS][PATH_MAX];
+
+int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned int nr_vcpus, uint64_t mem_gpa,
+		    uint64_t mem_size, uint32_t irqchip_type, struct vm_config *cfg, struct board_conf_expect *expect)
+{
+	uint32_t console, nr_disks;
+	bool bad = false;
+
+	*cfg = (struct vm_config){
+		.loglevel = req->loglevel,
+		.name = req->name,
+		.script_path = req->script_path,
+		.script_start = req->script_start,
+		.script_input = req->script_input,
+		.restore_dir = req->restore_dir,
+	};
+	cfg->nr_cpus = snap_get_u32(c);
+	cfg->mem_size = snap_get_u64(c);
+	console = snap_get_u32(c);
+	cfg->nodefaults = snap_get_bool(c);
+	expect->has_rtc = snap_get_bool(c);
+	nr_disks = snap_get_u32(c);
+	if (nr_disks > VM_MAX_DISKS) {
+		pr_err("snapshot configuration: %u disks (at most %u)", nr_disks, VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	cfg->nr_disks = nr_disks;
+	for (unsigned int i = 0; i < nr_disks; i++) {
+		snap_get_str(c, restored_disk_paths[i], sizeof(restored_disk_paths[i]));
+		cfg->disks[i].path = restored_disk_paths[i];
+		cfg->disks[i].read_only = snap_get_bool(c);
+		uint32_t io = snap_get_u32(c);
+		bad |= io > DISK_IO_THREAD;
+		cfg->disks[i].io = (enum disk_io)io;
+	}
+	expect->nr_virtio = snap_get_u32(c);
+	if (expect->nr_virtio > BOARD_MAX_VIRTIO) {
+		pr_err("snapshot configuration: %u virtio devices (at most %u)", expect->nr_virtio, BOARD_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < expect->nr_virtio; i++)
+		expect->virtio_ids[i] = snap_get_u32(c);
+	if (snap_cursor_done(c, "CONF") < 0)
+		return -EINVAL;
+	if (bad || console > 1) {
+		pr_err("snapshot configuration holds an invalid value (disk I/O mode or console type)");
+		return -EINVAL;
+	}
+	cfg->console = console ? CONSOLE_VIRTIO : CONSOLE_SERIAL;
+	if (cfg->nr_cpus != nr_vcpus || cfg->mem_size != mem_size) {
+		pr_err("snapshot configuration disagrees with its header (%u vCPUs / %llu bytes of RAM vs %u / %llu)",
+		       cfg->nr_cpus, (unsigned long long)cfg->mem_size, nr_vcpus, (unsigned long long)mem_size);
+		return -EINVAL;
+	}
+	if (mem_gpa != BOARD_RAM_BASE || cfg->mem_size > (VM_MAX_MEM_MIB << 20) ||
+	    cfg->mem_size % (uint64_t)sysconf(_SC_PAGESIZE)) {
+		pr_err("snapshot RAM [0x%llx, +0x%llx) is outside armvmm's memory map (RAM starts at 0x%llx, page-aligned)",
+		       (unsigned long long)mem_gpa, (unsigned long long)cfg->mem_size,
+		       (unsigned long long)BOARD_RAM_BASE);
+		return -EINVAL;
+	}
+	switch (irqchip_type) {
+	case IRQCHIP_GICV2_KVM: cfg->irqchip = IRQCHIP_REQ_GICV2_KERNEL; break;
+	case IRQCHIP_GICV3_KVM: cfg->irqchip = IRQCHIP_REQ_GICV3; break;
+	case IRQCHIP_GICV2_USER: cfg->irqchip = IRQCHIP_REQ_USER; break;
+	default:
+		pr_err("snapshot has an irqchip (%s) that cannot be restored",
+		       irqchip_type_name((enum irqchip_type)irqchip_type));
+		return -EINVAL;
+	}
+	if (irqchip_is_gicv2((enum irqchip_type)irqchip_type) && cfg->nr_cpus > GICV2_MAX_CPUS) {
+		pr_err("snapshot has %u vCPUs on a GICv2 (at most %u)", cfg->nr_cpus, GICV2_MAX_CPUS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int board_conf_check(const struct board *b, const struct board_conf_expect *expect)
+{
+	unsigned int slot = 0;
+	bool has_rtc = false;
+
+	for (unsigned int i = 0; i < b->devices.count; i++)
+		has_rtc |= b->devices.dev[i].ops->snap_tag == PL031_SNAP_TAG;
+	if (b->nr_virtio != expect->nr_virtio || has_rtc != expect->has_rtc) {
+		pr_err("snapshot configuration is inconsistent: %u virtio devices and %s RTC rebuilt, %u and %s saved",
+		       b->nr_virtio, has_rtc ? "an" : "no", expect->nr_virtio, expect->has_rtc ? "an" : "no");
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < b->devices.count; i++) {
+		const struct device *d = &b->devices.dev[i];
+		if (d->ops->snap_tag != VIRTIO_MMIO_SNAP_TAG)
+			continue;
+		if (((const struct virtio_mmio *)d->priv)->ops->device_id != expect->virtio_ids[slot]) {
+			pr_err("snapshot configuration is inconsistent: virtio slot %u (device id %u) has no matching state",
+			       slot, expect->virtio_ids[slot]);
+			return -EINVAL;
+		}
+		slot++;
+	}
+	return 0;
+}

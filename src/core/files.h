@@ -1,0 +1,15 @@
+/* Small file helpers shared by every layer. */
+#ifndef ARMVMM_CORE_FILES_H
+#define ARMVMM_CORE_FILES_H
+
+#include <stddef.h>
+
+/* Close *fd if it is open, and mark it closed (-1). */
+void close_fd(int *fd);
+/*
+ * Write buf to path atomically: a temporary file next to it, fsync, rename.
+ * A failure leaves no file behind. 0, or -errno after one error line.
+ */
+int write_file_atomic(const char *path, const void *buf, size_t len);
+
+#endif

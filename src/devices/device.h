@@ -1,0 +1,97 @@
+/*
+ * The device list. Every device the board creates registers one entry: its
+ * name, its device-tree node, its snapshot section and how to save, restore
+ * and destroy it. The device tree, snapshots and teardown walk this list; none
+ * of them names a device.
+ *
+ * A device's create function takes a struct device_ctx (what the machine
+ * offers it) plus its own parameters, which the board chooses (address, SPI,
+ * backing file...), and registers itself with device_register().
+ */
+#ifndef ARMVMM_DEVICE_H
+#define ARMVMM_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct device;
+struct eventloop;
+struct guest_mem;
+struct irqchip;
+struct mmio_bus;
+struct snap_buf;
+struct snap_cursor;
+
+struct device_ops {
+	const char *name;		/* for messages: "uart", "pl031", "virtio-mmio" */
+	/*
+	 * The device's snapshot section: tag (SNAP_TAG, 0 if the device keeps no
+	 * state) and, for messages, what one instance is called ("virtio slot").
+	 * The section's instance is the device's d->instance.
+	 */
+	uint32_t snap_tag;
+	const char *snap_what;
+	/* Its node(s) in the guest's device tree, at the root level (NULL: none). */
+	int (*fdt_node)(const struct device *d, void *fdt);
+	/* The in-kernel irqchip is initialised (KVM_DEV_ARM_VGIC_CTRL_INIT done): irqfds may be bound now. */
+	void (*irqchip_ready)(struct device *d);
+	/*
+	 * Snapshots (each may be NULL). quiesce: finish work in flight, every vCPU
+	 * paused, before anything is saved. save: append the state to b. restore:
+	 * validate and load, all or nothing (-EINVAL after one error line).
+	 * restored: every device's state is back; catch up on anything that may
+	 * have been missed at save time (a queue notification, say).
+	 */
+	void (*quiesce)(struct device *d);
+	void (*save)(struct device *d, struct snap_buf *b);
+	int (*restore)(struct device *d, struct snap_cursor *c);
+	void (*restored)(struct device *d);
+	/* Every thread that could call the device has stopped: free it. */
+	void (*destroy)(struct device *d);
+};
+
+struct device {
+	const struct device_ops *ops;
+	unsigned int instance;	/* how many devices with the same snap_tag registered before this one */
+	void *priv;		/* the device's own struct */
+};
+
+#define DEVICE_MAX 32u
+
+struct device_list {
+	struct device dev[DEVICE_MAX];
+	unsigned int count;
+};
+
+/* What the machine offers a device being created. */
+struct device_ctx {
+	const struct guest_mem *mem;
+	struct mmio_bus *bus;
+	struct eventloop *loop;		/* the main thread's */
+	struct irqchip *irqchip;
+	int vm_fd;			/* -1 without KVM (--dump-dtb on a host without /dev/kvm, unit tests) */
+	struct device_list *devices;
+};
+
+/* Add a device; returns its entry, or NULL after one error line when the list is full. */
+struct device *device_register(struct device_list *l, const struct device_ops *ops, void *priv);
+/* The device whose snapshot section is (tag, instance), or NULL. */
+struct device *device_find_section(const struct device_list *l, uint32_t tag, unsigned int instance);
+/* Destroy every device, newest first, and empty the list. */
+void device_list_destroy(struct device_list *l);
+
+/*
+ * Open a device-tree node "name@base" with compatible (compat_len bytes, so
+ * lists with embedded NULs work), reg = <base size> and interrupts = <SPI spi
+ * type>. The caller adds any further properties and closes it with
+ * fdt_end_node(). Returns 0 or -ENOSPC.
+ */
+int fdt_begin_mmio_device(void *fdt, const char *name, const char *compatible, size_t compat_len, uint64_t base,
+			  uint64_t size, unsigned int spi, uint32_t irq_type);
+#define IRQ_TYPE_EDGE_RISING 1u
+#define IRQ_TYPE_LEVEL_HIGH 4u
+/* Interrupt specifier cells for the GIC binding. */
+#define GIC_FDT_SPI 0u
+#define GIC_FDT_PPI 1u
+
+#endif

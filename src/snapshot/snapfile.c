@@ -4,6 +4,7 @@
  * file is unit-tested and fuzzed on any host.
  */
 #include "snapshot/snapfile.h"
+#include "snapshot/snapfile_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +25,6 @@
 #define SNAP_MAX_PAGE 65536u
 #define SNAP_GPA_LIMIT (1ull << 48)
 #define SNAP_NR_VIRTIO 16u
-
-static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* "VCPU/3", "GIC/0"; a tag that is not printable ASCII is shown in hex. */
 static const char *sec_name(char out[32], uint32_t tag, uint32_t instance)
@@ -93,24 +92,24 @@ static int check_header(const char *pfx, const struct snap_header *h)
 static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct snap_header *h,
 			uint32_t *nr_sections)
 {
-	if (memcmp(buf, SNAP_MAGIC, len < 8 ? len : 8) != 0)
+	if (memcmp(buf + SNAP_HDR_MAGIC, SNAP_MAGIC, len < SNAP_MAGIC_LEN ? len : SNAP_MAGIC_LEN) != 0)
 		return bad(pfx, "not an armvmm snapshot (bad magic)");
 	if (len < SNAP_HEADER_SIZE)
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, shorter than its header)", len);
 	/* Version before CRC: another version's header may keep its CRC elsewhere. */
-	h->version = le32_get(buf + 8);
+	h->version = le32_get(buf + SNAP_HDR_VERSION);
 	if (h->version != SNAP_VERSION)
 		return bad(pfx, "snapshot format version %" PRIu32
 			   " is not supported (this armvmm reads version %u)", h->version, SNAP_VERSION);
-	if (le32_get(buf + 12) != SNAP_HEADER_SIZE)
+	if (le32_get(buf + SNAP_HDR_HEADER_SIZE) != SNAP_HEADER_SIZE)
 		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version 1 has %u)",
-			   le32_get(buf + 12), SNAP_HEADER_SIZE);
-	if (le32_get(buf + 60) != snap_crc32(buf, 60))
+			   le32_get(buf + SNAP_HDR_HEADER_SIZE), SNAP_HEADER_SIZE);
+	if (le32_get(buf + SNAP_HDR_CRC) != snap_crc32(buf, SNAP_HDR_CRC))
 		return bad(pfx, "snapshot header fails its checksum");
-	if (le32_get(buf + 56) != 0)
-		return bad(pfx, "snapshot header flags 0x%" PRIx32 " are unknown", le32_get(buf + 56));
+	if (le32_get(buf + SNAP_HDR_FLAGS) != 0)
+		return bad(pfx, "snapshot header flags 0x%" PRIx32 " are unknown", le32_get(buf + SNAP_HDR_FLAGS));
 
-	uint64_t state_size = le64_get(buf + 48);
+	uint64_t state_size = le64_get(buf + SNAP_HDR_STATE_SIZE);
 	if (state_size > len)
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, header says %" PRIu64 ")", len,
 			   state_size);
@@ -118,16 +117,16 @@ static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct 
 		return bad(pfx, "snapshot state file is too long (%zu bytes, header says %" PRIu64 ")", len,
 			   state_size);
 
-	h->page_size = le32_get(buf + 16);
-	h->nr_vcpus = le32_get(buf + 20);
-	h->irqchip_type = le32_get(buf + 24);
-	h->mem_gpa = le64_get(buf + 32);
-	h->mem_size = le64_get(buf + 40);
+	h->page_size = le32_get(buf + SNAP_HDR_PAGE_SIZE);
+	h->nr_vcpus = le32_get(buf + SNAP_HDR_NR_VCPUS);
+	h->irqchip_type = le32_get(buf + SNAP_HDR_IRQCHIP_TYPE);
+	h->mem_gpa = le64_get(buf + SNAP_HDR_MEM_GPA);
+	h->mem_size = le64_get(buf + SNAP_HDR_MEM_SIZE);
 	int err = check_header(pfx, h);
 	if (err)
 		return err;
 
-	*nr_sections = le32_get(buf + 28);
+	*nr_sections = le32_get(buf + SNAP_HDR_NR_SECTIONS);
 	if (*nr_sections > SNAP_MAX_SECTIONS)
 		return bad(pfx, "snapshot has %" PRIu32 " sections (at most %u)", *nr_sections,
 			   SNAP_MAX_SECTIONS);
@@ -220,12 +219,12 @@ static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t
 	if (len - *off < SNAP_SECTION_HEADER_SIZE)
 		return bad(pfx, "snapshot state file is truncated (section %" PRIu32 " of %" PRIu32
 			   " does not fit)", i + 1, nr);
-	out->tag = le32_get(sh);
-	out->instance = le32_get(sh + 4);
-	out->length = le64_get(sh + 8);
+	out->tag = le32_get(sh + SNAP_SH_TAG);
+	out->instance = le32_get(sh + SNAP_SH_INSTANCE);
+	out->length = le64_get(sh + SNAP_SH_LENGTH);
 	out->offset = *off + SNAP_SECTION_HEADER_SIZE;
 	sec_name(name, out->tag, out->instance);
-	if (le32_get(sh + 20) != 0)
+	if (le32_get(sh + SNAP_SH_RESERVED) != 0)
 		return bad(pfx, "snapshot section %s has a nonzero reserved field", name);
 
 	size_t room = len - out->offset;
@@ -239,7 +238,7 @@ static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t
 		if (buf[out->offset + j])
 			return bad(pfx, "snapshot section %s has nonzero padding", name);
 	}
-	if (le32_get(sh + 16) != snap_crc32(buf + out->offset, (size_t)out->length))
+	if (le32_get(sh + SNAP_SH_CRC) != snap_crc32(buf + out->offset, (size_t)out->length))
 		return bad(pfx, "snapshot section %s fails its checksum", name);
 	int err = claim(pfx, s, out->tag, out->instance);
 	if (err)
@@ -611,11 +610,11 @@ int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, cons
 		writer_remove_files(w);
 		return w->error = -EFBIG;
 	}
-	le32_put(sh, tag);
-	le32_put(sh + 4, instance);
-	le64_put(sh + 8, b->len);
-	le32_put(sh + 16, snap_crc32(b->data, b->len));
-	le32_put(sh + 20, 0);
+	le32_put(sh + SNAP_SH_TAG, tag);
+	le32_put(sh + SNAP_SH_INSTANCE, instance);
+	le64_put(sh + SNAP_SH_LENGTH, b->len);
+	le32_put(sh + SNAP_SH_CRC, snap_crc32(b->data, b->len));
+	le32_put(sh + SNAP_SH_RESERVED, 0);
 	snap_put_bytes(&w->state, sh, sizeof(sh));
 	snap_put_bytes(&w->state, b->data, b->len);
 	snap_put_bytes(&w->state, zeros, pad8(b->len) - b->len);
@@ -697,18 +696,18 @@ static void finish_header(struct snap_writer *w)
 {
 	uint8_t *p = w->state.data;
 
-	memcpy(p, SNAP_MAGIC, 8);
-	le32_put(p + 8, SNAP_VERSION);
-	le32_put(p + 12, SNAP_HEADER_SIZE);
-	le32_put(p + 16, w->h.page_size);
-	le32_put(p + 20, w->h.nr_vcpus);
-	le32_put(p + 24, w->h.irqchip_type);
-	le32_put(p + 28, w->nr_sections);
-	le64_put(p + 32, w->h.mem_gpa);
-	le64_put(p + 40, w->h.mem_size);
-	le64_put(p + 48, w->state.len);
-	le32_put(p + 56, 0);
-	le32_put(p + 60, snap_crc32(p, 60));
+	memcpy(p + SNAP_HDR_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	le32_put(p + SNAP_HDR_VERSION, SNAP_VERSION);
+	le32_put(p + SNAP_HDR_HEADER_SIZE, SNAP_HEADER_SIZE);
+	le32_put(p + SNAP_HDR_PAGE_SIZE, w->h.page_size);
+	le32_put(p + SNAP_HDR_NR_VCPUS, w->h.nr_vcpus);
+	le32_put(p + SNAP_HDR_IRQCHIP_TYPE, w->h.irqchip_type);
+	le32_put(p + SNAP_HDR_NR_SECTIONS, w->nr_sections);
+	le64_put(p + SNAP_HDR_MEM_GPA, w->h.mem_gpa);
+	le64_put(p + SNAP_HDR_MEM_SIZE, w->h.mem_size);
+	le64_put(p + SNAP_HDR_STATE_SIZE, w->state.len);
+	le32_put(p + SNAP_HDR_FLAGS, 0);
+	le32_put(p + SNAP_HDR_CRC, snap_crc32(p, SNAP_HDR_CRC));
 }
 
 static int fsync_dir(const char *path)

@@ -8,10 +8,10 @@
  *      vCPU, GIC, UART, RTC, VIRT per virtio slot (devices before the GIC:
  *      a device can still change a line level while it settles);
  *   3. only then is anything written: the state file, then guest RAM last
- *      (snapfile.c writes into a temporary directory and renames it).
+ *      (snapfile_writer.c writes into a temporary directory and renames it).
  *
  * Restore (a fresh process):
- *   1. the whole state file is validated (snapfile.c) and CONF is read into
+ *   1. the whole state file is validated (snapfile_reader.c) and CONF is read into
  *      a configuration before any KVM object exists;
  *   2. the VM is built like a booting one with that configuration: KVM VM,
  *      RAM mapped copy-on-write from the memory file, vCPUs (secondaries

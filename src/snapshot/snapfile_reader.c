@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "core/log.h"
 #include "irqchip/irqchip.h"
 
@@ -342,8 +343,8 @@ int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instanc
 void snap_reader_close(struct snap_reader *r)
 {
 	/* A zeroed or failed reader has no state; its mem_fd (0 when zeroed) is not ours. */
-	if (r->state && r->mem_fd >= 0)
-		close(r->mem_fd);
+	if (r->state)
+		close_fd(&r->mem_fd);
 	free(r->state);
 	free(r->sections);
 	reader_reset(r);

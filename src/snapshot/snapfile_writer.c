@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "core/log.h"
 
 struct snap_writer {
@@ -40,8 +41,7 @@ static void writer_remove_files(struct snap_writer *w)
 	unlinkat(w->tmp_fd, SNAP_STATE_FILE, 0);
 	unlinkat(w->tmp_fd, SNAP_MEMORY_FILE, 0);
 	rmdir(w->renamed ? w->dir : w->tmp);
-	close(w->tmp_fd);
-	w->tmp_fd = -1;
+	close_fd(&w->tmp_fd);
 }
 
 /* A failure: one line naming the file (NULL: the directory) and the reason, then nothing left behind. */
@@ -63,8 +63,7 @@ static int writer_fail(struct snap_writer *w, const char *file, int err)
 static void writer_free(struct snap_writer *w)
 {
 	writer_remove_files(w);
-	if (w->mem_fd >= 0)
-		close(w->mem_fd);
+	close_fd(&w->mem_fd);
 	snap_buf_free(&w->state);
 	free(w->dir);
 	free(w->tmp);
@@ -293,7 +292,7 @@ static int commit(struct snap_writer *w)
 {
 	struct snap_reader check;
 	char *parent;
-	int err;
+	int err, closed;
 
 	if (w->mem_fd < 0) {
 		pr_err("cannot write snapshot '%s': guest memory was not saved", w->dir);
@@ -313,9 +312,9 @@ static int commit(struct snap_writer *w)
 	if (err)
 		return writer_fail(w, SNAP_STATE_FILE, err);
 	err = fsync(w->mem_fd) < 0 ? -errno : 0;
-	if (close(w->mem_fd) < 0 && !err)
-		err = -errno;
-	w->mem_fd = -1;
+	closed = close_fd(&w->mem_fd);
+	if (!err)
+		err = closed;
 	if (err)
 		return writer_fail(w, SNAP_MEMORY_FILE, err);
 	if (fsync(w->tmp_fd) < 0)
@@ -333,8 +332,7 @@ static int commit(struct snap_writer *w)
 	free(parent);
 	if (err)
 		return writer_fail(w, NULL, err);
-	close(w->tmp_fd);
-	w->tmp_fd = -1;	/* done: nothing to remove any more */
+	close_fd(&w->tmp_fd);	/* done: nothing to remove any more */
 	return 0;
 }
 

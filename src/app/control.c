@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/files.h"
 #include "core/log.h"
 
 /* ---- names and paths ---- */
@@ -252,5 +253,20 @@ int control_connect_now(const char *path)
 		close(fd);
 		return -err;
 	}
+	return fd;
+}
+
+int control_probe(const char *path)
+{
+	int fd = control_connect_now(path);
+
+	if (fd >= 0 || fd == -EAGAIN) {
+		close_fd(&fd);
+		return CONTROL_LISTENING;
+	}
+	if (fd == -ENOENT)
+		return CONTROL_NO_SOCKET;
+	if (fd == -ECONNREFUSED)
+		return CONTROL_STALE_SOCKET;
 	return fd;
 }

@@ -23,14 +23,33 @@
 #define CLIENT_TIMEOUT_MS 30000		/* pause, resume, stop and status replies, and stop's wait */
 #define LIST_TIMEOUT_MS 5000		/* list shows a VM that takes longer as busy */
 
+/* A command line after the command: the arguments it takes, in order. */
+struct client_args {
+	const char *name;	/* the VM's */
+	const char *dir;	/* snapshot's */
+	bool stop;		/* --stop */
+};
+
 struct client_cmd {
 	const char *name;
 	const char *args;	/* what it needs, for "needs ..." errors */
-	int nargs;
+	int nargs;		/* 0 to 2: name, then dir */
 	bool has_stop;		/* takes --stop */
 	const char *help;
-	int (*run)(char **args, bool stop);
+	int (*run)(const struct client_args *a);
 };
+
+/* One request: the reply line, and the path of the socket it went to. */
+struct exchange {
+	char reply[CONTROL_LINE_MAX + 1];
+	char path[PATH_MAX];
+};
+
+static int unexpected_reply(const char *name, const char *reply)
+{
+	pr_err("unexpected reply from VM '%s': '%s'", name, reply);
+	return EXIT_FAILURE;
+}
 
 /* Connect to VM NAME (waiting in the backlog if it is busy). fd, or -1 after an error line. */
 static int client_connect(const char *name, char *path, size_t cap)
@@ -70,20 +89,20 @@ static int client_connect(const char *name, char *path, size_t cap)
 }
 
 /*
- * Send one request to VM NAME and read the reply into reply. 0 for an "ok"
+ * Send one request to VM NAME and read the reply into x. 0 for an "ok"
  * reply, -1 after an error line (a VM's "error ..." reply is that line).
  * timeout_ms -1 waits as long as the VM takes.
  */
-static int client_request(const char *name, const char *request, int timeout_ms, char *reply, size_t cap,
-			  char *path, size_t path_cap)
+static int client_request(const char *name, const char *request, int timeout_ms, struct exchange *x)
 {
-	int fd = client_connect(name, path, path_cap), ret;
+	const char *reply = x->reply;
+	int fd = client_connect(name, x->path, sizeof(x->path)), ret;
 
 	if (fd < 0)
 		return -1;
 	ret = control_write_line(fd, request, CLIENT_TIMEOUT_MS);
 	if (ret == 0)
-		ret = control_read_line(fd, reply, cap, timeout_ms);
+		ret = control_read_line(fd, x->reply, sizeof(x->reply), timeout_ms);
 	close(fd);
 	if (ret == -ETIMEDOUT) {
 		pr_err("VM '%s' did not answer within %d s", name, timeout_ms / 1000);
@@ -102,26 +121,10 @@ static int client_request(const char *name, const char *request, int timeout_ms,
 		return -1;
 	}
 	if (strcmp(reply, "ok") != 0 && strncmp(reply, "ok ", 3) != 0) {
-		pr_err("unexpected reply from VM '%s': '%s'", name, reply);
+		unexpected_reply(name, reply);
 		return -1;
 	}
 	return 0;
-}
-
-/* 1 when something listens on path, 0 when not (no file, or a stale one), else -errno. */
-static int socket_answers(const char *path)
-{
-	int fd = control_connect_now(path);
-
-	if (fd >= 0) {
-		close(fd);
-		return 1;
-	}
-	if (fd == -EAGAIN)
-		return 1;
-	if (fd == -ENOENT || fd == -ECONNREFUSED)
-		return 0;
-	return fd;
 }
 
 /* After "stop": wait until the VM removed its socket or no longer listens. */
@@ -131,7 +134,8 @@ static int wait_gone(const char *name, const char *path)
 	uint64_t deadline = clock_monotonic_ms() + CLIENT_TIMEOUT_MS;
 
 	while (clock_monotonic_ms() < deadline) {
-		if (socket_answers(path) == 0)
+		int probe = control_probe(path);
+		if (probe == CONTROL_NO_SOCKET || probe == CONTROL_STALE_SOCKET)
 			return 0;
 		nanosleep(&tick, NULL);
 	}
@@ -139,48 +143,45 @@ static int wait_gone(const char *name, const char *path)
 	return -1;
 }
 
-static int unexpected_reply(const char *name, const char *reply)
+/* After a request that ends the VM: wait until it is gone, then say so. */
+static int report_stopped(const char *name, const char *path)
 {
-	pr_err("unexpected reply from VM '%s': '%s'", name, reply);
-	return EXIT_FAILURE;
+	if (wait_gone(name, path) < 0)
+		return EXIT_FAILURE;
+	printf("%s: stopped\n", name);
+	return 0;
 }
 
-static int cmd_pause(char **args, bool stop)
+static int cmd_pause(const struct client_args *a)
 {
-	char reply[CONTROL_LINE_MAX + 1], path[PATH_MAX];
+	struct exchange x;
 	uint64_t ns;
 
-	(void)stop;
-	if (client_request(args[0], "pause", CLIENT_TIMEOUT_MS, reply, sizeof(reply), path, sizeof(path)) < 0)
+	if (client_request(a->name, "pause", CLIENT_TIMEOUT_MS, &x) < 0)
 		return EXIT_FAILURE;
-	if (sscanf(reply, "ok paused in %" SCNu64 " ns", &ns) != 1)
-		return unexpected_reply(args[0], reply);
-	printf("%s: paused (pause took %" PRIu64 " us)\n", args[0], (ns + 500) / 1000);
+	if (sscanf(x.reply, "ok paused in %" SCNu64 " ns", &ns) != 1)
+		return unexpected_reply(a->name, x.reply);
+	printf("%s: paused (pause took %" PRIu64 " us)\n", a->name, (ns + 500) / 1000);
 	return 0;
 }
 
-static int cmd_resume(char **args, bool stop)
+static int cmd_resume(const struct client_args *a)
 {
-	char reply[CONTROL_LINE_MAX + 1], path[PATH_MAX];
+	struct exchange x;
 
-	(void)stop;
-	if (client_request(args[0], "resume", CLIENT_TIMEOUT_MS, reply, sizeof(reply), path, sizeof(path)) < 0)
+	if (client_request(a->name, "resume", CLIENT_TIMEOUT_MS, &x) < 0)
 		return EXIT_FAILURE;
-	printf("%s: running\n", args[0]);
+	printf("%s: running\n", a->name);
 	return 0;
 }
 
-static int cmd_stop(char **args, bool stop)
+static int cmd_stop(const struct client_args *a)
 {
-	char reply[CONTROL_LINE_MAX + 1], path[PATH_MAX];
+	struct exchange x;
 
-	(void)stop;
-	if (client_request(args[0], "stop", CLIENT_TIMEOUT_MS, reply, sizeof(reply), path, sizeof(path)) < 0)
+	if (client_request(a->name, "stop", CLIENT_TIMEOUT_MS, &x) < 0)
 		return EXIT_FAILURE;
-	if (wait_gone(args[0], path) < 0)
-		return EXIT_FAILURE;
-	printf("%s: stopped\n", args[0]);
-	return 0;
+	return report_stopped(a->name, x.path);
 }
 
 /*
@@ -241,29 +242,25 @@ static uint64_t div_round_up(uint64_t v, uint64_t unit)
 	return v / unit + (v % unit != 0);
 }
 
-static int cmd_snapshot(char **args, bool stop)
+static int cmd_snapshot(const struct client_args *a)
 {
-	char reply[CONTROL_LINE_MAX + 1], path[PATH_MAX], dir[PATH_MAX], req[CONTROL_LINE_MAX];
+	char dir[PATH_MAX], req[CONTROL_LINE_MAX];
+	struct exchange x;
 	uint64_t state, mem, ns;
 
-	if (absolute_new_dir(args[1], dir, sizeof(dir)) < 0)
+	if (absolute_new_dir(a->dir, dir, sizeof(dir)) < 0)
 		return EXIT_FAILURE;
-	snprintf(req, sizeof(req), "snapshot %s%s", stop ? "stop " : "", dir);
+	snprintf(req, sizeof(req), "snapshot %s%s", a->stop ? "stop " : "", dir);
 	/* No time limit: writing a big guest's memory takes as long as it takes. */
-	if (client_request(args[0], req, -1, reply, sizeof(reply), path, sizeof(path)) < 0)
+	if (client_request(a->name, req, -1, &x) < 0)
 		return EXIT_FAILURE;
-	if (sscanf(reply, "ok %" SCNu64 " %" SCNu64 " %" SCNu64, &state, &mem, &ns) != 3)
-		return unexpected_reply(args[0], reply);
+	if (sscanf(x.reply, "ok %" SCNu64 " %" SCNu64 " %" SCNu64, &state, &mem, &ns) != 3)
+		return unexpected_reply(a->name, x.reply);
 	printf("%s: snapshot written to %s (state %" PRIu64 " KiB, memory %" PRIu64 " MiB of data) in %" PRIu64
 	       " ms\n",
-	       args[0], dir, div_round_up(state, 1024), div_round_up(mem, 1024 * 1024), (ns + 500000) / 1000000);
+	       a->name, dir, div_round_up(state, 1024), div_round_up(mem, 1024 * 1024), (ns + 500000) / 1000000);
 	fflush(stdout); /* the snapshot line goes out even if the wait below fails */
-	if (stop) {
-		if (wait_gone(args[0], path) < 0)
-			return EXIT_FAILURE;
-		printf("%s: stopped\n", args[0]);
-	}
-	return 0;
+	return a->stop ? report_stopped(a->name, x.path) : 0;
 }
 
 struct list_entry {
@@ -355,14 +352,13 @@ static int list_collect(const char *dir, struct list_entry **out)
 	return n;
 }
 
-static int cmd_list(char **args, bool stop)
+static int cmd_list(const struct client_args *a)
 {
 	struct list_entry *v = NULL;
 	char dir[PATH_MAX];
 	int n = 0, wname = 4, wpid = 3, ret;
 
-	(void)args;
-	(void)stop;
+	(void)a;
 	ret = control_runtime_dir(dir, sizeof(dir), false);
 	if (ret < 0 && ret != -ENOENT)
 		return EXIT_FAILURE;
@@ -426,12 +422,13 @@ static const struct client_cmd client_cmds[] = {
  * argv after the command: exactly cmd->nargs arguments, --stop where allowed.
  * 0 to run, 1 after --help, -1 after an error line.
  */
-static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv, char **args, bool *stop)
+static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv, struct client_args *out)
 {
+	const char *args[2] = { NULL, NULL };
 	bool options = true;
 	int n = 0;
 
-	*stop = false;
+	*out = (struct client_args){ .stop = false };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -442,7 +439,7 @@ static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv
 				fputs(cmd->help, stdout);
 				return 1;
 			} else if (cmd->has_stop && strcmp(a, "--stop") == 0) {
-				*stop = true;
+				out->stop = true;
 			} else {
 				pr_err("unknown option '%s' (see 'armvmm %s --help')", a, cmd->name);
 				return -1;
@@ -458,6 +455,8 @@ static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv
 		pr_err("'armvmm %s' needs %s (see 'armvmm %s --help')", cmd->name, cmd->args, cmd->name);
 		return -1;
 	}
+	out->name = args[0];
+	out->dir = args[1];
 	return 0;
 }
 
@@ -465,16 +464,15 @@ int control_client_main(int argc, char **argv)
 {
 	for (size_t i = 0; i < sizeof(client_cmds) / sizeof(client_cmds[0]); i++) {
 		const struct client_cmd *cmd = &client_cmds[i];
-		char *args[2] = { NULL, NULL };
-		bool stop;
+		struct client_args args;
 		int ret;
 
 		if (argc < 1 || strcmp(argv[0], cmd->name) != 0)
 			continue;
-		ret = parse_client_args(cmd, argc - 1, argv + 1, args, &stop);
+		ret = parse_client_args(cmd, argc - 1, argv + 1, &args);
 		if (ret)
 			return ret > 0 ? 0 : EXIT_FAILURE;
-		ret = cmd->run(args, stop);
+		ret = cmd->run(&args);
 		fflush(stdout);
 		return ret;
 	}

@@ -34,4 +34,13 @@ void control_fill_addr(struct sockaddr_un *addr, const char *path);
  */
 int control_connect_now(const char *path);
 
+/* What is at a socket path, found by connecting without waiting and hanging up. */
+enum control_probe {
+	CONTROL_LISTENING,	/* a server accepts, or its backlog is full */
+	CONTROL_NO_SOCKET,	/* no file */
+	CONTROL_STALE_SOCKET,	/* a socket file nobody listens on: its VM did not end cleanly */
+};
+/* A CONTROL_* above, or -errno when it cannot tell. */
+int control_probe(const char *path);
+
 #endif

@@ -43,20 +43,18 @@ static bool still_our_socket(const struct control_server *s, const char *path)
  */
 static int clear_stale_socket(const char *path, const char *name)
 {
-	int fd = control_connect_now(path), ret;
+	int probe = control_probe(path), ret;
 
-	if (fd >= 0 || fd == -EAGAIN) {
-		if (fd >= 0)
-			close(fd);
+	if (probe == CONTROL_LISTENING) {
 		pr_err("a VM named '%s' is already running (%s)", name, path);
 		return -EADDRINUSE;
 	}
 	/* No file: nothing to clear, and an unlink now could take a socket another VM of this name just linked. */
-	if (fd == -ENOENT)
+	if (probe == CONTROL_NO_SOCKET)
 		return 0;
-	if (fd != -ECONNREFUSED) {
-		pr_err("cannot check control socket '%s': %s", path, strerror(-fd));
-		return fd;
+	if (probe < 0) {
+		pr_err("cannot check control socket '%s': %s", path, strerror(-probe));
+		return probe;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
 		ret = -errno;

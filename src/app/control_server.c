@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/eventloop.h"
+#include "core/files.h"
 #include "core/log.h"
 
 #define SERVER_IO_TIMEOUT_MS 2000	/* a client gets this long to send its line and take the reply */
@@ -200,8 +201,7 @@ void control_server_stop(struct control_server *s)
 	/* Unlink before close, so that nobody finds our name refusing and takes it for stale. */
 	if (still_our_socket(s, s->path))
 		unlink(s->path);
-	close(s->listen_fd);
-	s->listen_fd = -1;
+	close_fd(&s->listen_fd);
 }
 
 static void handle_pause(struct control_server *s, char *reply, size_t cap)

@@ -10,11 +10,16 @@
 
 #include "core/log.h"
 
-void close_fd(int *fd)
+int close_fd(int *fd)
 {
-	if (*fd >= 0)
-		close(*fd);
+	int err = 0;
+
+	if (*fd < 0)
+		return 0;
+	if (close(*fd) < 0)
+		err = -errno;
 	*fd = -1;
+	return err;
 }
 
 int write_file_atomic(const char *path, const void *buf, size_t len)

@@ -4,8 +4,13 @@
 
 #include <stddef.h>
 
-/* Close *fd if it is open, and mark it closed (-1). */
-void close_fd(int *fd);
+/*
+ * Close *fd if it is open (>= 0) and set it to -1, so that calling it again,
+ * or from a cleanup path after a partial setup, does nothing. Returns 0, or
+ * -errno from close(); either way the descriptor is gone (Linux releases it
+ * even when close fails), so it must never be closed again.
+ */
+int close_fd(int *fd);
 /*
  * Write buf to path atomically: a temporary file next to it, fsync, rename.
  * A failure leaves no file behind. 0, or -errno after one error line.

@@ -9,10 +9,10 @@
  *      (devices before the GIC: a device can still change a line level
  *      while it settles);
  *   3. only then is anything written: the state file, then guest RAM last
- *      (snapfile.c writes into a temporary directory and renames it).
+ *      (snapfile_writer.c writes into a temporary directory and renames it).
  *
  * Restore (a fresh process):
- *   1. the whole state file is validated (snapfile.c) and CONF is read into
+ *   1. the whole state file is validated (snapfile_reader.c) and CONF is read into
  *      a configuration before any KVM object exists;
  *   2. the machine is built as a boot builds it (board_build) with that
  *      configuration, RAM mapped copy-on-write from the memory file; the

@@ -1,22 +1,24 @@
 /*
- * The snapshot file format: building, writing, reading and validating the
- * bytes (see snapfile.h and man/armvmm-snapshot.5). No KVM here, so the whole
- * file is unit-tested and fuzzed on any host.
+ * The snapshot file format, reading: validating a state file image (header,
+ * every section, the sections a VM needs) and opening a snapshot directory
+ * (see snapfile.h and man/armvmm-snapshot.5). No KVM here, so all of it is
+ * unit-tested and fuzzed on any host. The writer (snapfile_writer.c) checks
+ * what it is about to commit with the same code.
  */
 #include "snapshot/snapfile.h"
+#include "snapshot/snapfile_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "core/files.h"
 #include "core/log.h"
 #include "irqchip/irqchip.h"
 
@@ -25,10 +27,7 @@
 #define SNAP_GPA_LIMIT (1ull << 48)
 #define SNAP_NR_VIRTIO 16u
 
-static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
-
-/* "VCPU/3", "GIC/0"; a tag that is not printable ASCII is shown in hex. */
-static const char *sec_name(char out[32], uint32_t tag, uint32_t instance)
+const char *snapfile_sec_name(char out[32], uint32_t tag, uint32_t instance)
 {
 	char t[5];
 	int n = 4;
@@ -63,8 +62,7 @@ __attribute__((format(printf, 2, 3))) static int bad(const char *prefix, const c
 	return -EINVAL;
 }
 
-/* The header fields the writer takes from its caller: checked on both sides. */
-static int check_header(const char *pfx, const struct snap_header *h)
+int snapfile_check_header(const char *pfx, const struct snap_header *h)
 {
 	uint32_t ps = h->page_size;
 
@@ -93,24 +91,24 @@ static int check_header(const char *pfx, const struct snap_header *h)
 static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct snap_header *h,
 			uint32_t *nr_sections)
 {
-	if (memcmp(buf, SNAP_MAGIC, len < 8 ? len : 8) != 0)
+	if (memcmp(buf + SNAP_HDR_MAGIC, SNAP_MAGIC, len < SNAP_MAGIC_LEN ? len : SNAP_MAGIC_LEN) != 0)
 		return bad(pfx, "not an armvmm snapshot (bad magic)");
 	if (len < SNAP_HEADER_SIZE)
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, shorter than its header)", len);
 	/* Version before CRC: another version's header may keep its CRC elsewhere. */
-	h->version = le32_get(buf + 8);
+	h->version = le32_get(buf + SNAP_HDR_VERSION);
 	if (h->version != SNAP_VERSION)
 		return bad(pfx, "snapshot format version %" PRIu32
 			   " is not supported (this armvmm reads version %u)", h->version, SNAP_VERSION);
-	if (le32_get(buf + 12) != SNAP_HEADER_SIZE)
+	if (le32_get(buf + SNAP_HDR_HEADER_SIZE) != SNAP_HEADER_SIZE)
 		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version 1 has %u)",
-			   le32_get(buf + 12), SNAP_HEADER_SIZE);
-	if (le32_get(buf + 60) != snap_crc32(buf, 60))
+			   le32_get(buf + SNAP_HDR_HEADER_SIZE), SNAP_HEADER_SIZE);
+	if (le32_get(buf + SNAP_HDR_CRC) != snap_crc32(buf, SNAP_HDR_CRC))
 		return bad(pfx, "snapshot header fails its checksum");
-	if (le32_get(buf + 56) != 0)
-		return bad(pfx, "snapshot header flags 0x%" PRIx32 " are unknown", le32_get(buf + 56));
+	if (le32_get(buf + SNAP_HDR_FLAGS) != 0)
+		return bad(pfx, "snapshot header flags 0x%" PRIx32 " are unknown", le32_get(buf + SNAP_HDR_FLAGS));
 
-	uint64_t state_size = le64_get(buf + 48);
+	uint64_t state_size = le64_get(buf + SNAP_HDR_STATE_SIZE);
 	if (state_size > len)
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, header says %" PRIu64 ")", len,
 			   state_size);
@@ -118,16 +116,16 @@ static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct 
 		return bad(pfx, "snapshot state file is too long (%zu bytes, header says %" PRIu64 ")", len,
 			   state_size);
 
-	h->page_size = le32_get(buf + 16);
-	h->nr_vcpus = le32_get(buf + 20);
-	h->irqchip_type = le32_get(buf + 24);
-	h->mem_gpa = le64_get(buf + 32);
-	h->mem_size = le64_get(buf + 40);
-	int err = check_header(pfx, h);
+	h->page_size = le32_get(buf + SNAP_HDR_PAGE_SIZE);
+	h->nr_vcpus = le32_get(buf + SNAP_HDR_NR_VCPUS);
+	h->irqchip_type = le32_get(buf + SNAP_HDR_IRQCHIP_TYPE);
+	h->mem_gpa = le64_get(buf + SNAP_HDR_MEM_GPA);
+	h->mem_size = le64_get(buf + SNAP_HDR_MEM_SIZE);
+	int err = snapfile_check_header(pfx, h);
 	if (err)
 		return err;
 
-	*nr_sections = le32_get(buf + 28);
+	*nr_sections = le32_get(buf + SNAP_HDR_NR_SECTIONS);
 	if (*nr_sections > SNAP_MAX_SECTIONS)
 		return bad(pfx, "snapshot has %" PRIu32 " sections (at most %u)", *nr_sections,
 			   SNAP_MAX_SECTIONS);
@@ -182,16 +180,16 @@ static int claim(const char *pfx, struct seen *s, uint32_t tag, uint32_t instanc
 	for (k = 0; k < NR_KINDS && kinds[k].tag != tag; k++)
 		;
 	if (k == NR_KINDS)
-		return bad(pfx, "snapshot section %s has an unknown tag", sec_name(name, tag, instance));
+		return bad(pfx, "snapshot section %s has an unknown tag", snapfile_sec_name(name, tag, instance));
 	uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
 	if (instance >= limit && limit == 1)
-		return bad(pfx, "snapshot section %s: the instance must be 0", sec_name(name, tag, instance));
+		return bad(pfx, "snapshot section %s: the instance must be 0", snapfile_sec_name(name, tag, instance));
 	if (instance >= limit)
 		return bad(pfx, "snapshot section %s: the instance must be below %" PRIu32,
-			   sec_name(name, tag, instance), limit);
+			   snapfile_sec_name(name, tag, instance), limit);
 	bool *f = seen_flag(s, k, instance);
 	if (*f)
-		return bad(pfx, "snapshot section %s appears twice", sec_name(name, tag, instance));
+		return bad(pfx, "snapshot section %s appears twice", snapfile_sec_name(name, tag, instance));
 	*f = true;
 	return 0;
 }
@@ -204,7 +202,7 @@ static int check_required(const char *pfx, struct seen *s)
 		uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
 		for (uint32_t i = 0; kinds[k].required && i < limit; i++) {
 			if (!*seen_flag(s, k, i))
-				return bad(pfx, "snapshot has no section %s", sec_name(name, kinds[k].tag, i));
+				return bad(pfx, "snapshot has no section %s", snapfile_sec_name(name, kinds[k].tag, i));
 		}
 	}
 	return 0;
@@ -220,12 +218,12 @@ static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t
 	if (len - *off < SNAP_SECTION_HEADER_SIZE)
 		return bad(pfx, "snapshot state file is truncated (section %" PRIu32 " of %" PRIu32
 			   " does not fit)", i + 1, nr);
-	out->tag = le32_get(sh);
-	out->instance = le32_get(sh + 4);
-	out->length = le64_get(sh + 8);
+	out->tag = le32_get(sh + SNAP_SH_TAG);
+	out->instance = le32_get(sh + SNAP_SH_INSTANCE);
+	out->length = le64_get(sh + SNAP_SH_LENGTH);
 	out->offset = *off + SNAP_SECTION_HEADER_SIZE;
-	sec_name(name, out->tag, out->instance);
-	if (le32_get(sh + 20) != 0)
+	snapfile_sec_name(name, out->tag, out->instance);
+	if (le32_get(sh + SNAP_SH_RESERVED) != 0)
 		return bad(pfx, "snapshot section %s has a nonzero reserved field", name);
 
 	size_t room = len - out->offset;
@@ -239,7 +237,7 @@ static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t
 		if (buf[out->offset + j])
 			return bad(pfx, "snapshot section %s has nonzero padding", name);
 	}
-	if (le32_get(sh + 16) != snap_crc32(buf + out->offset, (size_t)out->length))
+	if (le32_get(sh + SNAP_SH_CRC) != snap_crc32(buf + out->offset, (size_t)out->length))
 		return bad(pfx, "snapshot section %s fails its checksum", name);
 	int err = claim(pfx, s, out->tag, out->instance);
 	if (err)
@@ -308,7 +306,7 @@ static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const ch
 	return 0;
 }
 
-static int parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const char *pfx)
+int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const char *pfx)
 {
 	uint8_t *copy = NULL;
 
@@ -327,7 +325,7 @@ static int parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, con
 
 int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len)
 {
-	return parse_copy(r, buf, len, NULL);
+	return snapfile_parse_copy(r, buf, len, NULL);
 }
 
 int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c)
@@ -345,8 +343,8 @@ int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instanc
 void snap_reader_close(struct snap_reader *r)
 {
 	/* A zeroed or failed reader has no state; its mem_fd (0 when zeroed) is not ours. */
-	if (r->state && r->mem_fd >= 0)
-		close(r->mem_fd);
+	if (r->state)
+		close_fd(&r->mem_fd);
 	free(r->state);
 	free(r->sections);
 	reader_reset(r);
@@ -354,8 +352,7 @@ void snap_reader_close(struct snap_reader *r)
 
 /* --- reading from disk --------------------------------------------------------------- */
 
-/* A formatted, allocated string, or NULL. */
-__attribute__((format(printf, 1, 2))) static char *strfmt(const char *fmt, ...)
+char *snapfile_strfmt(const char *fmt, ...)
 {
 	char *s;
 	va_list ap;
@@ -449,9 +446,9 @@ static int open_memory(const char *path, uint64_t mem_size)
 
 int snap_reader_open(struct snap_reader *r, const char *dir)
 {
-	char *state_path = strfmt("%s/%s", dir, SNAP_STATE_FILE);
-	char *mem_path = strfmt("%s/%s", dir, SNAP_MEMORY_FILE);
-	char *pfx = strfmt("%s/%s: ", dir, SNAP_STATE_FILE);
+	char *state_path = snapfile_strfmt("%s/%s", dir, SNAP_STATE_FILE);
+	char *mem_path = snapfile_strfmt("%s/%s", dir, SNAP_MEMORY_FILE);
+	char *pfx = snapfile_strfmt("%s/%s: ", dir, SNAP_STATE_FILE);
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int err;
@@ -479,345 +476,4 @@ out:
 	free(mem_path);
 	free(pfx);
 	return err;
-}
-
-/* --- writing ------------------------------------------------------------------------- */
-
-struct snap_writer {
-	struct snap_header h;
-	char *dir;		/* the final name, without trailing slashes */
-	char *tmp;		/* "<dir>.tmp-<pid>", where everything is written first */
-	int tmp_fd;		/* tmp (then dir, after the rename), for *at() and fsync */
-	bool renamed;
-	struct snap_buf state;	/* the state file as it will be: header room, then sections */
-	uint32_t nr_sections;
-	int mem_fd;		/* -1 until snap_writer_memory() */
-	uint64_t memory_bytes;	/* data actually written to the memory file */
-	int error;		/* the first failure (already reported, files already removed) */
-};
-
-/* Remove what this writer created, wherever it is now. */
-static void writer_remove_files(struct snap_writer *w)
-{
-	if (w->tmp_fd < 0)
-		return;
-	unlinkat(w->tmp_fd, SNAP_STATE_FILE, 0);
-	unlinkat(w->tmp_fd, SNAP_MEMORY_FILE, 0);
-	rmdir(w->renamed ? w->dir : w->tmp);
-	close(w->tmp_fd);
-	w->tmp_fd = -1;
-}
-
-/* A failure: one line naming the file (NULL: the directory) and the reason, then nothing left behind. */
-static int writer_fail(struct snap_writer *w, const char *file, int err)
-{
-	const char *where = w->renamed ? w->dir : w->tmp;
-
-	if (file)
-		pr_err("cannot write snapshot file '%s/%s': %s", where, file, strerror(-err));
-	else if (w->renamed)
-		pr_err("cannot sync the directory holding snapshot '%s': %s", where, strerror(-err));
-	else
-		pr_err("cannot sync snapshot directory '%s': %s", where, strerror(-err));
-	writer_remove_files(w);
-	w->error = err;
-	return err;
-}
-
-static void writer_free(struct snap_writer *w)
-{
-	writer_remove_files(w);
-	if (w->mem_fd >= 0)
-		close(w->mem_fd);
-	snap_buf_free(&w->state);
-	free(w->dir);
-	free(w->tmp);
-	free(w);
-}
-
-int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap_header *h)
-{
-	struct snap_writer *w;
-	struct stat st;
-
-	*wp = NULL;
-	if (check_header("cannot write snapshot: ", h))
-		return -EINVAL;
-	if (lstat(dir, &st) == 0) {
-		pr_err("snapshot directory '%s' already exists", dir);
-		return -EEXIST;
-	}
-	if (errno != ENOENT) {
-		int err = -errno;
-		pr_err("cannot use snapshot directory '%s': %s", dir, strerror(-err));
-		return err;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w || !(w->dir = strdup(dir)))
-		goto nomem;
-	w->h = *h;
-	w->h.version = SNAP_VERSION;
-	w->tmp_fd = w->mem_fd = -1;
-	/* "snap/" must not become "snap/.tmp-N" inside a directory that does not exist. */
-	for (size_t n = strlen(w->dir); n > 1 && w->dir[n - 1] == '/'; n--)
-		w->dir[n - 1] = 0;
-	w->tmp = strfmt("%s.tmp-%ld", w->dir, (long)getpid());
-	if (!w->tmp)
-		goto nomem;
-	if (!snap_buf_reserve(&w->state, SNAP_HEADER_SIZE))
-		goto nomem;
-	memset(w->state.data, 0, SNAP_HEADER_SIZE);
-	if (mkdir(w->tmp, 0700) < 0) {
-		int err = -errno;
-		pr_err("cannot create snapshot directory '%s': %s", w->tmp, strerror(-err));
-		writer_free(w);
-		return err;
-	}
-	w->tmp_fd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->tmp_fd < 0) {
-		int err = -errno;
-		pr_err("cannot open snapshot directory '%s': %s", w->tmp, strerror(-err));
-		rmdir(w->tmp);
-		writer_free(w);
-		return err;
-	}
-	*wp = w;
-	return 0;
-nomem:
-	pr_err("out of memory starting snapshot '%s'", dir);
-	if (w)
-		writer_free(w);
-	return -ENOMEM;
-}
-
-int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b)
-{
-	char name[32];
-	uint8_t sh[SNAP_SECTION_HEADER_SIZE];
-	static const uint8_t zeros[8];
-
-	if (w->error)
-		return w->error;
-	if (b->err || w->state.err) {
-		pr_err("out of memory building snapshot section %s", sec_name(name, tag, instance));
-		writer_remove_files(w);
-		return w->error = -ENOMEM;
-	}
-	/* The reader refuses bigger files: fail now rather than write one. */
-	if (b->len > SNAP_MAX_STATE_SIZE ||
-	    w->state.len + SNAP_SECTION_HEADER_SIZE + pad8(b->len) > SNAP_MAX_STATE_SIZE) {
-		pr_err("snapshot section %s would make the state file larger than %u bytes",
-		       sec_name(name, tag, instance), SNAP_MAX_STATE_SIZE);
-		writer_remove_files(w);
-		return w->error = -EFBIG;
-	}
-	le32_put(sh, tag);
-	le32_put(sh + 4, instance);
-	le64_put(sh + 8, b->len);
-	le32_put(sh + 16, snap_crc32(b->data, b->len));
-	le32_put(sh + 20, 0);
-	snap_put_bytes(&w->state, sh, sizeof(sh));
-	snap_put_bytes(&w->state, b->data, b->len);
-	snap_put_bytes(&w->state, zeros, pad8(b->len) - b->len);
-	if (w->state.err) {
-		pr_err("out of memory adding snapshot section %s", name);
-		writer_remove_files(w);
-		return w->error = -ENOMEM;
-	}
-	w->nr_sections++;
-	return 0;
-}
-
-/* pwrite all of it: short writes and EINTR are retried, a zero-byte write is ENOSPC. */
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -ENOSPC;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
-/*
- * Zero iff the first 8 bytes are and every byte equals the one 8 before it:
- * one vectorised memcmp, no zero page to keep around. n is a page size.
- */
-static bool page_is_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero8[8];
-
-	return memcmp(p, zero8, 8) == 0 && memcmp(p, p + 8, n - 8) == 0;
-}
-
-/* Runs of non-zero pages, each in one pwrite; zero pages stay holes of the new file. */
-static int write_pages(struct snap_writer *w, const uint8_t *host)
-{
-	uint64_t size = w->h.mem_size, ps = w->h.page_size, run = 0;
-
-	for (uint64_t off = 0; off <= size; off += ps) {
-		if (off < size && !page_is_zero(host + off, ps)) {
-			run += ps;
-			continue;
-		}
-		if (run) {
-			int err = pwrite_all(w->mem_fd, host + off - run, run, off - run);
-			if (err)
-				return err;
-			w->memory_bytes += run;
-			run = 0;
-		}
-	}
-	return 0;
-}
-
-int snap_writer_memory(struct snap_writer *w, const void *host)
-{
-	if (w->error)
-		return w->error;
-	if (w->mem_fd >= 0)
-		return writer_fail(w, SNAP_MEMORY_FILE, -EEXIST);
-	w->mem_fd = openat(w->tmp_fd, SNAP_MEMORY_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (w->mem_fd < 0)
-		return writer_fail(w, SNAP_MEMORY_FILE, -errno);
-	int err = write_pages(w, host);
-	if (!err && ftruncate(w->mem_fd, (off_t)w->h.mem_size) < 0)
-		err = -errno;
-	return err ? writer_fail(w, SNAP_MEMORY_FILE, err) : 0;
-}
-
-static void finish_header(struct snap_writer *w)
-{
-	uint8_t *p = w->state.data;
-
-	memcpy(p, SNAP_MAGIC, 8);
-	le32_put(p + 8, SNAP_VERSION);
-	le32_put(p + 12, SNAP_HEADER_SIZE);
-	le32_put(p + 16, w->h.page_size);
-	le32_put(p + 20, w->h.nr_vcpus);
-	le32_put(p + 24, w->h.irqchip_type);
-	le32_put(p + 28, w->nr_sections);
-	le64_put(p + 32, w->h.mem_gpa);
-	le64_put(p + 40, w->h.mem_size);
-	le64_put(p + 48, w->state.len);
-	le32_put(p + 56, 0);
-	le32_put(p + 60, snap_crc32(p, 60));
-}
-
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-static int write_state(struct snap_writer *w)
-{
-	int fd = openat(w->tmp_fd, SNAP_STATE_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	err = pwrite_all(fd, w->state.data, w->state.len, 0);
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	return err;
-}
-
-/* Never replace a directory that appeared since open, not even an empty one. */
-static int rename_noreplace(const char *from, const char *to)
-{
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* A file system without RENAME_NOREPLACE: check, then rename. */
-	struct stat st;
-	if (lstat(to, &st) == 0)
-		return -EEXIST;
-	return rename(from, to) == 0 ? 0 : -errno;
-}
-
-static int commit(struct snap_writer *w)
-{
-	struct snap_reader check;
-	char *parent;
-	int err;
-
-	if (w->mem_fd < 0) {
-		pr_err("cannot write snapshot '%s': guest memory was not saved", w->dir);
-		writer_remove_files(w);
-		return -EINVAL;
-	}
-	finish_header(w);
-	/* Never commit a snapshot that restore would refuse. */
-	err = parse_copy(&check, w->state.data, w->state.len, "cannot write snapshot: ");
-	snap_reader_close(&check);
-	if (err) {
-		writer_remove_files(w);
-		return err;
-	}
-
-	err = write_state(w);
-	if (err)
-		return writer_fail(w, SNAP_STATE_FILE, err);
-	err = fsync(w->mem_fd) < 0 ? -errno : 0;
-	if (close(w->mem_fd) < 0 && !err)
-		err = -errno;
-	w->mem_fd = -1;
-	if (err)
-		return writer_fail(w, SNAP_MEMORY_FILE, err);
-	if (fsync(w->tmp_fd) < 0)
-		return writer_fail(w, NULL, -errno);
-	err = rename_noreplace(w->tmp, w->dir);
-	if (err) {
-		pr_err("cannot rename '%s' to '%s': %s", w->tmp, w->dir, strerror(-err));
-		writer_remove_files(w);
-		return err;
-	}
-	w->renamed = true;
-	/* The rename is durable only once the parent directory is. */
-	parent = strdup(w->dir);
-	err = parent ? fsync_dir(dirname(parent)) : -ENOMEM;
-	free(parent);
-	if (err)
-		return writer_fail(w, NULL, err);
-	close(w->tmp_fd);
-	w->tmp_fd = -1;	/* done: nothing to remove any more */
-	return 0;
-}
-
-int snap_writer_commit_stats(struct snap_writer *w, uint64_t *state_bytes, uint64_t *memory_bytes)
-{
-	int err = w->error ? w->error : commit(w);
-
-	if (!err && state_bytes)
-		*state_bytes = w->state.len;
-	if (!err && memory_bytes)
-		*memory_bytes = w->memory_bytes;
-	writer_free(w);
-	return err;
-}
-
-int snap_writer_commit(struct snap_writer *w) { return snap_writer_commit_stats(w, NULL, NULL); }
-
-void snap_writer_abort(struct snap_writer *w)
-{
-	if (w)
-		writer_free(w);
 }

@@ -2,7 +2,7 @@
  * The board: which devices a configuration gets, where they sit, and the
  * order a machine is built in (board_build), shared by booting and restoring.
  * Adding a device: its own file(s), its create call in board_create_devices
- * (and a row in board_section_kinds if it saves state).
+ * (and a row in board_snap_kinds, sections.c, if it saves state).
  */
 #include "board/board.h"
 
@@ -21,13 +21,6 @@
 #include "devices/virtio_console.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_rng.h"
-
-const struct board_section_kind board_section_kinds[] = {
-	{ UART_8250_SNAP_TAG, 1, "UART" },
-	{ PL031_SNAP_TAG, 1, "RTC" },
-	{ VIRTIO_MMIO_SNAP_TAG, BOARD_MAX_VIRTIO, "virtio slot" },
-};
-const unsigned int board_nr_section_kinds = sizeof(board_section_kinds) / sizeof(board_section_kinds[0]);
 
 int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, int console_out_fd)
 {

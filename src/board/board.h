@@ -22,6 +22,7 @@
 
 struct snap_buf;
 struct snap_cursor;
+struct snap_kind;
 
 struct board {
 	const struct vm_config *cfg;
@@ -69,13 +70,11 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 		    uint64_t mem_size, uint32_t irqchip_type, struct vm_config *cfg, struct board_conf_expect *expect);
 int board_conf_check(const struct board *b, const struct board_conf_expect *expect);
 
-/* One kind of snapshot section this board's devices may write: what a snapshot file may hold. */
-struct board_section_kind {
-	uint32_t tag;
-	unsigned int max_instances;
-	const char *what;	/* for messages: "virtio slot" */
-};
-extern const struct board_section_kind board_section_kinds[];
-extern const unsigned int board_nr_section_kinds;
+/*
+ * The snapshot sections this board's devices may write, for checking a
+ * snapshot before anything is built (board/sections.c).
+ */
+extern const struct snap_kind board_snap_kinds[];
+extern const unsigned int board_nr_snap_kinds;
 
 #endif

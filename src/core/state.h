@@ -16,6 +16,14 @@
 #define SNAP_TAG(a, b, c, d) \
 	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
+/* One kind of section a snapshot (or a migration stream) may hold. */
+struct snap_kind {
+	uint32_t tag;
+	uint32_t max_instances;	/* instances 0..max-1 may be there (0: one per vCPU) */
+	bool required;		/* and each of them must be */
+	const char *what;	/* for messages: "UART", "virtio slot" */
+};
+
 /* A growing payload. A failed allocation sets err; whoever adds it to a snapshot then fails. */
 struct snap_buf {
 	uint8_t *data;

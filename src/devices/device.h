@@ -25,12 +25,10 @@ struct snap_cursor;
 struct device_ops {
 	const char *name;		/* for messages: "uart", "pl031", "virtio-mmio" */
 	/*
-	 * The device's snapshot section: tag (SNAP_TAG, 0 if the device keeps no
-	 * state) and, for messages, what one instance is called ("virtio slot").
-	 * The section's instance is the device's d->instance.
+	 * The tag (SNAP_TAG) of the device's snapshot section, 0 if it keeps no
+	 * state; the section's instance is the device's d->instance.
 	 */
 	uint32_t snap_tag;
-	const char *snap_what;
 	/* Its node(s) in the guest's device tree, at the root level (NULL: none). */
 	int (*fdt_node)(const struct device *d, void *fdt);
 	/* The in-kernel irqchip is initialised (KVM_DEV_ARM_VGIC_CTRL_INIT done): irqfds may be bound now. */

@@ -323,7 +323,6 @@ static void pl031_dev_destroy(struct device *d)
 static const struct device_ops pl031_device_ops = {
 	.name = "pl031",
 	.snap_tag = PL031_SNAP_TAG,
-	.snap_what = "RTC",
 	.fdt_node = pl031_dev_fdt_node,
 	.save = pl031_dev_save,
 	.restore = pl031_dev_restore,

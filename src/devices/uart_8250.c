@@ -381,7 +381,6 @@ static void uart_dev_destroy(struct device *d)
 static const struct device_ops uart_8250_device_ops = {
 	.name = "uart",
 	.snap_tag = UART_8250_SNAP_TAG,
-	.snap_what = "UART",
 	.fdt_node = uart_dev_fdt_node,
 	.save = uart_dev_save,
 	.restore = uart_dev_restore,

@@ -693,7 +693,6 @@ static void transport_destroy(struct device *d)
 static const struct device_ops virtio_mmio_device_ops = {
 	.name = "virtio-mmio",
 	.snap_tag = VIRTIO_MMIO_SNAP_TAG,
-	.snap_what = "virtio slot",
 	.fdt_node = transport_fdt_node,
 	.irqchip_ready = transport_irqchip_ready,
 	.quiesce = transport_quiesce,

@@ -34,12 +34,15 @@
 #define SNAP_MAX_SECTIONS 65536u
 #define SNAP_MAX_VCPUS 4096u
 
+/*
+ * The sections the format itself defines. Every other section belongs to a
+ * device: its tag and how many instances a snapshot may hold come from the
+ * caller as a list of struct snap_kind (the board's board_snap_kinds).
+ */
 #define SNAP_SEC_CONFIG SNAP_TAG('C', 'O', 'N', 'F')	/* what to rebuild: devices, options (1) */
 #define SNAP_SEC_VCPU SNAP_TAG('V', 'C', 'P', 'U')	/* instance = vCPU index (nr_vcpus) */
 #define SNAP_SEC_GIC SNAP_TAG('G', 'I', 'C', ' ')	/* irqchip state (1) */
-#define SNAP_SEC_UART SNAP_TAG('U', 'A', 'R', 'T')	/* the 8250 (1) */
-#define SNAP_SEC_RTC SNAP_TAG('R', 'T', 'C', ' ')	/* PL031 (0 or 1) */
-#define SNAP_SEC_VIRTIO SNAP_TAG('V', 'I', 'R', 'T')	/* instance = virtio slot (0..15) */
+#define SNAP_MAX_KINDS 32u				/* those three and the devices' kinds */
 
 /* The fixed header (everything but magic and CRCs). */
 struct snap_header {
@@ -61,8 +64,13 @@ struct snap_header {
  */
 struct snap_writer;
 
-/* h->version is ignored (SNAP_VERSION is written); the other fields are checked as the reader would. */
-int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_header *h);
+/*
+ * h->version is ignored (SNAP_VERSION is written); the other fields are
+ * checked as the reader would, and at commit the sections too, with kinds
+ * (kept by reference) as the devices' sections.
+ */
+int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_header *h,
+		     const struct snap_kind *kinds, unsigned int nr_kinds);
 /* Append a section; the payload is copied (b stays the caller's). -ENOMEM if b->err. */
 int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b);
 /* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
@@ -96,24 +104,25 @@ struct snap_reader {
  * that it is a regular file exactly h.mem_size long. 0, or -errno after one
  * error line saying what is wrong with which file.
  */
-int snap_reader_open(struct snap_reader *r, const char *dir);
+int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_kind *kinds, unsigned int nr_kinds);
 /*
  * The pure part: validate a state file image (buf is copied). Checks magic,
  * version, header size and CRC, page size (power of two, 4 KiB..64 KiB),
  * nr_vcpus (1..SNAP_MAX_VCPUS), the memory region (non-empty, page-aligned,
  * no wrap, below 2^48), the file length against the header's, every section
  * (inside the file, padding zero, CRC), no duplicate (tag, instance), exactly
- * one CONF, one GIC and one UART section, VCPU sections for exactly
- * 0..nr_vcpus-1. Also refused: an unknown tag, a CONF/GIC/UART/RTC instance
- * other than 0, a VIRT instance above 15, nonzero header flags or reserved
+ * one CONF and one GIC section, VCPU sections for exactly 0..nr_vcpus-1, and
+ * of each device kind in kinds, instances below its max_instances (every one
+ * of them if it is required). Also refused: a tag neither the format nor kinds
+ * knows, a CONF/GIC instance other than 0, nonzero header flags or reserved
  * fields. 0 or -EINVAL (-ENOMEM) after one error line; on failure r holds
  * nothing.
  */
-int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len);
+int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
+		      unsigned int nr_kinds);
 /* The payload of section (tag, instance): 0 and a cursor, or -ENOENT. */
 int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c);
 /* Free and close; safe on a zeroed or failed reader (and twice). */
 void snap_reader_close(struct snap_reader *r);
-
 
 #endif

@@ -50,7 +50,8 @@ const char *snapfile_sec_name(char out[32], uint32_t tag, uint32_t instance);
  */
 int snapfile_check_header(const char *pfx, const struct snap_header *h);
 /* snap_reader_parse() with error lines starting with pfx (NULL: none). */
-int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const char *pfx);
+int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
+			unsigned int nr_kinds, const char *pfx);
 /* A formatted, allocated string, or NULL. */
 __attribute__((format(printf, 1, 2))) char *snapfile_strfmt(const char *fmt, ...);
 

@@ -25,7 +25,6 @@
 #define SNAP_MIN_PAGE 4096u
 #define SNAP_MAX_PAGE 65536u
 #define SNAP_GPA_LIMIT (1ull << 48)
-#define SNAP_NR_VIRTIO 16u
 
 const char *snapfile_sec_name(char out[32], uint32_t tag, uint32_t instance)
 {
@@ -136,58 +135,75 @@ static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct 
 	return 0;
 }
 
-/* The known sections and their instances 0..limit-1 (0: one per vCPU). */
-static const struct sec_kind {
-	uint32_t tag;
-	uint32_t limit;
-	bool required;
-} kinds[] = {
-	{ SNAP_SEC_CONFIG, 1, true },
-	{ SNAP_SEC_GIC, 1, true },
-	{ SNAP_SEC_UART, 1, true },
-	{ SNAP_SEC_RTC, 1, false },
-	{ SNAP_SEC_VIRTIO, SNAP_NR_VIRTIO, false },
-	{ SNAP_SEC_VCPU, 0, true },
+/* The sections the format itself has; the VM's devices bring theirs (the caller's kinds). */
+static const struct snap_kind format_kinds_head[] = {
+	{ SNAP_SEC_CONFIG, 1, true, "configuration" },
+	{ SNAP_SEC_GIC, 1, true, "GIC" },
 };
-#define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+static const struct snap_kind format_kind_vcpu = { SNAP_SEC_VCPU, 0, true, "vCPU" };
 
-/* Which (tag, instance) have been seen: one flag per possible section. */
+/*
+ * Which (tag, instance) have been seen: one flag per possible section, kind by
+ * kind in the order CONF, GIC, the devices' kinds, VCPU (the order of the
+ * "no section" messages).
+ */
 struct seen {
 	uint32_t nr_vcpus;
-	bool flag[1 + 1 + 1 + 1 + SNAP_NR_VIRTIO + SNAP_MAX_VCPUS];
+	const struct snap_kind *kinds[SNAP_MAX_KINDS];
+	size_t base[SNAP_MAX_KINDS];	/* index of each kind's first flag */
+	unsigned int nr_kinds;
+	bool *flag;
 };
 
-static uint32_t kind_limit(const struct sec_kind *k, uint32_t nr_vcpus)
+static uint32_t kind_limit(const struct snap_kind *k, uint32_t nr_vcpus)
 {
-	return k->limit ? k->limit : nr_vcpus;
+	return k->max_instances ? k->max_instances : nr_vcpus;
 }
 
-static bool *seen_flag(struct seen *s, size_t kind, uint32_t instance)
+static int seen_init(struct seen *s, uint32_t nr_vcpus, const struct snap_kind *dev, unsigned int nr_dev)
 {
-	size_t base = 0;
+	size_t total = 0;
 
-	for (size_t i = 0; i < kind; i++)
-		base += kinds[i].limit;	/* only the last kind (VCPU) has limit 0 */
-	return &s->flag[base + instance];
+	memset(s, 0, sizeof(*s));
+	s->nr_vcpus = nr_vcpus;
+	if (nr_dev > SNAP_MAX_KINDS - 3) {
+		pr_err("internal error: %u kinds of snapshot section (at most %u)", nr_dev, SNAP_MAX_KINDS - 3);
+		return -EINVAL;
+	}
+	for (unsigned int k = 0; k < 2; k++)
+		s->kinds[s->nr_kinds++] = &format_kinds_head[k];
+	for (unsigned int k = 0; k < nr_dev; k++)
+		s->kinds[s->nr_kinds++] = &dev[k];
+	s->kinds[s->nr_kinds++] = &format_kind_vcpu;
+	for (unsigned int k = 0; k < s->nr_kinds; k++) {
+		s->base[k] = total;
+		total += kind_limit(s->kinds[k], nr_vcpus);
+	}
+	s->flag = calloc(total ? total : 1, sizeof(*s->flag));
+	if (!s->flag) {
+		pr_err("out of memory checking a snapshot");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Unknown tags are refused: ignoring one would silently lose device state. */
 static int claim(const char *pfx, struct seen *s, uint32_t tag, uint32_t instance)
 {
 	char name[32];
-	size_t k;
+	unsigned int k;
 
-	for (k = 0; k < NR_KINDS && kinds[k].tag != tag; k++)
+	for (k = 0; k < s->nr_kinds && s->kinds[k]->tag != tag; k++)
 		;
-	if (k == NR_KINDS)
+	if (k == s->nr_kinds)
 		return bad(pfx, "snapshot section %s has an unknown tag", snapfile_sec_name(name, tag, instance));
-	uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
+	uint32_t limit = kind_limit(s->kinds[k], s->nr_vcpus);
 	if (instance >= limit && limit == 1)
 		return bad(pfx, "snapshot section %s: the instance must be 0", snapfile_sec_name(name, tag, instance));
 	if (instance >= limit)
 		return bad(pfx, "snapshot section %s: the instance must be below %" PRIu32,
 			   snapfile_sec_name(name, tag, instance), limit);
-	bool *f = seen_flag(s, k, instance);
+	bool *f = &s->flag[s->base[k] + instance];
 	if (*f)
 		return bad(pfx, "snapshot section %s appears twice", snapfile_sec_name(name, tag, instance));
 	*f = true;
@@ -198,11 +214,12 @@ static int check_required(const char *pfx, struct seen *s)
 {
 	char name[32];
 
-	for (size_t k = 0; k < NR_KINDS; k++) {
-		uint32_t limit = kind_limit(&kinds[k], s->nr_vcpus);
-		for (uint32_t i = 0; kinds[k].required && i < limit; i++) {
-			if (!*seen_flag(s, k, i))
-				return bad(pfx, "snapshot has no section %s", snapfile_sec_name(name, kinds[k].tag, i));
+	for (unsigned int k = 0; k < s->nr_kinds; k++) {
+		uint32_t limit = kind_limit(s->kinds[k], s->nr_vcpus);
+		for (uint32_t i = 0; s->kinds[k]->required && i < limit; i++) {
+			if (!s->flag[s->base[k] + i])
+				return bad(pfx, "snapshot has no section %s",
+					   snapfile_sec_name(name, s->kinds[k]->tag, i));
 		}
 	}
 	return 0;
@@ -247,24 +264,19 @@ static int parse_section(const char *pfx, const uint8_t *buf, size_t len, size_t
 }
 
 static int parse_sections(const char *pfx, const uint8_t *buf, size_t len, uint32_t nr, uint32_t nr_vcpus,
-			  struct snap_section *secs)
+			  const struct snap_kind *kinds, unsigned int nr_kinds, struct snap_section *secs)
 {
-	struct seen *s = calloc(1, sizeof(*s));
+	struct seen s;
 	size_t off = SNAP_HEADER_SIZE;
-	int err = 0;
+	int err = seen_init(&s, nr_vcpus, kinds, nr_kinds);
 
-	if (!s) {
-		pr_err("out of memory checking a snapshot");
-		return -ENOMEM;
-	}
-	s->nr_vcpus = nr_vcpus;
 	for (uint32_t i = 0; i < nr && !err; i++)
-		err = parse_section(pfx, buf, len, &off, i, nr, s, &secs[i]);
+		err = parse_section(pfx, buf, len, &off, i, nr, &s, &secs[i]);
 	if (!err && off != len)
 		err = bad(pfx, "snapshot state file has %zu bytes after its last section", len - off);
 	if (!err)
-		err = check_required(pfx, s);
-	free(s);
+		err = check_required(pfx, &s);
+	free(s.flag);
 	return err;
 }
 
@@ -275,7 +287,8 @@ static void reader_reset(struct snap_reader *r)
 }
 
 /* Validate buf (which r then owns, or which is freed). */
-static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const char *pfx)
+static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const struct snap_kind *kinds,
+		       unsigned int nr_kinds, const char *pfx)
 {
 	uint32_t nr = 0;
 	int err;
@@ -289,7 +302,7 @@ static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const ch
 	struct snap_section *secs = NULL;
 	if (!err) {
 		secs = calloc(nr ? nr : 1, sizeof(*secs));
-		err = secs ? parse_sections(pfx, buf, len, nr, r->h.nr_vcpus, secs) : -ENOMEM;
+		err = secs ? parse_sections(pfx, buf, len, nr, r->h.nr_vcpus, kinds, nr_kinds, secs) : -ENOMEM;
 		if (!secs)
 			pr_err("out of memory reading a snapshot");
 	}
@@ -306,7 +319,8 @@ static int parse_owned(struct snap_reader *r, uint8_t *buf, size_t len, const ch
 	return 0;
 }
 
-int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const char *pfx)
+int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
+			unsigned int nr_kinds, const char *pfx)
 {
 	uint8_t *copy = NULL;
 
@@ -320,12 +334,13 @@ int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, c
 		if (len)
 			memcpy(copy, buf, len);
 	}
-	return parse_owned(r, copy, len, pfx);
+	return parse_owned(r, copy, len, kinds, nr_kinds, pfx);
 }
 
-int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len)
+int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
+		      unsigned int nr_kinds)
 {
-	return snapfile_parse_copy(r, buf, len, NULL);
+	return snapfile_parse_copy(r, buf, len, kinds, nr_kinds, NULL);
 }
 
 int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c)
@@ -444,7 +459,7 @@ static int open_memory(const char *path, uint64_t mem_size)
 	return fd;	/* O_NONBLOCK means nothing for a regular file */
 }
 
-int snap_reader_open(struct snap_reader *r, const char *dir)
+int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_kind *kinds, unsigned int nr_kinds)
 {
 	char *state_path = snapfile_strfmt("%s/%s", dir, SNAP_STATE_FILE);
 	char *mem_path = snapfile_strfmt("%s/%s", dir, SNAP_MEMORY_FILE);
@@ -461,7 +476,7 @@ int snap_reader_open(struct snap_reader *r, const char *dir)
 	}
 	err = read_state(state_path, &buf, &len);
 	if (!err)
-		err = parse_owned(r, buf, len, pfx);
+		err = parse_owned(r, buf, len, kinds, nr_kinds, pfx);
 	if (!err) {
 		int fd = open_memory(mem_path, r->h.mem_size);
 		if (fd < 0) {

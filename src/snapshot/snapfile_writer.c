@@ -31,6 +31,8 @@ struct snap_writer {
 	int mem_fd;		/* -1 until snap_writer_memory() */
 	uint64_t memory_bytes;	/* data actually written to the memory file */
 	int error;		/* the first failure (already reported, files already removed) */
+	const struct snap_kind *kinds;	/* the devices' sections, for the commit's check */
+	unsigned int nr_kinds;
 };
 
 /* Remove what this writer created, wherever it is now. */
@@ -70,7 +72,8 @@ static void writer_free(struct snap_writer *w)
 	free(w);
 }
 
-int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap_header *h)
+int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap_header *h,
+		     const struct snap_kind *kinds, unsigned int nr_kinds)
 {
 	struct snap_writer *w;
 	struct stat st;
@@ -91,6 +94,8 @@ int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap
 	if (!w || !(w->dir = strdup(dir)))
 		goto nomem;
 	w->h = *h;
+	w->kinds = kinds;
+	w->nr_kinds = nr_kinds;
 	w->h.version = SNAP_VERSION;
 	w->tmp_fd = w->mem_fd = -1;
 	/* "snap/" must not become "snap/.tmp-N" inside a directory that does not exist. */
@@ -301,7 +306,7 @@ static int commit(struct snap_writer *w)
 	}
 	finish_header(w);
 	/* Never commit a snapshot that restore would refuse. */
-	err = snapfile_parse_copy(&check, w->state.data, w->state.len, "cannot write snapshot: ");
+	err = snapfile_parse_copy(&check, w->state.data, w->state.len, w->kinds, w->nr_kinds, "cannot write snapshot: ");
 	snap_reader_close(&check);
 	if (err) {
 		writer_remove_files(w);

@@ -128,7 +128,7 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 	/* Everything is read from KVM and the devices before the first byte is written. */
 	ret = build_sections(b, &s);
 	if (ret == 0)
-		ret = snap_writer_open(&w, dir, &h);
+		ret = snap_writer_open(&w, dir, &h, board_snap_kinds, board_nr_snap_kinds);
 	if (ret == 0)
 		ret = write_sections(w, b, &s);
 	if (ret == 0)
@@ -154,8 +154,8 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 /* What a device section is called in messages: "virtio slot 9", "RTC". */
 static void section_what(uint32_t tag, uint32_t instance, char *buf, size_t cap)
 {
-	for (unsigned int k = 0; k < board_nr_section_kinds; k++) {
-		const struct board_section_kind *kind = &board_section_kinds[k];
+	for (unsigned int k = 0; k < board_nr_snap_kinds; k++) {
+		const struct snap_kind *kind = &board_snap_kinds[k];
 		if (kind->tag != tag)
 			continue;
 		if (kind->max_instances > 1)
@@ -243,7 +243,7 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	int ret;
 
 	/* 1. Everything in the files is checked before KVM is touched. */
-	ret = snap_reader_open(&r, req->restore_dir);
+	ret = snap_reader_open(&r, req->restore_dir, board_snap_kinds, board_nr_snap_kinds);
 	if (ret == 0)
 		ret = snap_reader_find(&r, SNAP_SEC_CONFIG, 0, &c);
 	if (ret == 0)

@@ -9,7 +9,7 @@
  *   n bytes    ops, used in turn (cycling) to read every payload
  *   the rest   the state file image
  *
- * The image goes to snap_reader_parse(). When it is accepted, every section
+ * The image goes to snap_reader_parse(, board_snap_kinds, board_nr_snap_kinds). When it is accepted, every section
  * is read through a cursor with reads of the widths the ops choose (low 3
  * bits: u8, u16, u32, u64, bool, bytes, string, big bytes; the high 5 bits a
  * width or string capacity), then snap_cursor_done(). The target checks what
@@ -26,6 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "board/board.h"
+#include "devices/pl031.h"
+#include "devices/uart_8250.h"
+#include "devices/virtio_mmio.h"
 #include "snapshot/snapfile.h"
 #include "core/log.h"
 
@@ -177,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(img, data + 2 + data[1], len);
 	fix_up(img, len, flags);
 
-	if (snap_reader_parse(&r, img, len) == 0) {
+	if (snap_reader_parse(&r, img, len, board_snap_kinds, board_nr_snap_kinds) == 0) {
 		CHECK(r.state_len == len && memcmp(r.state, img, len) == 0);
 		walk(&r, &o);
 	} else {

@@ -28,6 +28,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "board/board.h"
+#include "devices/pl031.h"
+#include "devices/uart_8250.h"
+#include "devices/virtio_mmio.h"
 #include "snapshot/snapfile.h"
 #include "core/log.h"
 
@@ -133,7 +137,7 @@ struct std_sec {
 /* Odd lengths, so that most sections have padding. */
 static const struct std_sec std_secs[] = {
 	{ SNAP_SEC_CONFIG, 0, 21 }, { SNAP_SEC_VCPU, 0, 40 }, { SNAP_SEC_VCPU, 1, 40 },
-	{ SNAP_SEC_GIC, 0, 13 },    { SNAP_SEC_UART, 0, 7 },  { SNAP_SEC_RTC, 0, 5 },
+	{ SNAP_SEC_GIC, 0, 13 },    { UART_8250_SNAP_TAG, 0, 7 },  { PL031_SNAP_TAG, 0, 5 },
 };
 #define NR_STD (sizeof(std_secs) / sizeof(std_secs[0]))
 
@@ -158,7 +162,7 @@ static void write_std(const char *dir, const uint8_t *ram)
 {
 	struct snap_writer *w;
 
-	assert_int_equal(snap_writer_open(&w, dir, &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, dir, &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	for (unsigned int s = 0; s < NR_STD; s++) {
 		struct snap_buf b = { 0 };
 		std_payload(&b, s);
@@ -329,7 +333,7 @@ static void test_round_trip_sections(void **state)
 	h.mem_gpa = 0x40000000u;
 	h.mem_size = 2 * MiB;
 	uint8_t *ram = zero_ram(&h);
-	assert_int_equal(snap_writer_open(&w, tpath("rt"), &h), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("rt"), &h, board_snap_kinds, board_nr_snap_kinds), 0);
 
 	struct snap_buf b = { 0 };
 	snap_put_u8(&b, 0xab);
@@ -351,9 +355,9 @@ static void test_round_trip_sections(void **state)
 	}
 	assert_int_equal(snap_writer_add(w, SNAP_SEC_GIC, 0, &b), 0);	/* an empty payload */
 	snap_put_u32(&b, 7);
-	assert_int_equal(snap_writer_add(w, SNAP_SEC_UART, 0, &b), 0);
-	assert_int_equal(snap_writer_add(w, SNAP_SEC_VIRTIO, 15, &b), 0);
-	assert_int_equal(snap_writer_add(w, SNAP_SEC_VIRTIO, 0, &b), 0);
+	assert_int_equal(snap_writer_add(w, UART_8250_SNAP_TAG, 0, &b), 0);
+	assert_int_equal(snap_writer_add(w, VIRTIO_MMIO_SNAP_TAG, 15, &b), 0);
+	assert_int_equal(snap_writer_add(w, VIRTIO_MMIO_SNAP_TAG, 0, &b), 0);
 	snap_buf_free(&b);
 	assert_int_equal(snap_writer_memory(w, ram), 0);
 	assert_int_equal(snap_writer_commit_stats(w, &state_bytes, &mem_bytes), 0);
@@ -367,7 +371,7 @@ static void test_round_trip_sections(void **state)
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_false(tmp_exists(tpath("rt")));
 
-	assert_int_equal(snap_reader_open(&r, tpath("rt")), 0);
+	assert_int_equal(snap_reader_open(&r, tpath("rt"), board_snap_kinds, board_nr_snap_kinds), 0);
 	assert_int_equal(r.h.version, SNAP_VERSION);
 	assert_int_equal(r.h.page_size, 65536);
 	assert_int_equal(r.h.nr_vcpus, 3);
@@ -402,10 +406,10 @@ static void test_round_trip_sections(void **state)
 	assert_int_equal(snap_reader_find(&r, SNAP_SEC_GIC, 0, &c), 0);
 	assert_int_equal(c.len, 0);
 	assert_int_equal(snap_cursor_done(&c, "GIC"), 0);
-	assert_int_equal(snap_reader_find(&r, SNAP_SEC_VIRTIO, 15, &c), 0);
+	assert_int_equal(snap_reader_find(&r, VIRTIO_MMIO_SNAP_TAG, 15, &c), 0);
 	assert_int_equal(snap_get_u32(&c), 7);
-	assert_int_equal(snap_reader_find(&r, SNAP_SEC_RTC, 0, &c), -ENOENT);
-	assert_int_equal(snap_reader_find(&r, SNAP_SEC_VIRTIO, 1, &c), -ENOENT);
+	assert_int_equal(snap_reader_find(&r, PL031_SNAP_TAG, 0, &c), -ENOENT);
+	assert_int_equal(snap_reader_find(&r, VIRTIO_MMIO_SNAP_TAG, 1, &c), -ENOENT);
 	assert_int_equal(snap_reader_find(&r, SNAP_SEC_VCPU, 3, &c), -ENOENT);
 	snap_reader_close(&r);
 	assert_reader_empty(&r);
@@ -431,7 +435,7 @@ static void test_round_trip_memory_sparse(void **state)
 	ram[5000 * PAGE] = 2;					/* one at a page's start */
 	memset(ram + h.mem_size - PAGE, 0xff, PAGE);		/* the last page */
 
-	assert_int_equal(snap_writer_open(&w, tpath("mem"), &h), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("mem"), &h, board_snap_kinds, board_nr_snap_kinds), 0);
 	for (unsigned int s = 0; s < NR_STD; s++) {
 		struct snap_buf b = { 0 };
 		std_payload(&b, s);
@@ -442,7 +446,7 @@ static void test_round_trip_memory_sparse(void **state)
 	assert_int_equal(snap_writer_commit_stats(w, NULL, &mem_bytes), 0);
 	assert_int_equal(mem_bytes, 24u * PAGE);
 
-	assert_int_equal(snap_reader_open(&r, tpath("mem")), 0);
+	assert_int_equal(snap_reader_open(&r, tpath("mem"), board_snap_kinds, board_nr_snap_kinds), 0);
 	struct stat st;
 	assert_int_equal(fstat(r.mem_fd, &st), 0);
 	assert_int_equal(st.st_size, h.mem_size);
@@ -469,7 +473,7 @@ static void test_round_trip_all_data(void **state)
 	for (size_t i = 0; i < h.mem_size; i++)
 		ram[i] = (uint8_t)(i % 251 + 1);
 	write_std(tpath("full"), ram);
-	assert_int_equal(snap_reader_open(&r, tpath("full")), 0);
+	assert_int_equal(snap_reader_open(&r, tpath("full"), board_snap_kinds, board_nr_snap_kinds), 0);
 	void *map = mmap(NULL, h.mem_size, PROT_READ, MAP_PRIVATE, r.mem_fd, 0);
 	assert_true(map != MAP_FAILED);
 	assert_memory_equal(map, ram, h.mem_size);
@@ -553,15 +557,15 @@ MODEL(m_padding, m->sec[4].pad = 0x20)
 MODEL(m_reserved, m->sec[1].reserved = 1)
 MODEL(m_duplicate, m->sec[5] = m->sec[4])
 MODEL(m_duplicate_vcpu, m->sec[2].instance = 0)
-MODEL(m_no_conf, m->sec[0].tag = SNAP_SEC_VIRTIO)
-MODEL(m_no_gic, m->sec[3].tag = SNAP_SEC_VIRTIO)
-MODEL(m_no_uart, m->sec[4].tag = SNAP_SEC_VIRTIO)
+MODEL(m_no_conf, m->sec[0].tag = VIRTIO_MMIO_SNAP_TAG)
+MODEL(m_no_gic, m->sec[3].tag = VIRTIO_MMIO_SNAP_TAG)
+MODEL(m_no_uart, m->sec[4].tag = VIRTIO_MMIO_SNAP_TAG)
 MODEL(m_no_vcpu1, m->sec[2] = m->sec[5]; m->nr--)
 MODEL(m_vcpus3, m->nr_vcpus = 3)
 MODEL(m_vcpu2, m->sec[2].instance = 2)
 MODEL(m_conf1, m->sec[0].instance = 1)
 MODEL(m_rtc1, m->sec[5].instance = 1)
-MODEL(m_virt16, m->sec[5].tag = SNAP_SEC_VIRTIO; m->sec[5].instance = 16)
+MODEL(m_virt16, m->sec[5].tag = VIRTIO_MMIO_SNAP_TAG; m->sec[5].instance = 16)
 MODEL(m_unknown, m->sec[5].tag = SNAP_TAG('A', 'B', 'C', 'D'))
 MODEL(m_unprintable, m->sec[5].tag = 0x01020304)
 MODEL(m_trailing, m->trailing = 8)
@@ -638,7 +642,7 @@ static void test_corruptions_rejected(void **state)
 	/* The baseline must parse, or every row below proves nothing. */
 	model_std(&m);
 	size_t len = build(&m, img);
-	assert_int_equal(snap_reader_parse(&r, img, len), 0);
+	assert_int_equal(snap_reader_parse(&r, img, len, board_snap_kinds, board_nr_snap_kinds), 0);
 	assert_int_equal(r.nr_sections, NR_STD);
 	snap_reader_close(&r);
 
@@ -654,7 +658,7 @@ static void test_corruptions_rejected(void **state)
 			fix_header_crc(img);
 		memset(&r, 0x5a, sizeof(r));
 		capture_begin();
-		int err = snap_reader_parse(&r, img, len);
+		int err = snap_reader_parse(&r, img, len, board_snap_kinds, board_nr_snap_kinds);
 		const char *out = capture_end();
 		if (err != -EINVAL)
 			fail_msg("%s: parse returned %d, not -EINVAL (%s)", c->what, err, out);
@@ -679,13 +683,13 @@ static void test_valid_edges(void **state)
 	m.page_size = 8192;
 	m.irqchip = 0;
 	m.nr--;	/* no RTC */
-	m.sec[m.nr].tag = SNAP_SEC_VIRTIO;
+	m.sec[m.nr].tag = VIRTIO_MMIO_SNAP_TAG;
 	m.sec[m.nr].instance = 15;
 	m.sec[m.nr++].len = 0;
-	assert_int_equal(snap_reader_parse(&r, img, build(&m, img)), 0);
+	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
 	assert_int_equal(r.h.mem_gpa, (1ull << 48) - 0x2000);
-	assert_int_equal(snap_reader_find(&r, SNAP_SEC_RTC, 0, &c), -ENOENT);
-	assert_int_equal(snap_reader_find(&r, SNAP_SEC_VIRTIO, 15, &c), 0);
+	assert_int_equal(snap_reader_find(&r, PL031_SNAP_TAG, 0, &c), -ENOENT);
+	assert_int_equal(snap_reader_find(&r, VIRTIO_MMIO_SNAP_TAG, 15, &c), 0);
 	assert_int_equal(c.len, 0);
 	snap_reader_close(&r);
 
@@ -694,7 +698,7 @@ static void test_valid_edges(void **state)
 	m.irqchip = 3;
 	m.mem_gpa = 0;
 	m.mem_size = 65536;
-	assert_int_equal(snap_reader_parse(&r, img, build(&m, img)), 0);
+	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
 	snap_reader_close(&r);
 }
 
@@ -710,27 +714,27 @@ static void test_reader_memory_file_checked(void **state)
 
 	assert_int_equal(truncate(tpath("rm/memory"), std_header.mem_size - PAGE), 0);
 	capture_begin();
-	int err = snap_reader_open(&r, tpath("rm"));
+	int err = snap_reader_open(&r, tpath("rm"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "memory file", "short memory");
 	assert_int_equal(err, -EINVAL);
 	assert_reader_empty(&r);
 
 	assert_int_equal(truncate(tpath("rm/memory"), std_header.mem_size + 1), 0);
 	capture_begin();
-	err = snap_reader_open(&r, tpath("rm"));
+	err = snap_reader_open(&r, tpath("rm"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "is 1048577 bytes, the state file says 1048576", "long memory");
 	assert_int_equal(err, -EINVAL);
 
 	assert_int_equal(unlink(tpath("rm/memory")), 0);
 	assert_int_equal(mkdir(tpath("rm/memory"), 0700), 0);
 	capture_begin();
-	err = snap_reader_open(&r, tpath("rm"));
+	err = snap_reader_open(&r, tpath("rm"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "not a regular file", "memory is a directory");
 	assert_int_equal(err, -EINVAL);
 
 	assert_int_equal(rmdir(tpath("rm/memory")), 0);
 	capture_begin();
-	err = snap_reader_open(&r, tpath("rm"));
+	err = snap_reader_open(&r, tpath("rm"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "cannot open snapshot memory file", "no memory");
 	assert_int_equal(err, -ENOENT);
 	assert_reader_empty(&r);
@@ -752,7 +756,7 @@ static void test_reader_state_file_checked(void **state)
 	assert_int_equal(pwrite(fd, "Y", 1, 0), 1);
 	close(fd);
 	capture_begin();
-	int err = snap_reader_open(&r, tpath("rs"));
+	int err = snap_reader_open(&r, tpath("rs"), board_snap_kinds, board_nr_snap_kinds);
 	const char *out = capture_end();
 	assert_one_error(out, "/rs/state: not an armvmm snapshot (bad magic)", "bad magic on disk");
 	assert_int_equal(err, -EINVAL);
@@ -761,13 +765,13 @@ static void test_reader_state_file_checked(void **state)
 	assert_int_equal(unlink(tpath("rs/state")), 0);
 	assert_int_equal(mkfifo(tpath("rs/state"), 0600), 0);	/* must not block */
 	capture_begin();
-	err = snap_reader_open(&r, tpath("rs"));
+	err = snap_reader_open(&r, tpath("rs"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "not a regular file", "state is a FIFO");
 	assert_int_equal(err, -EINVAL);
 
 	assert_int_equal(unlink(tpath("rs/state")), 0);
 	capture_begin();
-	err = snap_reader_open(&r, tpath("rs"));
+	err = snap_reader_open(&r, tpath("rs"), board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "cannot open snapshot state file", "no state");
 	assert_int_equal(err, -ENOENT);
 	free(ram);
@@ -796,7 +800,7 @@ static void test_writer_refuses_existing_dir(void **state)
 
 	assert_int_equal(mkdir(tpath("exists"), 0700), 0);
 	capture_begin();
-	int err = snap_writer_open(&w, tpath("exists"), &std_header);
+	int err = snap_writer_open(&w, tpath("exists"), &std_header, board_snap_kinds, board_nr_snap_kinds);
 	const char *out = capture_end();
 	assert_int_equal(err, -EEXIST);
 	assert_null(w);
@@ -809,7 +813,7 @@ static void test_writer_refuses_existing_dir(void **state)
 	/* A plain file (or a dangling symlink) is just as much in the way. */
 	assert_int_equal(symlink("nowhere", tpath("link")), 0);
 	capture_begin();
-	err = snap_writer_open(&w, tpath("link"), &std_header);
+	err = snap_writer_open(&w, tpath("link"), &std_header, board_snap_kinds, board_nr_snap_kinds);
 	capture_end();
 	assert_int_equal(err, -EEXIST);
 	unlink(tpath("link"));
@@ -823,7 +827,7 @@ static void test_writer_abort_leaves_nothing(void **state)
 
 	uint8_t *ram = zero_ram(&std_header);
 	ram[0] = 1;
-	assert_int_equal(snap_writer_open(&w, tpath("ab"), &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("ab"), &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	assert_true(tmp_exists(tpath("ab")));
 	snap_put_u32(&b, 1);
 	assert_int_equal(snap_writer_add(w, SNAP_SEC_CONFIG, 0, &b), 0);
@@ -842,7 +846,7 @@ static void test_writer_missing_parent(void **state)
 	(void)state;
 
 	capture_begin();
-	int err = snap_writer_open(&w, tpath("nope/snap"), &std_header);
+	int err = snap_writer_open(&w, tpath("nope/snap"), &std_header, board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "cannot create snapshot directory", "missing parent");
 	assert_int_equal(err, -ENOENT);
 	assert_null(w);
@@ -860,7 +864,7 @@ static void test_writer_trailing_slash(void **state)
 	write_std(dir, ram);
 	assert_true(exists(tpath("slash/state")));
 	assert_false(tmp_exists(tpath("slash")));
-	assert_int_equal(snap_reader_open(&r, dir), 0);
+	assert_int_equal(snap_reader_open(&r, dir, board_snap_kinds, board_nr_snap_kinds), 0);
 	snap_reader_close(&r);
 	free(ram);
 	rm_tree(tpath("slash"));
@@ -875,7 +879,7 @@ static void test_writer_failed_write_leaves_nothing(void **state)
 
 	uint8_t *ram = zero_ram(&std_header);
 	memset(ram, 0x77, std_header.mem_size);
-	assert_int_equal(snap_writer_open(&w, tpath("full"), &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("full"), &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	small = old;
@@ -893,7 +897,7 @@ static void test_writer_failed_write_leaves_nothing(void **state)
 	/* The writer now only remembers the error: silently. */
 	struct snap_buf b = { 0 };
 	capture_begin();
-	assert_int_equal(snap_writer_add(w, SNAP_SEC_UART, 0, &b), -EFBIG);
+	assert_int_equal(snap_writer_add(w, UART_8250_SNAP_TAG, 0, &b), -EFBIG);
 	assert_int_equal(snap_writer_commit(w), -EFBIG);
 	assert_string_equal(capture_end(), "");
 	assert_false(exists(tpath("full")));
@@ -910,18 +914,18 @@ static void test_writer_refuses_bad_snapshot(void **state)
 	/* A header the reader would refuse is refused up front. */
 	h.page_size = 3000;
 	capture_begin();
-	int err = snap_writer_open(&w, tpath("bad"), &h);
+	int err = snap_writer_open(&w, tpath("bad"), &h, board_snap_kinds, board_nr_snap_kinds);
 	assert_one_error(capture_end(), "page size 3000", "writer bad header");
 	assert_int_equal(err, -EINVAL);
 	assert_false(tmp_exists(tpath("bad")));
 
 	/* Sections the reader would refuse (no UART) fail the commit. */
 	uint8_t *ram = zero_ram(&std_header);
-	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	for (unsigned int s = 0; s < NR_STD; s++) {
 		struct snap_buf b = { 0 };
 		std_payload(&b, s);
-		if (std_secs[s].tag != SNAP_SEC_UART)
+		if (std_secs[s].tag != UART_8250_SNAP_TAG)
 			assert_int_equal(snap_writer_add(w, std_secs[s].tag, std_secs[s].instance, &b), 0);
 		snap_buf_free(&b);
 	}
@@ -934,7 +938,7 @@ static void test_writer_refuses_bad_snapshot(void **state)
 	assert_false(tmp_exists(tpath("bad")));
 
 	/* No memory written. */
-	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	capture_begin();
 	err = snap_writer_commit(w);
 	assert_one_error(capture_end(), "guest memory was not saved", "writer without memory");
@@ -943,7 +947,7 @@ static void test_writer_refuses_bad_snapshot(void **state)
 
 	/* A payload whose building ran out of memory. */
 	struct snap_buf b = { .err = true };
-	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header), 0);
+	assert_int_equal(snap_writer_open(&w, tpath("bad"), &std_header, board_snap_kinds, board_nr_snap_kinds), 0);
 	capture_begin();
 	err = snap_writer_add(w, SNAP_SEC_GIC, 0, &b);
 	assert_one_error(capture_end(), "out of memory building snapshot section GIC/0", "writer buf err");
@@ -1140,7 +1144,7 @@ static void seed_snapshot(const char *dir, uint32_t nr_vcpus, uint32_t irqchip, 
 	h.irqchip_type = irqchip;
 	h.mem_size = 64 * 1024;
 	uint8_t *ram = zero_ram(&h);
-	assert_int_equal(snap_writer_open(&w, dir, &h), 0);
+	assert_int_equal(snap_writer_open(&w, dir, &h, board_snap_kinds, board_nr_snap_kinds), 0);
 	snap_put_str(&b, "console=ttyS0 earlycon");
 	snap_put_u32(&b, nr_vcpus);
 	snap_put_u8(&b, 1);
@@ -1161,13 +1165,13 @@ static void seed_snapshot(const char *dir, uint32_t nr_vcpus, uint32_t irqchip, 
 	for (int i = 0; i < 12; i++)
 		snap_put_u8(&b, (uint8_t)(0x60 + i));
 	snap_put_u16(&b, 1);
-	assert_int_equal(snap_writer_add(w, SNAP_SEC_UART, 0, &b), 0);
+	assert_int_equal(snap_writer_add(w, UART_8250_SNAP_TAG, 0, &b), 0);
 	snap_buf_free(&b);
 	if (rtc) {
 		snap_put_u64(&b, 1700000000);
 		snap_put_u32(&b, 0);
 		snap_put_u8(&b, 1);
-		assert_int_equal(snap_writer_add(w, SNAP_SEC_RTC, 0, &b), 0);
+		assert_int_equal(snap_writer_add(w, PL031_SNAP_TAG, 0, &b), 0);
 		snap_buf_free(&b);
 	}
 	for (unsigned int v = 0; v < nr_virtio; v++) {
@@ -1176,7 +1180,7 @@ static void seed_snapshot(const char *dir, uint32_t nr_vcpus, uint32_t irqchip, 
 		snap_put_u64(&b, 0x80001000u + v * 0x1000u);
 		snap_put_u16(&b, 256);
 		snap_put_u8(&b, 1);
-		assert_int_equal(snap_writer_add(w, SNAP_SEC_VIRTIO, v, &b), 0);
+		assert_int_equal(snap_writer_add(w, VIRTIO_MMIO_SNAP_TAG, v, &b), 0);
 		snap_buf_free(&b);
 	}
 	ram[100] = 1;

@@ -84,7 +84,7 @@ static int board_virtio_slot(struct board *b, uint64_t *base, unsigned int *spi)
 }
 
 /* Which devices the configuration gets; the order fixes each virtio device's address and SPI: disks, console, rng. */
-static int board_create_devices(struct board *b)
+int board_create_devices(struct board *b)
 {
 	const struct vm_config *cfg = b->cfg;
 	struct device_ctx ctx = {

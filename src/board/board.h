@@ -44,6 +44,11 @@ int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, 
  */
 int board_build(struct board *b, int mem_fd);
 /*
+ * The devices cfg asks for, on the device list (board_build's step; without
+ * KVM, vm.vm_fd is -1 and the devices work without ioeventfds and irqfds).
+ */
+int board_create_devices(struct board *b);
+/*
  * A VM that boots: read the kernel and initrd, plan where they go, build the
  * machine, write the device tree, copy the images and set vCPU 0's boot
  * registers. With cfg->dump_dtb_path the DTB is written there instead and

@@ -17,8 +17,8 @@
 # GUEST_INITRD (busybox initramfs, guest-init.sh), GUEST_MODS_INITRD (modules
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
-# (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), TMPDIR (a tmpfs
-# in the nested host).
+# (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
+# (tests/data: stored snapshots), TMPDIR (a tmpfs in the nested host).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -178,8 +178,9 @@ make_l1_initrd() {
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
 	cp "$here/gic-guests.sh" "$root/armvmm/gic-guests.sh"
 	cp "$here/snapshot-tests.sh" "$root/armvmm/snapshot-tests.sh"
-	mkdir -p "$root/armvmm/examples"
+	mkdir -p "$root/armvmm/examples" "$root/armvmm/data"
 	cp "$here"/../../examples/*.script "$root/armvmm/examples/"
+	cp -r "$here"/../data/snapshot-v1-* "$root/armvmm/data/"
 	if [ -x "$build/tests/system/snap-edit" ]; then
 		cp "$build/tests/system/snap-edit" "$root/armvmm/"
 	fi
@@ -195,7 +196,7 @@ export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
-export EXAMPLES=/armvmm/examples
+export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
@@ -220,7 +221,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
-	export EXAMPLES="$here/../../examples"
+	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if $tap; then

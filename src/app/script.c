@@ -299,7 +299,13 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-#define SCRIPT_LINE_HOLD_MS 100u
+/*
+ * How long a partial line waits for its end before it goes out anyway. Long
+ * enough that a guest printing a byte per MMIO exit on a slow (nested,
+ * emulated) host finishes its line: 100 ms was not, and a log line then split
+ * "snap-gic: all o" from its "k".
+ */
+#define SCRIPT_LINE_HOLD_MS 1000u
 
 static void flush_line(struct script *s)
 {

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "board/fdt.h"
 #include "irqchip/gic_kvm_state.h"
 #include "irqchip/irqchip.h"
 #include "core/log.h"

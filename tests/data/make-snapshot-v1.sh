@@ -1,7 +1,8 @@
-# How tests/data/snapshot-v1-{user,gicv3} were made: snapshots written by armvmm at
+# How tests/data/snapshot-v1-* were made: snapshots written by armvmm at
 # commit 734a094 (snapshot format version 1, before the board / device-list restructuring),
 # so that the snapshot tests can check that today's armvmm still restores them
-# (snapshot-tests.sh, _snap_stored_v1). Run as the payload of the nested GICv3 host:
+# (snapshot-tests.sh, _snap_stored_v1). Run as the payload of the nested GICv3 host (v3-user,
+# v3-gicv3), and with "for ic in user gicv2" on the GICv2 host (v2-user, v2-gicv2):
 #   tests/system/nested.sh --build BUILD --gic 3 --payload tests/data/make-snapshot-v1.sh
 # then cut the base64 between BEGIN-B64/END-B64 out of BUILD/nested/gic3/console.log,
 # untar it, keep each snapshot's state as it is and its memory file gzipped (memory.gz).

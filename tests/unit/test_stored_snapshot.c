@@ -122,23 +122,38 @@ static void load_stored(const char *name, enum irqchip_type want_type)
 	snap_reader_close(&r);
 }
 
-static void test_stored_v1_user_gic(void **state)
+/* Taken on a GICv3 host (userspace GICv2, in-kernel GICv3) and on a GICv2 host (userspace and in-kernel GICv2). */
+static void test_stored_v1_v3_host_user_gic(void **state)
 {
 	(void)state;
-	load_stored("snapshot-v1-user", IRQCHIP_GICV2_USER);
+	load_stored("snapshot-v1-v3-user", IRQCHIP_GICV2_USER);
 }
 
-static void test_stored_v1_gicv3(void **state)
+static void test_stored_v1_v3_host_gicv3(void **state)
 {
 	(void)state;
-	load_stored("snapshot-v1-gicv3", IRQCHIP_GICV3_KVM);
+	load_stored("snapshot-v1-v3-gicv3", IRQCHIP_GICV3_KVM);
+}
+
+static void test_stored_v1_v2_host_user_gic(void **state)
+{
+	(void)state;
+	load_stored("snapshot-v1-v2-user", IRQCHIP_GICV2_USER);
+}
+
+static void test_stored_v1_v2_host_gicv2(void **state)
+{
+	(void)state;
+	load_stored("snapshot-v1-v2-gicv2", IRQCHIP_GICV2_KVM);
 }
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stored_v1_user_gic),
-		cmocka_unit_test(test_stored_v1_gicv3),
+		cmocka_unit_test(test_stored_v1_v3_host_user_gic),
+		cmocka_unit_test(test_stored_v1_v3_host_gicv3),
+		cmocka_unit_test(test_stored_v1_v2_host_user_gic),
+		cmocka_unit_test(test_stored_v1_v2_host_gicv2),
 	};
 
 	if (argc != 2) {

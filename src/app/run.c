@@ -154,7 +154,9 @@ static int run_loop(struct running_vm *r)
 
 	if (tty_input)
 		term_raw_enable(STDIN_FILENO);
+	log_step("run loop set up");
 	ret = vm_start_vcpus(vm);
+	log_step("vCPU threads started");
 	if (ret == 0 && vm->restoring)
 		pr_info("restore: vCPUs running %llu ms after the restore began",
 			(unsigned long long)((clock_monotonic_ns() - r->t0_ns) / 1000000));
@@ -167,7 +169,9 @@ static int run_loop(struct running_vm *r)
 		vm_request_stop(vm, VM_EXIT_ERROR);
 	}
 
+	log_step("VM ended");
 	vm_stop_vcpus(vm);
+	log_step("vCPU threads joined");
 	if (tty_input)
 		term_restore();
 	close(sig_fd);
@@ -184,6 +188,7 @@ int run_vm(const struct vm_config *cfg)
 	bool migrated = false;
 	int ret, status = VM_EXIT_ERROR;
 
+	log_step("start");
 	/* A script stands in for the person at the console: it owns the console's pipes. */
 	if (cfg->script_path) {
 		if (script_load(cfg, &r.script) < 0)
@@ -220,6 +225,7 @@ out:
 	if (r.ctl.listen_fd >= 0)
 		control_server_stop(&r.ctl);
 	board_destroy(&r.board);
+	log_step("torn down");
 	if (r.script) {
 		migrated = script_migration(r.script, migrate_dir, sizeof(migrate_dir), &migrate_start);
 		script_free(r.script);

@@ -124,15 +124,28 @@ int board_build(struct board *b, int mem_fd)
 	struct vm *vm = &b->vm;
 	int ret;
 
-	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create(vm, BOARD_RAM_BASE, cfg->mem_size, cfg->nr_cpus)) < 0 ||
-	    (ret = vm_setup_memory(vm, BOARD_RAM_BASE, cfg->mem_size, mem_fd)) < 0 ||
-	    (ret = vm_create_vcpus(vm, cfg->nr_cpus)) < 0 || (ret = board_create_irqchip(b)) < 0)
+	/* Each step is timed at debug level (log_step): start-up cost is measured, not guessed. */
+	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create(vm, BOARD_RAM_BASE, cfg->mem_size, cfg->nr_cpus)) < 0)
 		return ret;
+	log_step("VM created");
+	if ((ret = vm_setup_memory(vm, BOARD_RAM_BASE, cfg->mem_size, mem_fd)) < 0)
+		return ret;
+	log_step("guest RAM registered");
+	if ((ret = vm_create_vcpus(vm, cfg->nr_cpus)) < 0)
+		return ret;
+	log_step("vCPUs created");
+	if ((ret = board_create_irqchip(b)) < 0)
+		return ret;
+	log_step("irqchip created");
 	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
 		irqchip_type_name(b->irqchip.type));
 	/* Devices, then CTRL_INIT: the vGIC must be complete before the first KVM_RUN. */
-	if ((ret = board_create_devices(b)) < 0 || (ret = irqchip_finalize(&b->irqchip)) < 0)
+	if ((ret = board_create_devices(b)) < 0)
 		return ret;
+	log_step("devices created");
+	if ((ret = irqchip_finalize(&b->irqchip)) < 0)
+		return ret;
+	log_step("irqchip initialised");
 	for (unsigned int i = 0; i < b->devices.count; i++) {
 		struct device *d = &b->devices.dev[i];
 		if (d->ops->irqchip_ready)
@@ -141,8 +154,8 @@ int board_build(struct board *b, int mem_fd)
 	return 0;
 }
 
-/* The device tree of the machine built, with the command line and initrd of layout. */
-static int board_fdt(struct board *b, const struct boot_layout *layout, uint8_t *dtb, size_t cap)
+/* The device tree of the machine built, with the command line and initrd of layout: *dtb (malloc'd) and its size. */
+static int board_fdt(struct board *b, const struct boot_layout *layout, void **dtb)
 {
 	const struct vm_config *cfg = b->cfg;
 	char *bootargs = fdt_make_bootargs(cfg->cmdline,
@@ -159,14 +172,14 @@ static int board_fdt(struct board *b, const struct boot_layout *layout, uint8_t 
 		.stdout_base = BOARD_UART_BASE,
 		.devices = &b->devices,
 	};
-	int ret = bootargs ? fdt_build(&p, dtb, cap) : -ENOMEM;
+	int ret = bootargs ? fdt_build_alloc(&p, DTB_MAX_SIZE, dtb) : -ENOMEM;
 
 	free(bootargs);
 	return ret;
 }
 
 /* --dump-dtb on a machine without /dev/kvm: same tree, MPIDRs as KVM would assign them. */
-static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout *layout, uint8_t *dtb)
+static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout *layout, void **dtb)
 {
 	const struct vm_config *cfg = b->cfg;
 	struct vm *vm = &b->vm;
@@ -188,10 +201,10 @@ static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout 
 	len = board_create_devices(b);
 	if (len < 0)
 		return len;
-	len = board_fdt(b, layout, dtb, DTB_MAX_SIZE);
+	len = board_fdt(b, layout, dtb);
 	if (len < 0)
 		return len;
-	return write_file_atomic(cfg->dump_dtb_path, dtb, (size_t)len);
+	return write_file_atomic(cfg->dump_dtb_path, *dtb, (size_t)len);
 }
 
 static int board_copy_images(struct board *b, const struct kernel_image *img, const uint8_t *initrd,
@@ -213,12 +226,11 @@ int board_boot(struct board *b)
 	const struct vm_config *cfg = b->cfg;
 	struct kernel_image img = { 0 };
 	struct boot_layout layout;
-	uint8_t *initrd = NULL, *dtb = calloc(1, DTB_MAX_SIZE);
+	uint8_t *initrd = NULL;
+	void *dtb = NULL;
 	size_t initrd_len = 0;
-	int dtb_len, ret = -ENOMEM;
+	int dtb_len, ret;
 
-	if (!dtb)
-		goto out;
 	/* 1. Files first: bad input fails before any KVM object exists. */
 	ret = kernel_image_load(cfg->kernel_path, cfg->mem_size, &img);
 	if (ret < 0)
@@ -231,9 +243,10 @@ int board_boot(struct board *b)
 	ret = boot_layout_plan(BOARD_RAM_BASE, cfg->mem_size, &img, initrd_len, &layout);
 	if (ret < 0)
 		goto out;
+	log_step("kernel and initrd read");
 	if (cfg->dump_dtb_path && access("/dev/kvm", F_OK) != 0) {
 		pr_info("no /dev/kvm: writing the device tree with KVM's default MPIDR assignment");
-		ret = board_dump_dtb_without_kvm(b, &layout, dtb);
+		ret = board_dump_dtb_without_kvm(b, &layout, &dtb);
 		ret = ret < 0 ? ret : 1;
 		goto out;
 	}
@@ -244,7 +257,8 @@ int board_boot(struct board *b)
 		goto out;
 
 	/* 3. The device tree describes exactly what was built. */
-	dtb_len = board_fdt(b, &layout, dtb, DTB_MAX_SIZE);
+	dtb_len = board_fdt(b, &layout, &dtb);
+	log_step("device tree built");
 	if (dtb_len < 0) {
 		ret = dtb_len;
 		goto out;
@@ -261,6 +275,7 @@ int board_boot(struct board *b)
 		ret = vcpu_set_boot_regs(&b->vm.vcpus[0], layout.kernel_addr, layout.dtb_addr);
 	if (ret < 0)
 		goto out;
+	log_step("images loaded, boot registers set");
 	pr_info("kernel at 0x%llx (%s), DTB at 0x%llx (%d bytes)", (unsigned long long)layout.kernel_addr,
 		img.has_header ? "arm64 Image" : "flat binary", (unsigned long long)layout.dtb_addr, dtb_len);
 	if (layout.initrd_size)

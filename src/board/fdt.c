@@ -153,9 +153,43 @@ int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize)
 	}
 	ret |= fdt_end_node(fdt);
 	ret |= fdt_finish(fdt);
-	if (ret) {
-		pr_err("building the device tree failed: it does not fit in %zu bytes", bufsize);
-		return -ENOSPC;
+	return ret ? -ENOSPC : (int)fdt_totalsize(fdt);
+}
+
+/* A typical tree is 1-4 KiB. */
+#define FDT_FIRST_TRY 4096u
+
+int fdt_build_alloc(const struct fdt_params *p, size_t max, void **out)
+{
+	/*
+	 * fdt_create() zeroes the whole buffer it is given: handing it the 2 MiB
+	 * the boot protocol allows cost tens of milliseconds of page faults at
+	 * every start under nested KVM. Grow from a small buffer instead.
+	 */
+	size_t cap = FDT_FIRST_TRY < max ? FDT_FIRST_TRY : max;
+	void *buf = NULL;
+
+	*out = NULL;
+	for (;;) {
+		void *bigger = realloc(buf, cap);
+		int len;
+
+		if (!bigger) {
+			free(buf);
+			pr_err("out of memory building the device tree");
+			return -ENOMEM;
+		}
+		buf = bigger;
+		len = fdt_build(p, buf, cap);
+		if (len >= 0) {
+			*out = buf;
+			return len;
+		}
+		if (cap == max) {
+			free(buf);
+			pr_err("building the device tree failed: it does not fit in %zu bytes", max);
+			return -ENOSPC;
+		}
+		cap = cap * 2 < max ? cap * 2 : max;
 	}
-	return (int)fdt_totalsize(fdt);
 }

@@ -20,8 +20,13 @@ struct fdt_params {
 	const struct device_list *devices;	/* each adds its own node(s) */
 };
 
-/* Build the DTB into buf (bufsize bytes); returns its size or -errno. */
+/* Build the DTB into buf (bufsize bytes); returns its size, or -ENOSPC (no message) when it does not fit. */
 int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize);
+/*
+ * Build the DTB into a malloc'd buffer no larger than it needs (at most max
+ * bytes): *out, and its size as the result, or -errno after one error line.
+ */
+int fdt_build_alloc(const struct fdt_params *p, size_t max, void **out);
 
 /*
  * The kernel command line: the user's parameters, with default_console

@@ -1,9 +1,12 @@
 #include "core/log.h"
 
+#include "core/clock.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 enum log_level log_threshold = LOG_WARN;
 
@@ -52,4 +55,25 @@ int log_level_parse(const char *name, enum log_level *out)
 		}
 	}
 	return -EINVAL;
+}
+
+void log_step(const char *what)
+{
+	static uint64_t first, prev;
+	static long prev_faults;
+	struct rusage ru;
+	uint64_t now;
+
+	if (log_threshold < LOG_DEBUG)
+		return;
+	now = clock_monotonic_ns();
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		ru.ru_minflt = ru.ru_majflt = 0;
+	if (!first)
+		first = prev = now;
+	log_msg(LOG_DEBUG, "step %s: %llu us, %ld page faults (at %llu us)", what,
+		(unsigned long long)((now - prev) / 1000), ru.ru_minflt + ru.ru_majflt - prev_faults,
+		(unsigned long long)((now - first) / 1000));
+	prev = now;
+	prev_faults = ru.ru_minflt + ru.ru_majflt;
 }

@@ -11,6 +11,12 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 const char *log_last_error(void);
 void log_clear_error(void);
 int log_level_parse(const char *name, enum log_level *out);
+/*
+ * Start-up cost, at debug level: "step WHAT: N us, F page faults (at T us)":
+ * N and F since the previous step, T since the first. Main thread only;
+ * below debug it does nothing.
+ */
+void log_step(const char *what);
 
 #define pr_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

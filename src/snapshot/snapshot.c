@@ -253,6 +253,7 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 		goto out;
 	b->cfg = restored;
 	b->vm.restoring = true;
+	log_step("snapshot read and checked");
 
 	/* 2. The machine, built as a boot builds it, with the saved shape. */
 	ret = board_build(b, r.mem_fd);
@@ -268,6 +269,7 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	/* 3. Its state. */
 	if (ret == 0)
 		ret = restore_state(b, &r);
+	log_step("state restored");
 	if (ret == 0)
 		pr_info("restored %s: %u vCPU(s), %llu MiB RAM, %s, in %llu ms", req->restore_dir, b->vm.nr_vcpus,
 			(unsigned long long)(restored->mem_size >> 20), irqchip_type_name(b->irqchip.type),

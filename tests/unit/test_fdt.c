@@ -248,6 +248,46 @@ static void test_too_small_buffer(void **state)
 	assert_int_equal(fdt_build(&p, small, sizeof(small)), -ENOSPC);
 }
 
+/*
+ * The board builds its tree with fdt_build_alloc: a buffer only as large as
+ * the tree needs (grown on demand), and one clear error past the limit.
+ */
+static void test_alloc_grows_to_fit(void **state)
+{
+	(void)state;
+	struct irqchip ic;
+	uint64_t mpidrs[64];
+	char *bootargs = malloc(20000);
+	void *dtb = NULL;
+	int len, node, plen;
+
+	for (unsigned int i = 0; i < 64; i++)
+		mpidrs[i] = vcpu_default_mpidr(i);
+	/* A command line far longer than the first try's buffer, so the build has to grow. */
+	memset(bootargs, 'x', 19999);
+	bootargs[19999] = '\0';
+	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, 64);
+	struct fdt_params p = { .ram_base = BOARD_RAM_BASE, .ram_size = 1 << 26, .nr_cpus = 64,
+				.mpidrs = mpidrs, .irqchip = &ic, .bootargs = bootargs,
+				.stdout_base = BOARD_UART_BASE, .devices = board_uart(&ic) };
+
+	len = fdt_build_alloc(&p, DTB_MAX_SIZE, &dtb);
+	assert_true(len > 20000);
+	assert_int_equal(fdt_check_header(dtb), 0);
+	assert_int_equal((int)fdt_totalsize(dtb), len);
+	node = fdt_path_offset(dtb, "/chosen");
+	assert_true(node >= 0);
+	assert_string_equal(fdt_getprop(dtb, node, "bootargs", &plen), bootargs);
+	assert_true(fdt_path_offset(dtb, "/cpus/cpu@303") >= 0);
+	free(dtb);
+
+	/* The same tree with a 16 KiB limit does not fit: -ENOSPC and no buffer. */
+	dtb = (void *)1;
+	assert_int_equal(fdt_build_alloc(&p, 16384, &dtb), -ENOSPC);
+	assert_null(dtb);
+	free(bootargs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_dtc_accepts_without_warnings),
 		cmocka_unit_test(test_bootargs),
 		cmocka_unit_test(test_too_small_buffer),
+		cmocka_unit_test(test_alloc_grows_to_fit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
 # (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
-# (tests/data: stored snapshots), TMPDIR (a tmpfs in the nested host).
+# (tests/data: stored snapshots), TMPDIR (a tmpfs in the nested host), and KVMTOOL (a
+# kvmtool binary for side-by-side benchmarks, only when one was found: $ARMVMM_KVMTOOL, or
+# shared/peers/lkvm-static beside the repository; see bench/bench.sh).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -171,6 +173,9 @@ make_l1_initrd() {
 	if [ -x "$build/bench/armvmm-timeit" ]; then
 		cp "$build/bench/armvmm-timeit" "$root/armvmm/"
 	fi
+	if [ -n "$kvmtool" ]; then
+		cp "$kvmtool" "$root/armvmm/lkvm"
+	fi
 	cp "$kernel" "$root/armvmm/Image"
 	cp "$work/guest-root.cpio.gz" "$root/armvmm/guest-initrd.cpio.gz"
 	cp "$work/guest-mods.cpio.gz" "$root/armvmm/guest-mods-initrd.cpio.gz"
@@ -198,6 +203,7 @@ export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDI
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
+if [ -x /armvmm/lkvm ]; then export KVMTOOL=/armvmm/lkvm; fi
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
 poweroff -f
@@ -205,6 +211,13 @@ EOI
 	chmod +x "$root/init"
 	mkcpio "$root" "$work/l1.cpio"
 }
+
+# kvmtool for side-by-side benchmarks: optional, and never needed by a test.
+kvmtool=${ARMVMM_KVMTOOL:-$here/../../../shared/peers/lkvm-static}
+if [ -n "${ARMVMM_KVMTOOL:-}" ] && [ ! -x "$kvmtool" ]; then
+	die "ARMVMM_KVMTOOL=$ARMVMM_KVMTOOL is not an executable file"
+fi
+[ -x "$kvmtool" ] || kvmtool=""
 
 readelf_bin=$(command -v aarch64-linux-gnu-readelf || command -v readelf)
 if "$readelf_bin" -l "$build/armvmm" | grep -q 'INTERP'; then
@@ -224,6 +237,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
+	if [ -n "$kvmtool" ]; then export KVMTOOL="$kvmtool"; fi
 	if $tap; then
 		set +e
 		sh "$payload" > "$work/host.log" 2>&1

@@ -58,6 +58,7 @@ struct script {
 	const struct control_ops *ops;	/* what the VM does for the script (main thread; stop from any) */
 	void *ops_opaque;
 	int req_fd;		/* eventfd: the script thread asks the main thread to act */
+	int end_fd;		/* eventfd: readable once the VM has ended, so a waiting pump returns at once */
 	pthread_t thread;
 	bool thread_started;
 	unsigned int timeout_s;
@@ -227,7 +228,7 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->path = cfg->script_path;
 	s->start = cfg->script_start;
 	s->input_path = cfg->script_input;
-	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = -1;
+	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->end_fd = -1;
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
@@ -345,13 +346,14 @@ static void emit(struct script *s, const char *p, size_t n)
 /* Move what the guest printed to stdout and the match window; wait up to ms for some. */
 static void pump_output(struct script *s, int ms)
 {
-	struct pollfd pfd = { .fd = s->out_r, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = s->out_r, .events = POLLIN }, { .fd = s->end_fd, .events = POLLIN } };
 	char chunk[4096];
 	ssize_t n;
 
 	if (s->line_len && clock_monotonic_ms() - s->line_since_ms >= SCRIPT_LINE_HOLD_MS)
 		flush_line(s);
-	if (poll(&pfd, 1, ms) <= 0)
+	/* The VM's end wakes the wait too: the callers check for it (vm_has_ended) after every pump. */
+	if (poll(pfd, 2, ms) <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP)))
 		return;
 	while ((n = read(s->out_r, chunk, sizeof(chunk))) > 0) {
 		emit(s, chunk, (size_t)n);
@@ -604,8 +606,10 @@ int script_start(struct script *s, struct eventloop *loop, const struct control_
 	s->ops = ops;
 	s->ops_opaque = opaque;
 	s->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->req_fd < 0 || eventloop_add(loop, s->req_fd, POLLIN, script_req_cb, s) < 0) {
-		pr_err("cannot set up the script's requests: %s", s->req_fd < 0 ? strerror(errno) : "no room in the event loop");
+	s->end_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->req_fd < 0 || s->end_fd < 0 || eventloop_add(loop, s->req_fd, POLLIN, script_req_cb, s) < 0) {
+		pr_err("cannot set up the script's requests: %s",
+		       s->req_fd < 0 || s->end_fd < 0 ? strerror(errno) : "no room in the event loop");
 		return -ENOSPC;
 	}
 	ret = pthread_create(&s->thread, NULL, script_thread, s);
@@ -706,10 +710,15 @@ static void script_serve_request(struct script *s)
 
 int script_finish(struct script *s, int vm_status)
 {
+	uint64_t one = 1;
+
 	pthread_mutex_lock(&s->lock);
 	s->vm_ended = true;
 	s->vm_status = vm_status;
 	pthread_mutex_unlock(&s->lock);
+	/* Without this the script thread noticed only at its next 100 ms poll timeout: every scripted run's exit waited for it. */
+	if (s->end_fd >= 0 && write(s->end_fd, &one, sizeof(one)) < 0)
+		(void)0; /* a counter of 1 cannot overflow */
 	if (s->thread_started) {
 		pthread_join(s->thread, NULL);
 		s->thread_started = false;
@@ -741,6 +750,7 @@ void script_free(struct script *s)
 	if (s->out_w >= 0)
 		close(s->out_w);
 	close_fd(&s->req_fd);
+	close_fd(&s->end_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

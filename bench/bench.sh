@@ -1,43 +1,192 @@
 # Benchmark payload (run by nested.sh inside the nested host): figures only, no thresholds.
+# With $KVMTOOL (a kvmtool binary nested.sh found) the null VM, the Linux boot, virtio-blk
+# and the VMM's memory are measured for kvmtool too, in the same run, alternating the two,
+# and printed as armvmm/kvmtool ratios; without it those comparisons are skipped.
 ic=$( (grep -q GICv3 /proc/interrupts && echo gicv3) || echo gicv2)
 echo "BENCH: host $(uname -r), $ic, $(grep -c '^processor' /proc/cpuinfo) cpus (nested KVM under TCG)"
-armvmm-timeit -n 20 -l "null VM, exec to exit ($ic)" -- "$ARMVMM" run -k "$GUESTS/null.bin"
-armvmm-timeit -n 5 -u "guest reached userspace" -l "Debian kernel boot to userspace marker, 1 vCPU ($ic)" -- \
-	"$ARMVMM" run -k "$KERNEL" -i "$GUEST_INITRD" -m 256
+# kvmtool keeps a socket per VM under $HOME/.lkvm.
+export HOME="$TMPDIR"
+kvmtool=""
+if [ -n "${KVMTOOL:-}" ] && [ -x "$KVMTOOL" ]; then
+	kvmtool=$KVMTOOL
+	echo "BENCH: side by side with kvmtool ($("$kvmtool" version 2>&1 | head -n1)), run as shared/peers/README.md says"
+else
+	echo "BENCH: kvmtool comparison: skipped (no kvmtool: set ARMVMM_KVMTOOL, or see shared/peers/ beside the repository)"
+fi
 
-# virtio-blk: the guest's busybox dd on a 256 MiB disk file (/dev/vdb; the file lives in
-# the nested host's tmpfs, so this measures armvmm's virtio path, not a disk), once per
-# backend: io=uring (io_uring) and io=thread (the thread fallback). Sequential 1 MiB
-# O_DIRECT write and read, then 4 KiB O_DIRECT random reads (one dd process per read;
-# the guest also reports the figure with the process start-up cost taken out).
+# side_by_side RUNS LABEL MARKER ARMVMM-ARGS... :: KVMTOOL-ARGS...
+# armvmm-timeit on armvmm and, when there is one, kvmtool, alternating; MARKER "" times
+# exec to exit, else exec to MARKER on the output.
+side_by_side() {
+	_runs=$1 _label=$2 _marker=$3
+	shift 3
+	_seen=false
+	for _a in "$@"; do
+		shift
+		if [ "$_a" = "::" ]; then
+			_seen=true
+			[ -n "$kvmtool" ] && set -- "$@" "::" "$kvmtool"
+		elif ! $_seen || [ -n "$kvmtool" ]; then
+			set -- "$@" "$_a"
+		fi
+	done
+	if [ -n "$_marker" ]; then
+		armvmm-timeit -n "$_runs" -l "$_label" -u "$_marker" -N armvmm,kvmtool -- "$ARMVMM" "$@" < /dev/null
+	else
+		armvmm-timeit -n "$_runs" -l "$_label" -N armvmm,kvmtool -- "$ARMVMM" "$@" < /dev/null
+	fi
+}
+
+# steps LABEL RUNS ARMVMM-ARGS...: the median of each start-up and teardown step armvmm
+# times at --loglevel debug, over RUNS runs; also left in $TMPDIR/steps.median as
+# "step|microseconds" lines.
+steps() {
+	_label=$1 _runs=$2
+	shift 2
+	: > "$TMPDIR/steps.all"
+	_i=0
+	while [ $_i -lt "$_runs" ]; do
+		"$ARMVMM" "$@" --loglevel debug < /dev/null 2>&1 |
+			sed -n 's/^armvmm: debug: step \(.*\): \([0-9]*\) us.*/\1|\2/p' >> "$TMPDIR/steps.all"
+		_i=$((_i + 1))
+	done
+	awk -F'|' '{ if (!($1 in v)) order[n++] = $1; v[$1] = v[$1] " " $2 }
+		END { for (i = 0; i < n; i++) {
+			k = split(substr(v[order[i]], 2), a, " ")
+			for (x = 2; x <= k; x++) for (y = x; y > 1 && a[y - 1] + 0 > a[y] + 0; y--) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
+			print order[i] "|" a[int((k + 1) / 2)] } }' "$TMPDIR/steps.all" > "$TMPDIR/steps.median"
+	echo "BENCH: $_label, armvmm's steps at --loglevel debug (median of $_runs runs, ms):"
+	awk -F'|' '$1 != "start" { printf "BENCH:   %-36s %7.1f\n", $1, $2 / 1000 }' "$TMPDIR/steps.median"
+}
+step_ms() { awk -F'|' -v s="$1" '$1 == s { printf "%.1f", $2 / 1000 }' "$TMPDIR/steps.median"; }
+
+# --- start-up: the null VM (PSCI SYSTEM_OFF as its first instruction), 64 MiB ----------
+side_by_side 20 "null VM, exec to exit, 64 MiB ($ic)" "" \
+	run -k "$GUESTS/null.bin" -m 64 :: \
+	run --loglevel=warning --network mode=none --nodefaults -k "$GUESTS/null.bin" -m 64
+steps "null VM ($ic)" 10 run -k "$GUESTS/null.bin" -m 64
+
+# --- Linux: Debian's kernel and the busybox initramfs to init and poweroff ------------
+side_by_side 3 "Linux boot to init and poweroff, 2 vCPUs, 256 MiB ($ic)" "" \
+	run -k "$KERNEL" -i "$GUEST_INITRD" -c 2 -m 256 :: \
+	run --loglevel=warning --network mode=none -k "$KERNEL" -i "$GUEST_INITRD" -c 2 -m 256
+
+# --- the VMM's own memory: RSS outside guest RAM with an idle Linux guest --------------
+# idle_rss NAME COMMAND...: boots the guest waiting for a console line (armvmm.readline),
+# reads the VMM's /proc/PID/smaps once the guest is idle and prints "RSS ANON" in KiB
+# for every mapping smaller than guest RAM (256 MiB), then lets the guest power off.
+idle_rss() {
+	_name=$1
+	shift
+	_fifo="$TMPDIR/idle-$_name.in" _out="$TMPDIR/idle-$_name.out"
+	rm -f "$_fifo"
+	mkfifo "$_fifo"
+	sleep 600 > "$_fifo" &	# holds the write end: the VMM's console input never ends
+	_holder=$!
+	"$@" < "$_fifo" > "$_out" 2>&1 &
+	_pid=$!
+	_i=0
+	while [ $_i -lt 1200 ] && ! grep -q "guest ready for input" "$_out" && kill -0 $_pid 2>/dev/null; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if grep -q "guest ready for input" "$_out"; then
+		sleep 3
+		awk -v ramkb=$((256 * 1024)) '
+			function flush() { if (size < ramkb) { rss += r; anon += a } }
+			/^[0-9a-f]+-[0-9a-f]+ / { flush(); size = r = a = 0; next }
+			$1 == "Size:" { size = $2 } $1 == "Rss:" { r = $2 } $1 == "Anonymous:" { a = $2 }
+			END { flush(); print rss, anon }' "/proc/$_pid/smaps"
+	fi
+	echo "bench done" > "$_fifo"
+	_i=0
+	while [ $_i -lt 300 ] && kill -0 $_pid 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
+	kill -KILL $_pid 2>/dev/null
+	wait $_pid 2>/dev/null
+	kill $_holder 2>/dev/null
+	wait $_holder 2>/dev/null
+	rm -f "$_fifo"
+}
+mem_line() { # NAME "RSS ANON"
+	if [ -n "$2" ]; then
+		set -- "$1" $2
+		awk -v n="$1" -v r="$2" -v a="$3" -v ic="$ic" 'BEGIN {
+			printf "BENCH: VMM memory beyond guest RAM, idle Linux guest, 2 vCPUs, 256 MiB (%s): %s %.2f MiB RSS (%.2f MiB of it anonymous)\n", ic, n, r / 1024, a / 1024 }'
+	else
+		echo "BENCH: VMM memory beyond guest RAM ($ic): $1 FAILED (the guest never became idle; see $TMPDIR/idle-$1.out)"
+	fi
+}
+a_mem=$(idle_rss armvmm "$ARMVMM" run -k "$KERNEL" -i "$GUEST_INITRD" -c 2 -m 256 -p armvmm.readline)
+mem_line armvmm "$a_mem"
+if [ -n "$kvmtool" ]; then
+	k_mem=$(idle_rss kvmtool "$kvmtool" run --loglevel=warning --network mode=none -k "$KERNEL" -i "$GUEST_INITRD" \
+		-c 2 -m 256 -p armvmm.readline)
+	mem_line kvmtool "$k_mem"
+	if [ -n "$a_mem" ] && [ -n "$k_mem" ]; then
+		set -- $a_mem $k_mem
+		awk -v a="$1" -v k="$3" -v ic="$ic" 'BEGIN {
+			printf "BENCH: VMM memory beyond guest RAM (%s): armvmm/kvmtool %.2f (RSS)\n", ic, a / k }'
+	fi
+fi
+
+# --- virtio-blk: the guest's busybox dd on a 256 MiB disk file (/dev/vdb; the file lives in
+# the nested host's tmpfs, so this measures the VMM's virtio path, not a disk), once per
+# armvmm backend, io=uring (io_uring) and io=thread (the thread fallback), then kvmtool
+# (virtio-mmio too). Sequential 1 MiB O_DIRECT write and read, then 4 KiB O_DIRECT random
+# reads (one dd process per read; the guest also reports the figure with the process
+# start-up cost taken out). One vCPU each.
+blkargs="panic=-1 ro armvmm.run=blkbench armvmm.benchdev=/dev/vdb armvmm.benchmb=256 armvmm.benchops=200"
+blkrun() { # NAME COMMAND...: runs it, prints its figures
+	_name=$1
+	shift
+	_out="$TMPDIR/blkbench-$_name.out"
+	"$@" < /dev/null > "$_out" 2>&1
+	_rc=$?
+	tr -d '\r' < "$_out" | sed -n "s/^blkbench: /BENCH: virtio-blk $_name ($ic), /p"
+	if [ "$_rc" != 0 ] || ! grep -q '^blkbench: rand-read-4k' "$_out"; then
+		echo "BENCH: virtio-blk $_name ($ic): FAILED (exit status $_rc); its last lines:"
+		tail -n 5 "$_out" | tr -d '\r' | sed 's/^/BENCH:   | /'
+	fi
+}
+fig() { # FILE KEY → the figure after "KEY: "
+	tr -d '\r' < "$1" | sed -n "s/^blkbench: $2: \([0-9.]* [a-zA-Z/]*\).*/\1/p" | head -n1
+}
+alone() { tr -d '\r' < "$1" | sed -n 's/^blkbench: rand-read-4k:.*I\/O alone: \([0-9.]* ops\/s\).*/\1/p' | head -n1; }
 if [ -n "${GUEST_MODS_INITRD:-}" ] && "$ARMVMM" run --help 2>&1 | grep -q -- '--disk'; then
 	disk="$TMPDIR/bench-disk.img"
 	head -c $((256 * 1048576)) /dev/zero > "$disk"
-	for io in uring thread; do
-		out="$TMPDIR/blkbench-$io.out"
-		"$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
-			-d "$GUEST_ROOTFS,ro" -d "$disk,io=$io" \
-			-p "panic=-1 ro armvmm.run=blkbench armvmm.benchdev=/dev/vdb armvmm.benchmb=256 armvmm.benchops=200" \
-			< /dev/null > "$out" 2>&1
-		rc=$?
-		tr -d '\r' < "$out" | sed -n "s/^blkbench: /BENCH: virtio-blk io=$io ($ic), /p"
-		if [ "$rc" != 0 ] || ! grep -q '^blkbench: rand-read-4k' "$out"; then
-			echo "BENCH: virtio-blk io=$io ($ic): FAILED (armvmm exit status $rc); its last lines:"
-			tail -n 5 "$out" | tr -d '\r' | sed 's/^/BENCH:   | /'
-		fi
-	done
+	blkrun io=uring "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
+		-d "$GUEST_ROOTFS,ro" -d "$disk,io=uring" -p "$blkargs"
+	if [ -n "$kvmtool" ]; then
+		blkrun kvmtool "$kvmtool" run --loglevel=warning --network mode=none -k "$KERNEL" -i "$GUEST_MODS_INITRD" \
+			-c 1 -m 256 --virtio-transport mmio -d "$GUEST_ROOTFS,ro" -d "$disk" -p "$blkargs"
+	fi
+	blkrun io=thread "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
+		-d "$GUEST_ROOTFS,ro" -d "$disk,io=thread" -p "$blkargs"
 	rm -f "$disk"
-	# The two backends side by side.
-	fig() { # FILE KEY → the figure after "KEY: " (or after "I/O alone: " for rand-read)
-		tr -d '\r' < "$1" | sed -n "s/^blkbench: $2: \([0-9.]* [a-zA-Z/]*\).*/\1/p" | head -n1
+	u="$TMPDIR/blkbench-io=uring.out" t="$TMPDIR/blkbench-io=thread.out" k="$TMPDIR/blkbench-kvmtool.out"
+	printf 'BENCH: virtio-blk (%s)             %-14s %-14s %s\n' "$ic" "io=uring" "io=thread" "${kvmtool:+kvmtool}"
+	row() { # TITLE KEY
+		if [ "$2" = alone ]; then
+			printf 'BENCH:   %-30s %-14s %-14s %s\n' "$1" "$(alone "$u")" "$(alone "$t")" "${kvmtool:+$(alone "$k")}"
+		else
+			printf 'BENCH:   %-30s %-14s %-14s %s\n' "$1" "$(fig "$u" "$2")" "$(fig "$t" "$2")" "${kvmtool:+$(fig "$k" "$2")}"
+		fi
 	}
-	alone() { tr -d '\r' < "$1" | sed -n 's/^blkbench: rand-read-4k:.*I\/O alone: \([0-9.]* ops\/s\).*/\1/p' | head -n1; }
-	u="$TMPDIR/blkbench-uring.out" t="$TMPDIR/blkbench-thread.out"
-	printf 'BENCH: virtio-blk (%s)             %-14s %s\n' "$ic" "io=uring" "io=thread"
-	printf 'BENCH:   sequential write, 1 MiB     %-14s %s\n' "$(fig "$u" seq-write-1M)" "$(fig "$t" seq-write-1M)"
-	printf 'BENCH:   sequential read, 1 MiB      %-14s %s\n' "$(fig "$u" seq-read-1M)" "$(fig "$t" seq-read-1M)"
-	printf 'BENCH:   4 KiB random reads (dd)     %-14s %s\n' "$(fig "$u" rand-read-4k)" "$(fig "$t" rand-read-4k)"
-	printf 'BENCH:   4 KiB random reads (I/O)    %-14s %s\n' "$(alone "$u")" "$(alone "$t")"
+	row "sequential write, 1 MiB" seq-write-1M
+	row "sequential read, 1 MiB" seq-read-1M
+	row "4 KiB random reads (dd)" rand-read-4k
+	row "4 KiB random reads (I/O)" alone
+	if [ -n "$kvmtool" ]; then
+		# Throughputs: above 1 armvmm is faster.
+		for key in seq-write-1M seq-read-1M rand-read-4k alone; do
+			if [ "$key" = alone ]; then a=$(alone "$u") b=$(alone "$k"); else a=$(fig "$u" "$key") b=$(fig "$k" "$key"); fi
+			awk -v key="$key" -v a="${a%% *}" -v b="${b%% *}" -v ic="$ic" 'BEGIN {
+				if (key == "alone") key = "rand-read-4k (I/O alone)"
+				if (a + 0 > 0 && b + 0 > 0) printf "BENCH: virtio-blk %s (%s): armvmm io=uring/kvmtool %.2f (throughput: above 1 armvmm is faster)\n", key, ic, a / b
+				else printf "BENCH: virtio-blk %s (%s): no ratio (a figure is missing)\n", key, ic }'
+		done
+	fi
 else
 	echo "BENCH: virtio-blk: skipped (this armvmm has no --disk)"
 fi
@@ -73,7 +222,8 @@ fi
 # Snapshots of a mostly idle guest (wait.bin) with 256 MiB and with 2 GiB of RAM: pause
 # latency (armvmm pause, as the VM measures it), save time and size, and restore time
 # from exec to the vCPUs running (the restore maps the memory file copy-on-write, so it
-# should not grow with RAM).
+# should not grow with RAM), alternating with a null VM of the same size to the same
+# point: a restore should cost that start-up plus loading the state, no more.
 if "$ARMVMM" --help 2>&1 | grep -q restore; then
 	export XDG_RUNTIME_DIR="$TMPDIR/bench-xdg"
 	mkdir -p "$XDG_RUNTIME_DIR"
@@ -96,8 +246,21 @@ if "$ARMVMM" --help 2>&1 | grep -q restore; then
 		wait $pid
 		st=$(du -k "$snap/state" 2>/dev/null | cut -f1) mm=$(du -k "$snap/memory" 2>/dev/null | cut -f1)
 		echo "BENCH: snapshot save, $mem MiB guest ($ic): $line; on disk: state ${st:-?} KiB, memory file ${mm:-?} KiB (sparse, apparent $mem MiB)"
-		armvmm-timeit -n 5 -u "restore: vCPUs running" -l "restore to vCPUs running, $mem MiB guest ($ic)" -- \
-			"$ARMVMM" restore "$snap" --script "$TMPDIR/bench-empty.script" --loglevel info
+		out=$(armvmm-timeit -n 7 -u "step vCPU threads started" -l "exec to vCPUs running, $mem MiB ($ic)" \
+			-N restore,null-VM -- \
+			"$ARMVMM" restore "$snap" --script "$TMPDIR/bench-empty.script" --loglevel debug :: \
+			"$ARMVMM" run -k "$GUESTS/null.bin" -m "$mem" --loglevel debug < /dev/null)
+		echo "$out"
+		steps "restore, $mem MiB ($ic)" 5 restore "$snap" --script "$TMPDIR/bench-empty.script"
+		# The state load: what a restore does that a boot does not (read and check the
+		# snapshot; put the vCPU, GIC and device state back), from the steps above.
+		r=$(echo "$out" | sed -n 's/.*: restore median \([0-9.]*\) ms.*/\1/p')
+		n=$(echo "$out" | sed -n 's/.*: null-VM median \([0-9.]*\) ms.*/\1/p')
+		awk -v r="$r" -v n="$n" -v rd="$(step_ms "snapshot read and checked")" -v st="$(step_ms "state restored")" \
+			-v mem="$mem" -v ic="$ic" 'BEGIN {
+			if (r == "" || n == "" || rd == "" || st == "") { printf "BENCH: restore, %s MiB (%s): no breakdown (a figure is missing)\n", mem, ic; exit }
+			printf "BENCH: restore, %s MiB (%s): %.1f ms to vCPUs running = null VM start-up %.1f ms + state load %.1f ms (read and check %.1f, state restored %.1f) %+.1f ms\n",
+				mem, ic, r, n, rd + st, rd, st, r - n - rd - st }'
 		rm -rf "$snap"
 	done
 	unset XDG_RUNTIME_DIR

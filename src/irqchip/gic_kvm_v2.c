@@ -7,6 +7,7 @@
 #include <libfdt.h>
 #include <linux/kvm.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -157,7 +158,7 @@ static int gic_kvm_v2_legacy_finalize(struct irqchip *ic)
  *    the writes); they are saved so the table covers the private interrupts
  *    whole.
  *
- * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
+ * Restore order (the rows below, top to bottom; see gic_kvm_state.c):
  * GICD_IIDR; GICD_CTLR with its saved value, so the distributor is enabled
  * before any pending state is written; the SPI rows (group, config,
  * priority, targets, then enable, pending and active, each by writing

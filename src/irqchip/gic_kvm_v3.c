@@ -92,7 +92,7 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
  *    is always on): the distributor rows cover the SPIs only, the private
  *    interrupts live in each redistributor's SGI frame (RD base + 64 KiB).
  *
- * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
+ * Restore order (the rows below, top to bottom; see gic_kvm_state.c):
  * GICD_IIDR; GICD_CTLR with its saved value (ARE and the group enables), so
  * the distributor is enabled before any pending state is written; SPI
  * group, config, priority, routing, group modifier, enables (clear-all then

@@ -37,13 +37,14 @@
 
 #include "core/log.h"
 #include "core/state.h"
+#include "irqchip/gic_regs.h"
 
 /* The number of ICC_AP0R<n>_EL1 (and AP1R) registers: 1, 2 or 4 for 5, 6 or 7 priority bits. */
 static unsigned int gks_nr_aprs(uint64_t icc_ctlr)
 {
-	unsigned int pribits = (unsigned int)((icc_ctlr >> 8) & 7u) + 1u;	/* ICC_CTLR_EL1.PRIbits, 10:8 */
+	unsigned int pribits = (unsigned int)((icc_ctlr >> ICC_CTLR_PRIBITS_SHIFT) & ICC_CTLR_PRIBITS_MASK) + 1u;
 
-	return pribits >= 7 ? 4u : pribits == 6 ? 2u : 1u;
+	return pribits >= 7 ? ICC_MAX_APRS : pribits == 6 ? 2u : 1u;
 }
 
 static bool gks_is_u64(const struct gks_reg *r)
@@ -326,7 +327,7 @@ int gks_apply(const struct gks_gic *g, struct irqchip *ic, const uint64_t *value
 				if (r->clear_name)
 					ret = gks_set(g, ic, r, true, cpu, n, 0xffffffffu);
 				if (!ret && (r->flags & GKS_NO_SGI) && n == 0)
-					v &= ~0xffffull;
+					v &= ~((1ull << GIC_NR_SGIS) - 1u);
 				if (!ret)
 					ret = gks_set(g, ic, r, false, cpu, n, v);
 			}

@@ -62,10 +62,10 @@ struct gks_gic {
 	unsigned int nr_regs;
 };
 
-/* Per-interrupt register arrays: the words holding SPIs, for bpi bits per interrupt. */
-#define GKS_SPI_FIRST(bpi) (bpi)			/* INTID 32 is in word 32 * bpi / 32 */
+/* Per-interrupt register arrays of 32-bit words, bpi bits per interrupt: which words hold what. */
+#define GKS_PRIVATE_WORDS(bpi) (GIC_SPI_BASE * (bpi) / 32u)	/* INTIDs 0-31: words 0.. */
+#define GKS_SPI_FIRST(bpi) GKS_PRIVATE_WORDS(bpi)		/* the SPIs start right after them */
 #define GKS_SPI_WORDS(bpi) (IRQCHIP_NR_SPIS * (bpi) / 32u)
-#define GKS_PRIVATE_WORDS(bpi) (bpi)			/* INTIDs 0-31 */
 
 /*
  * Save: read every row (APRs beyond PRIbits are stored as 0) and append the

@@ -215,10 +215,6 @@ int gks_save(const struct gks_gic *g, struct irqchip *ic, struct snap_buf *b)
 	uint64_t *values;
 	int ret = 0;
 
-	if (ic->dev_fd < 0) {
-		pr_err("saving %s: the vGIC device does not exist", g->name);
-		return -ENODEV;
-	}
 	values = calloc(nr ? nr : 1, sizeof(*values));
 	if (!values) {
 		pr_err("saving %s: out of memory", g->name);
@@ -312,10 +308,6 @@ int gks_apply(const struct gks_gic *g, struct irqchip *ic, const uint64_t *value
 	size_t k = 0;
 	int ret = 0;
 
-	if (ic->dev_fd < 0) {
-		pr_err("restoring %s: the vGIC device does not exist", g->name);
-		return -ENODEV;
-	}
 	for (unsigned int ri = 0; ri < g->nr_regs && !ret; ri++) {
 		const struct gks_reg *r = &g->regs[ri];
 		for (unsigned int cpu = 0; cpu < gks_copies(r, ic->nr_cpus) && !ret; cpu++)

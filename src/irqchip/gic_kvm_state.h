@@ -69,7 +69,8 @@ struct gks_gic {
 
 /*
  * Save: read every row (APRs beyond PRIbits are stored as 0) and append the
- * payload to b. Every vCPU must be out of KVM_RUN. 0, or -errno after one error line.
+ * payload to b. ic->dev_fd is the vGIC device (gic_kvm.c checks) and every
+ * vCPU is out of KVM_RUN. 0, or -errno after one error line.
  */
 int gks_save(const struct gks_gic *g, struct irqchip *ic, struct snap_buf *b);
 /*
@@ -78,7 +79,7 @@ int gks_save(const struct gks_gic *g, struct irqchip *ic, struct snap_buf *b);
  * -ENOMEM after one error line.
  */
 int gks_parse(const struct gks_gic *g, unsigned int nr_cpus, struct snap_cursor *c, uint64_t **out);
-/* Write parsed values into the vGIC, rows in table order. 0, or -errno after one error line. */
+/* Write parsed values into the vGIC (ic->dev_fd), rows in table order. 0, or -errno after one error line. */
 int gks_apply(const struct gks_gic *g, struct irqchip *ic, const uint64_t *values);
 
 /* Read register n of row r for vCPU cpu from KVM. 0, or -errno after one error line. */

@@ -1,72 +1,18 @@
-/* Backend: the in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3). */
+/*
+ * Backend: the in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3). gic_kvm.c does the
+ * work, given the description below; only the device tree node and the
+ * ICC_CTLR_EL1 check on restore are this file's own.
+ */
 #include <errno.h>
 #include <libfdt.h>
 #include <linux/kvm.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 
 #include "board/fdt.h"
-#include "irqchip/gic_kvm_state.h"
+#include "irqchip/gic_kvm.h"
 #include "irqchip/gic_regs.h"
 #include "irqchip/irqchip.h"
 #include "core/log.h"
-
-static int gic_kvm_v3_create(struct irqchip *ic)
-{
-	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
-	uint32_t nr_irqs = IRQCHIP_NR_IRQS;
-	int ret;
-
-	if (ioctl(ic->vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
-		int err = errno;
-		pr_err("creating the in-kernel GICv3 failed: %s", strerror(err));
-		return -err;
-	}
-	ic->dev_fd = (int)cd.fd;
-	ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
-				&ic->dist_base, "the distributor address");
-	/* One contiguous redistributor region; KVM sizes it from the vCPU count at CTRL_INIT. */
-	if (!ret)
-		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
-					&ic->cpu_base, "the redistributor address");
-	if (!ret)
-		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
-					"the number of interrupts");
-	return ret;
-}
-
-static int gic_kvm_v3_finalize(struct irqchip *ic)
-{
-	return kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL,
-				 "CTRL_INIT");
-}
-
-static int gic_kvm_v3_set_spi(struct irqchip *ic, unsigned int spi, bool level)
-{
-	return kvm_irq_line_spi(ic->vm_fd, spi, level);
-}
-
-static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
-{
-	char name[32];
-	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
-			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
-	int ret = 0;
-
-	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
-	ret |= fdt_begin_node(fdt, name);
-	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
-	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
-	ret |= fdt_property_cell(fdt, "#address-cells", 0);
-	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
-	ret |= fdt_property_cell(fdt, "#redistributor-regions", 1);
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
-	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
-	ret |= fdt_end_node(fdt);
-	return ret ? -ENOSPC : 0;
-}
 
 /*
  * Snapshot state of the in-kernel GICv3. Facts from
@@ -149,20 +95,17 @@ static const struct gks_reg gic_v3_state_regs[] = {
 	{ "ICC_IGRPEN1_EL1", NULL, GKS_V3_SYSREG, ICC_IGRPEN1_EL1, 0, 0, 1, GKS_BANKED },
 };
 
-static const struct gks_gic gic_v3_state = {
-	.name = "GICv3",
-	.regs = gic_v3_state_regs,
-	.nr_regs = sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]),
-};
+static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values);
 
-static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)
-{
-	if (!ic->mpidrs) {
-		pr_err("saving GICv3: the vCPUs' MPIDRs are unknown");
-		return -EINVAL;
-	}
-	return gks_save(&gic_v3_state, ic, b);
-}
+const struct gic_kvm_desc gic_kvm_v3_desc = {
+	.dev_type = KVM_DEV_TYPE_ARM_VGIC_V3,
+	.dist = { KVM_VGIC_V3_ADDR_TYPE_DIST, "distributor" },
+	/* One contiguous redistributor region; KVM sizes it from the vCPU count at CTRL_INIT. */
+	.cpu = { KVM_VGIC_V3_ADDR_TYPE_REDIST, "redistributor" },
+	.state = { "GICv3", gic_v3_state_regs, sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]) },
+	.by_mpidr = true,
+	.check = check_icc_ctlr,
+};
 
 /*
  * The read-only fields of ICC_CTLR_EL1 (priority and ID bits, SEIS, A3V)
@@ -172,14 +115,15 @@ static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)
  */
 static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 {
+	const struct gks_gic *g = &gic_kvm_v3_desc.state;
 	const struct gks_reg *row = NULL;
 
-	for (unsigned int r = 0; r < gic_v3_state.nr_regs; r++)
-		if (gic_v3_state.regs[r].flags & GKS_PRIBITS)
-			row = &gic_v3_state.regs[r];
+	for (unsigned int r = 0; r < g->nr_regs; r++)
+		if (g->regs[r].flags & GKS_PRIBITS)
+			row = &g->regs[r];
 	for (unsigned int cpu = 0; row && cpu < ic->nr_cpus; cpu++) {
-		uint64_t here, saved = values[gks_pribits_index(&gic_v3_state, ic->nr_cpus, cpu)];
-		int ret = gks_get(&gic_v3_state, ic, row, cpu, 0, &here);
+		uint64_t here, saved = values[gks_pribits_index(g, ic->nr_cpus, cpu)];
+		int ret = gks_get(g, ic, row, cpu, 0, &here);
 		if (ret < 0)
 			return ret;
 		if ((here ^ saved) & ICC_CTLR_RO_MASK) {
@@ -191,36 +135,32 @@ static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 	return 0;
 }
 
-static int gic_kvm_v3_restore(struct irqchip *ic, struct snap_cursor *c)
+static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 {
-	uint64_t *values;
-	int ret;
+	char name[32];
+	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
+			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
+	int ret = 0;
 
-	if (!ic->mpidrs) {
-		pr_err("restoring GICv3: the vCPUs' MPIDRs are unknown");
-		return -EINVAL;
-	}
-	ret = gks_parse(&gic_v3_state, ic->nr_cpus, c, &values);
-	if (ret < 0)
-		return ret;
-	if (ic->dev_fd < 0) {
-		pr_err("restoring GICv3: the vGIC device does not exist");
-		ret = -ENODEV;
-	}
-	if (!ret)
-		ret = check_icc_ctlr(ic, values);
-	if (!ret)
-		ret = gks_apply(&gic_v3_state, ic, values);
-	free(values);
-	return ret;
+	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
+	ret |= fdt_begin_node(fdt, name);
+	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
+	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
+	ret |= fdt_property_cell(fdt, "#address-cells", 0);
+	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
+	ret |= fdt_property_cell(fdt, "#redistributor-regions", 1);
+	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
+	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
 }
 
 const struct irqchip_ops gic_kvm_v3_ops = {
 	.name = "gicv3",
-	.create = gic_kvm_v3_create,
-	.finalize = gic_kvm_v3_finalize,
-	.set_spi = gic_kvm_v3_set_spi,
+	.create = gic_kvm_create,
+	.finalize = gic_kvm_finalize,
+	.set_spi = gic_kvm_set_spi,
 	.fdt_node = gic_v3_fdt_node,
-	.save = gic_kvm_v3_save,
-	.restore = gic_kvm_v3_restore,
+	.save = gic_kvm_save,
+	.restore = gic_kvm_restore,
 };

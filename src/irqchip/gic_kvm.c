@@ -1,17 +1,20 @@
 /*
  * What the in-kernel GICv2 and GICv3 do alike (see gic_kvm.h): create the
  * KVM device and set its two regions and NR_IRQS, CTRL_INIT, raise SPIs
- * with KVM_IRQ_LINE, and save/restore through the backend's state table.
+ * with KVM_IRQ_LINE, save/restore through the backend's state table, and
+ * the shape of the device tree node.
  */
 #include "irqchip/gic_kvm.h"
 
 #include <errno.h>
+#include <libfdt.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "board/fdt.h"
 #include "core/log.h"
 
 static int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what)
@@ -137,4 +140,25 @@ int gic_kvm_restore(struct irqchip *ic, struct snap_cursor *c)
 		ret = gks_apply(&d->state, ic, values);
 	free(values);
 	return ret;
+}
+
+int gic_fdt_node(const struct irqchip *ic, void *fdt, const char *compatible, uint32_t redist_regions)
+{
+	char name[32];
+	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
+			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
+	int ret = 0;
+
+	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
+	ret |= fdt_begin_node(fdt, name);
+	ret |= fdt_property_string(fdt, "compatible", compatible);
+	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
+	ret |= fdt_property_cell(fdt, "#address-cells", 0);
+	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
+	if (redist_regions)
+		ret |= fdt_property_cell(fdt, "#redistributor-regions", redist_regions);
+	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
+	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
+	ret |= fdt_end_node(fdt);
+	return ret ? -ENOSPC : 0;
 }

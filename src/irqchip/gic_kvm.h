@@ -45,5 +45,12 @@ int gic_kvm_finalize(struct irqchip *ic);				/* KVM_DEV_ARM_VGIC_CTRL_INIT */
 int gic_kvm_set_spi(struct irqchip *ic, unsigned int spi, bool level);	/* KVM_IRQ_LINE (the legacy vGIC too) */
 int gic_kvm_save(struct irqchip *ic, struct snap_buf *b);
 int gic_kvm_restore(struct irqchip *ic, struct snap_cursor *c);
+/*
+ * The GIC's device tree node, for every backend (gic_user_v2.c's too, through
+ * gic_v2_fdt_node): intc@<distributor>, reg = distributor then CPU interface
+ * or redistributors, phandle GIC_PHANDLE; redist_regions 0 leaves out
+ * #redistributor-regions (GICv2). 0, or -ENOSPC.
+ */
+int gic_fdt_node(const struct irqchip *ic, void *fdt, const char *compatible, uint32_t redist_regions);
 
 #endif

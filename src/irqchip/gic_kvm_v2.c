@@ -5,13 +5,10 @@
  * device API path is gic_kvm.c's, given the description below.
  */
 #include <errno.h>
-#include <libfdt.h>
 #include <linux/kvm.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "board/fdt.h"
 #include "irqchip/gic_kvm.h"
 #include "irqchip/gic_regs.h"
 #include "irqchip/irqchip.h"
@@ -98,21 +95,7 @@ const struct gic_kvm_desc gic_kvm_v2_desc = {
 /* Shared by every GICv2 backend (gic_user_v2.c too): the guest must see the same node. */
 int gic_v2_fdt_node(const struct irqchip *ic, void *fdt)
 {
-	char name[32];
-	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
-			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
-	int ret = 0;
-
-	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
-	ret |= fdt_begin_node(fdt, name);
-	ret |= fdt_property_string(fdt, "compatible", "arm,cortex-a15-gic");
-	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
-	ret |= fdt_property_cell(fdt, "#address-cells", 0);
-	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
-	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
-	ret |= fdt_end_node(fdt);
-	return ret ? -ENOSPC : 0;
+	return gic_fdt_node(ic, fdt, "arm,cortex-a15-gic", 0);
 }
 
 /* KVM_ARM_SET_DEVICE_ADDR for one GICv2 region; the errors are the ones the KVM API documents. */

@@ -4,11 +4,8 @@
  * ICC_CTLR_EL1 check on restore are this file's own.
  */
 #include <errno.h>
-#include <libfdt.h>
 #include <linux/kvm.h>
-#include <stdio.h>
 
-#include "board/fdt.h"
 #include "irqchip/gic_kvm.h"
 #include "irqchip/gic_regs.h"
 #include "irqchip/irqchip.h"
@@ -137,22 +134,7 @@ static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 
 static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 {
-	char name[32];
-	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
-			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
-	int ret = 0;
-
-	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
-	ret |= fdt_begin_node(fdt, name);
-	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
-	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
-	ret |= fdt_property_cell(fdt, "#address-cells", 0);
-	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
-	ret |= fdt_property_cell(fdt, "#redistributor-regions", 1);
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
-	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
-	ret |= fdt_end_node(fdt);
-	return ret ? -ENOSPC : 0;
+	return gic_fdt_node(ic, fdt, "arm,gic-v3", 1);	/* the one redistributor region gic_kvm_v3_desc sets */
 }
 
 const struct irqchip_ops gic_kvm_v3_ops = {

@@ -1,6 +1,7 @@
 /*
- * Snapshot save/restore of the in-kernel vGIC (gic_kvm_v2.c, gic_kvm_v3.c)
- * through KVM_GET_DEVICE_ATTR / KVM_SET_DEVICE_ATTR on the vGIC device fd.
+ * Snapshot save/restore of the in-kernel vGIC (called from gic_kvm.c; the
+ * tables are in gic_kvm_v2.c and gic_kvm_v3.c) through KVM_GET_DEVICE_ATTR /
+ * KVM_SET_DEVICE_ATTR on the vGIC device fd.
  *
  * Each backend describes its state as ONE table of rows (struct gks_reg):
  * a register or an array of registers, the attribute space it lives in,

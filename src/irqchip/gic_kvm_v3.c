@@ -1,7 +1,8 @@
 /*
  * Backend: the in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3). gic_kvm.c does the
- * work, given the description below; only the device tree node and the
- * ICC_CTLR_EL1 check on restore are this file's own.
+ * work, given the description below (device type, address attributes, state
+ * table); this file adds the ICC_CTLR_EL1 check on restore and the device
+ * tree node's compatible string.
  */
 #include <errno.h>
 #include <linux/kvm.h>

@@ -69,35 +69,6 @@ bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type)
 	return kvm_vgic_probe(vm_fd, kvm_dev_type) == 0;
 }
 
-int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what)
-{
-	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)val };
-
-	if (ioctl(dev_fd, KVM_SET_DEVICE_ATTR, &a) < 0) {
-		int err = errno;
-		pr_err("vGIC: setting %s failed: %s", what, strerror(err));
-		return -err;
-	}
-	return 0;
-}
-
-int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level)
-{
-	struct kvm_irq_level irq = {
-		.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (GIC_SPI_BASE + spi),
-		.level = level,
-	};
-
-	if (spi >= IRQCHIP_NR_SPIS)
-		return -EINVAL;
-	if (ioctl(vm_fd, KVM_IRQ_LINE, &irq) < 0) {
-		int err = errno;
-		pr_err("KVM_IRQ_LINE for SPI %u failed: %s", spi, strerror(err));
-		return -err;
-	}
-	return 0;
-}
-
 static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd, unsigned int nr_cpus,
 			  struct mmio_bus *bus, bool quiet)
 {

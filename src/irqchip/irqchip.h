@@ -125,10 +125,8 @@ const char *irqchip_type_name(enum irqchip_type type);
 int irqchip_save(struct irqchip *ic, struct snap_buf *b);
 int irqchip_restore(struct irqchip *ic, struct snap_cursor *c);
 
-/* Helpers shared by the in-kernel backends. */
+/* Whether this host's KVM can create a vGIC of this KVM_DEV_TYPE_ARM_VGIC_* type (nothing is created). */
 bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type);
-int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what);
-int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level);
 /* The GICv2 device tree node (arm,cortex-a15-gic), shared by the three GICv2 backends. */
 int gic_v2_fdt_node(const struct irqchip *ic, void *fdt);
 

@@ -1,6 +1,6 @@
 /*
  * The KVM snapshot payload parsers, without KVM: the in-kernel GICv2/GICv3
- * state (gic_kvm_state.h through the backends' restore op) and the vCPU
+ * state (gic_kvm_state.c through the backends' restore op) and the vCPU
  * state (vcpu_state.c). With no device or vCPU fd (-1), a payload that
  * parses reaches the first KVM call and fails there (-ENODEV for the GIC,
  * the ioctl's error for the vCPU); a payload that does not parse fails with -EINVAL

@@ -130,60 +130,66 @@ if [ -n "$kvmtool" ]; then
 fi
 
 # --- virtio-blk: the guest's busybox dd on a 256 MiB disk file (/dev/vdb; the file lives in
-# the nested host's tmpfs, so this measures the VMM's virtio path, not a disk), once per
-# armvmm backend, io=uring (io_uring) and io=thread (the thread fallback), then kvmtool
-# (virtio-mmio too). Sequential 1 MiB O_DIRECT write and read, then 4 KiB O_DIRECT random
+# the nested host's tmpfs, so this measures the VMM's virtio path, not a disk), with armvmm's
+# two backends, io=uring (io_uring) and io=thread (the thread fallback), and kvmtool (over
+# virtio-mmio too). Sequential 1 MiB O_DIRECT write and read, then 4 KiB O_DIRECT random
 # reads (one dd process per read; the guest also reports the figure with the process
-# start-up cost taken out). One vCPU each.
+# start-up cost taken out). One vCPU each. armvmm io=uring and kvmtool run twice,
+# alternating (A B B A), and each figure is the mean of the two.
 blkargs="panic=-1 ro armvmm.run=blkbench armvmm.benchdev=/dev/vdb armvmm.benchmb=256 armvmm.benchops=200"
-blkrun() { # NAME COMMAND...: runs it, prints its figures
-	_name=$1
-	shift
-	_out="$TMPDIR/blkbench-$_name.out"
+blkrun() { # NAME RUN COMMAND...: runs it, prints its figures
+	_name=$1 _run=$2
+	shift 2
+	_out="$TMPDIR/blkbench-$_name-$_run.out"
 	"$@" < /dev/null > "$_out" 2>&1
 	_rc=$?
-	tr -d '\r' < "$_out" | sed -n "s/^blkbench: /BENCH: virtio-blk $_name ($ic), /p"
+	tr -d '\r' < "$_out" | sed -n "s/^blkbench: /BENCH: virtio-blk $_name ($ic, run $_run), /p"
 	if [ "$_rc" != 0 ] || ! grep -q '^blkbench: rand-read-4k' "$_out"; then
-		echo "BENCH: virtio-blk $_name ($ic): FAILED (exit status $_rc); its last lines:"
+		echo "BENCH: virtio-blk $_name ($ic, run $_run): FAILED (exit status $_rc); its last lines:"
 		tail -n 5 "$_out" | tr -d '\r' | sed 's/^/BENCH:   | /'
 	fi
 }
-fig() { # FILE KEY → the figure after "KEY: "
-	tr -d '\r' < "$1" | sed -n "s/^blkbench: $2: \([0-9.]* [a-zA-Z/]*\).*/\1/p" | head -n1
+fig() { # NAME KEY: the mean over NAME's runs of the figure after "KEY: " (KEY alone: rand-read-4k's "I/O alone")
+	for _f in "$TMPDIR/blkbench-$1-"*.out; do
+		[ -f "$_f" ] || continue
+		if [ "$2" = alone ]; then
+			tr -d '\r' < "$_f" | sed -n 's/^blkbench: rand-read-4k:.*I\/O alone: \([0-9.]* ops\/s\).*/\1/p' | head -n1
+		else
+			tr -d '\r' < "$_f" | sed -n "s/^blkbench: $2: \([0-9.]* [a-zA-Z/]*\).*/\1/p" | head -n1
+		fi
+	done | awk '{ s += $1; n++; u = $2 } END { if (n) printf "%.1f %s", s / n, u }'
 }
-alone() { tr -d '\r' < "$1" | sed -n 's/^blkbench: rand-read-4k:.*I\/O alone: \([0-9.]* ops\/s\).*/\1/p' | head -n1; }
 if [ -n "${GUEST_MODS_INITRD:-}" ] && "$ARMVMM" run --help 2>&1 | grep -q -- '--disk'; then
 	disk="$TMPDIR/bench-disk.img"
 	head -c $((256 * 1048576)) /dev/zero > "$disk"
-	blkrun io=uring "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
-		-d "$GUEST_ROOTFS,ro" -d "$disk,io=uring" -p "$blkargs"
+	rm -f "$TMPDIR"/blkbench-*.out
+	blk_armvmm() { blkrun "io=$1" "$2" "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
+		-d "$GUEST_ROOTFS,ro" -d "$disk,io=$1" -p "$blkargs"; }
+	blk_kvmtool() { blkrun kvmtool "$1" "$kvmtool" run --loglevel=warning --network mode=none -k "$KERNEL" \
+		-i "$GUEST_MODS_INITRD" -c 1 -m 256 --virtio-transport mmio -d "$GUEST_ROOTFS,ro" -d "$disk" -p "$blkargs"; }
+	blk_armvmm uring 1
 	if [ -n "$kvmtool" ]; then
-		blkrun kvmtool "$kvmtool" run --loglevel=warning --network mode=none -k "$KERNEL" -i "$GUEST_MODS_INITRD" \
-			-c 1 -m 256 --virtio-transport mmio -d "$GUEST_ROOTFS,ro" -d "$disk" -p "$blkargs"
+		blk_kvmtool 1
+		blk_kvmtool 2
+		blk_armvmm uring 2
 	fi
-	blkrun io=thread "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
-		-d "$GUEST_ROOTFS,ro" -d "$disk,io=thread" -p "$blkargs"
+	blk_armvmm thread 1
 	rm -f "$disk"
-	u="$TMPDIR/blkbench-io=uring.out" t="$TMPDIR/blkbench-io=thread.out" k="$TMPDIR/blkbench-kvmtool.out"
 	printf 'BENCH: virtio-blk (%s)             %-14s %-14s %s\n' "$ic" "io=uring" "io=thread" "${kvmtool:+kvmtool}"
 	row() { # TITLE KEY
-		if [ "$2" = alone ]; then
-			printf 'BENCH:   %-30s %-14s %-14s %s\n' "$1" "$(alone "$u")" "$(alone "$t")" "${kvmtool:+$(alone "$k")}"
-		else
-			printf 'BENCH:   %-30s %-14s %-14s %s\n' "$1" "$(fig "$u" "$2")" "$(fig "$t" "$2")" "${kvmtool:+$(fig "$k" "$2")}"
-		fi
+		printf 'BENCH:   %-30s %-14s %-14s %s\n' "$1" "$(fig io=uring "$2")" "$(fig io=thread "$2")" \
+			"${kvmtool:+$(fig kvmtool "$2")}"
 	}
 	row "sequential write, 1 MiB" seq-write-1M
 	row "sequential read, 1 MiB" seq-read-1M
 	row "4 KiB random reads (dd)" rand-read-4k
 	row "4 KiB random reads (I/O)" alone
 	if [ -n "$kvmtool" ]; then
-		# Throughputs: above 1 armvmm is faster.
 		for key in seq-write-1M seq-read-1M rand-read-4k alone; do
-			if [ "$key" = alone ]; then a=$(alone "$u") b=$(alone "$k"); else a=$(fig "$u" "$key") b=$(fig "$k" "$key"); fi
+			a=$(fig io=uring "$key") b=$(fig kvmtool "$key")
 			awk -v key="$key" -v a="${a%% *}" -v b="${b%% *}" -v ic="$ic" 'BEGIN {
 				if (key == "alone") key = "rand-read-4k (I/O alone)"
-				if (a + 0 > 0 && b + 0 > 0) printf "BENCH: virtio-blk %s (%s): armvmm io=uring/kvmtool %.2f (throughput: above 1 armvmm is faster)\n", key, ic, a / b
+				if (a + 0 > 0 && b + 0 > 0) printf "BENCH: virtio-blk %s (%s): armvmm io=uring/kvmtool %.2f (throughput, means of 2 alternating runs: above 1 armvmm is faster)\n", key, ic, a / b
 				else printf "BENCH: virtio-blk %s (%s): no ratio (a figure is missing)\n", key, ic }'
 		done
 	fi

@@ -98,7 +98,8 @@ idle_rss() {
 			$1 == "Size:" { size = $2 } $1 == "Rss:" { r = $2 } $1 == "Anonymous:" { a = $2 }
 			END { flush(); print rss, anon }' "/proc/$_pid/smaps"
 	fi
-	echo "bench done" > "$_fifo"
+	# Opening the FIFO waits for a reader: only while the VMM is there, and not for ever.
+	kill -0 $_pid 2>/dev/null && timeout 10 sh -c 'echo "bench done" > "$1"' sh "$_fifo"
 	_i=0
 	while [ $_i -lt 300 ] && kill -0 $_pid 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
 	kill -KILL $_pid 2>/dev/null

@@ -35,6 +35,7 @@
 
 enum script_op {
 	OP_WAIT, OP_SEND, OP_TIMEOUT, OP_SLEEP, OP_PAUSE, OP_RESUME, OP_SNAPSHOT, OP_MIGRATE, OP_EXPECT_EXIT,
+	OP_MSI,
 };
 
 struct script_cmd {
@@ -42,10 +43,11 @@ struct script_cmd {
 	unsigned int line;
 	char *text;		/* WAIT/SEND: unescaped bytes; SNAPSHOT: directory */
 	size_t len;
-	unsigned long num;	/* TIMEOUT: seconds; SLEEP: ms; EXPECT_EXIT: status */
+	unsigned long num;	/* TIMEOUT: seconds; SLEEP: ms; EXPECT_EXIT: status; MSI: DeviceID */
+	unsigned long num2;	/* MSI: EventID */
 };
 
-enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE };
+enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE, REQ_MSI };
 
 #define SCRIPT_WINDOW 65536u	/* unmatched console output kept for WAIT */
 
@@ -85,7 +87,7 @@ struct script {
 static const struct {
 	const char *name;
 	enum script_op op;
-	int args;	/* 0 none, 1 text, 2 number */
+	int args;	/* 0 none, 1 text, 2 number, 3 two numbers (32-bit) */
 } script_words[] = {
 	{ "wait", OP_WAIT, 1 },
 	{ "send", OP_SEND, 1 },
@@ -97,6 +99,7 @@ static const struct {
 	{ "snapshot", OP_SNAPSHOT, 1 },
 	{ "migrate", OP_MIGRATE, 0 },
 	{ "expect-exit", OP_EXPECT_EXIT, 2 },
+	{ "msi", OP_MSI, 3 },
 };
 
 /* --- parsing ---------------------------------------------------------------- */
@@ -155,6 +158,31 @@ bad:
 	return -EINVAL;
 }
 
+/* "A B": two decimal numbers below 2^32, one space or more between, nothing else. */
+static int parse_two_u32(const char *arg, unsigned long *a, unsigned long *b)
+{
+	unsigned long long v[2];
+	const char *p = arg;
+	char *end;
+
+	for (int i = 0; i < 2; i++) {
+		while (i && isspace((unsigned char)*p))
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		errno = 0;
+		v[i] = strtoull(p, &end, 10);
+		if (errno || v[i] > UINT32_MAX || (i == 0 && !isspace((unsigned char)*end)))
+			return -EINVAL;
+		p = end;
+	}
+	if (*p)
+		return -EINVAL;
+	*a = (unsigned long)v[0];
+	*b = (unsigned long)v[1];
+	return 0;
+}
+
 static int parse_line(struct script *s, char *line, unsigned int lineno)
 {
 	char *p = line, *word, *arg;
@@ -206,6 +234,11 @@ static int parse_line(struct script *s, char *line, unsigned int lineno)
 			       c->op == OP_EXPECT_EXIT ? " from 0 to 255" : c->op == OP_TIMEOUT ? " of seconds above 0" : "");
 			return -EINVAL;
 		}
+	}
+	if (script_words[i].args == 3 && parse_two_u32(arg, &c->num, &c->num2) < 0) {
+		pr_err("script %s:%u: '%s' needs two whole numbers below 2^32 (a DeviceID and an EventID)", s->path,
+		       lineno, word);
+		return -EINVAL;
 	}
 	if (strcmp(word, "sendline") == 0)
 		c->text[c->len++] = '\n'; /* parse_text left room */
@@ -521,6 +554,23 @@ static bool do_expect_exit(struct script *s, const struct script_cmd *c)
 	return true;
 }
 
+/* An MSI the guest's ITS must translate: one it drops fails the script. */
+static bool do_msi(struct script *s, const struct script_cmd *c)
+{
+	int ret = request(s, REQ_MSI);
+
+	if (ret < 0) {
+		script_fail(s, c, "msi failed: %s", s->req_msg[0] ? s->req_msg : strerror(-ret));
+		return false;
+	}
+	if (ret == 0) {
+		script_fail(s, c, "the guest's ITS dropped the MSI from DeviceID %lu, EventID %lu (not mapped, or the ITS is disabled)",
+			    c->num, c->num2);
+		return false;
+	}
+	return true;
+}
+
 static bool run_command(struct script *s, const struct script_cmd *c)
 {
 	switch (c->op) {
@@ -537,6 +587,7 @@ static bool run_command(struct script *s, const struct script_cmd *c)
 		s->migrated = true;
 		return false; /* this process's part of the script ends here */
 	case OP_EXPECT_EXIT: return do_expect_exit(s, c);
+	case OP_MSI: return do_msi(s, c);
 	}
 	return false;
 }
@@ -696,6 +747,11 @@ static void script_serve_request(struct script *s)
 		ret = s->ops->snapshot(s->ops_opaque, s->cmds[s->pc].text, false, &res, msg, sizeof(msg));
 		break;
 	case REQ_MIGRATE: ret = serve_migrate(s, msg, sizeof(msg)); break;
+	case REQ_MSI:
+		ret = s->ops->msi ? s->ops->msi(s->ops_opaque, (uint32_t)s->cmds[s->pc].num, (uint32_t)s->cmds[s->pc].num2,
+						msg, sizeof(msg))
+				  : -EOPNOTSUPP;
+		break;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->req_result = ret;

@@ -174,13 +174,14 @@ void guest_main(uintptr_t dtb)
 		fail("pmu: interrupt controller: %s: %s", what, fdt_strerror(err));
 	dfr0 = read_sysreg(id_aa64dfr0_el1);
 	ver = (unsigned)((dfr0 >> 8) & 0xf);
+	/* Without a PMU its registers are UNDEFINED: look at the ID register first. */
+	if (ver == 0 || ver == 0xf)
+		fail("pmu: ID_AA64DFR0_EL1.PMUVer is 0x%x: no PMUv3 (was the VM started with --pmu?)", ver);
 	pmcr = read_sysreg(pmcr_el0);
 	n = (unsigned)PMCR_N(pmcr);
 	pmceid0 = read_sysreg(pmceid0_el0);
 	kprintf("pmu: gic=v%d pmuver=0x%x counters=%u pmceid0=0x%llx\n", gic.version, ver, n,
 		(unsigned long long)pmceid0);
-	if (ver == 0 || ver == 0xf)
-		fail("pmu: ID_AA64DFR0_EL1.PMUVer is 0x%x: no PMUv3 (was the VM started with --pmu?)", ver);
 	if (n < 3)
 		fail("pmu: PMCR_EL0.N is %u: this guest needs 3 event counters", n);
 	check_dtb();

@@ -195,14 +195,14 @@ EOS
 	_i=0
 	while [ $_i -lt 300 ] && ! grep -q "its-bad: broken ready" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
 	grep -q "its-bad: broken ready" "$OUT" || why "the guest never got to its broken tables"
-	"$ARMVMM" snapshot itsbad "$TMPDIR/its-bad-snap" > "$TMPDIR/its-bad-snap.out" 2>&1
+	"$ARMVMM" snapshot itsbad "$TMPDIR/its-bad-snap" > "$TMPDIR/its-bad-attempt.out" 2>&1
 	_src=$?
 	if [ "$_src" = 0 ]; then
 		diag "its-bad: this KVM saved tables outside guest RAM"
 	else
-		[ "$(wc -l < "$TMPDIR/its-bad-snap.out")" = 1 ] || why "the failed snapshot said more than one line"
-		grep -q "armvmm: error: saving the GICv3 ITS: .*KVM_DEV_ARM_ITS_SAVE_TABLES" "$TMPDIR/its-bad-snap.out" ||
-			why "the failed snapshot did not say it was the ITS: $(cat "$TMPDIR/its-bad-snap.out")"
+		[ "$(wc -l < "$TMPDIR/its-bad-attempt.out")" = 1 ] || why "the failed snapshot said more than one line"
+		grep -q "armvmm: error: saving the GICv3 ITS: .*KVM_DEV_ARM_ITS_SAVE_TABLES" "$TMPDIR/its-bad-attempt.out" ||
+			why "the failed snapshot did not say it was the ITS: $(cat "$TMPDIR/its-bad-attempt.out")"
 		ls "$TMPDIR" | grep -q "its-bad-snap" && why "a failed snapshot left something behind"
 	fi
 	"$ARMVMM" list 2>&1 | grep -Eq "^itsbad +$_vm +running" || why "the VM is not running after the snapshot attempt"

@@ -120,17 +120,6 @@ static void expect_quiet(unsigned lpi, uint64_t ms, const char *why)
 	irq_disable();
 }
 
-static void wait_for_g(void)
-{
-	uint64_t deadline = counter_deadline_ms(WAIT_G_MS);
-
-	while (uart_getc() != 'g') {
-		if (counter_passed(deadline))
-			fail("its: no 'g' on the UART within %d s", WAIT_G_MS / 1000);
-		cpu_relax();
-	}
-}
-
 /* The test sends DeviceID 32's EventID 2 as an MSI (GITS_TRANSLATER); LPI 8194 must reach CPU 1. */
 static void expect_msi(uint32_t count)
 {
@@ -230,7 +219,7 @@ void guest_main(uintptr_t dtb)
 	check_registers("before 'g'");
 	kprintf("its: ready\n");
 
-	wait_for_g();
+	wait_for_go("its", WAIT_G_MS / 1000);
 	check_registers("after 'g'");
 	its_int(&its, DEVID, 0, "its");
 	expect_lpi(LPI0 + 0, 0, 2, "INT event 0 after 'g'");

@@ -167,30 +167,6 @@ static void garbage_write(void)
 	}
 }
 
-static void wait_for_g(void)
-{
-	uint64_t deadline = counter_deadline_ms(WAIT_G_MS);
-
-	while (uart_getc() != 'g') {
-		if (counter_passed(deadline))
-			fail("its-bad: no 'g' on the UART within %d s", WAIT_G_MS / 1000);
-		cpu_relax();
-	}
-}
-
-static bool want_broken(void)
-{
-	const char *args = "";
-	int chosen = fdt_path_offset(&guest_fdt, "/chosen");
-
-	if (chosen >= 0)
-		fdt_getprop_string(&guest_fdt, chosen, "bootargs", &args);
-	for (const char *p = args; *p; p++)
-		if (memcmp(p, "its-bad.broken", 14) == 0)
-			return true;
-	return false;
-}
-
 /* The device table moved outside guest RAM, and a device mapped into it. */
 static void break_tables(void)
 {
@@ -237,13 +213,13 @@ void guest_main(uintptr_t dtb)
 	kprintf("its-bad: survived %d commands and %d register writes\n", NR_CMDS, NR_WRITES);
 	expect_good("");
 
-	if (want_broken()) {
+	if (dt_bootargs_has(&guest_fdt, "its-bad.broken")) {
 		break_tables();
 		kprintf("its-bad: broken ready\n");
-		wait_for_g();
+		wait_for_go("its-bad", WAIT_G_MS / 1000);
 	} else {
 		kprintf("its-bad: ready\n");
-		wait_for_g();
+		wait_for_go("its-bad", WAIT_G_MS / 1000);
 		expect_good("after g");
 	}
 	kprintf("its-bad: all ok (%u stray LPIs)\n", stray_taken);

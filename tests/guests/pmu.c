@@ -136,30 +136,6 @@ static void check_dtb(void)
 	kprintf("pmu: dtb ok (arm,armv8-pmuv3, PPI %d)\n", PMU_INTID - 16);
 }
 
-static bool inst_required(void)
-{
-	const char *args = "";
-	int chosen = fdt_path_offset(&guest_fdt, "/chosen");
-
-	if (chosen >= 0)
-		fdt_getprop_string(&guest_fdt, chosen, "bootargs", &args);
-	for (const char *p = args; *p; p++)
-		if (memcmp(p, "pmu.inst=required", 17) == 0)
-			return true;
-	return false;
-}
-
-static void wait_for_g(void)
-{
-	uint64_t deadline = counter_deadline_ms(WAIT_G_MS);
-
-	while (uart_getc() != 'g') {
-		if (counter_passed(deadline))
-			fail("pmu: no 'g' on the UART within %d s", WAIT_G_MS / 1000);
-		cpu_relax();
-	}
-}
-
 void guest_main(uintptr_t dtb)
 {
 	uint64_t dfr0, pmcr, c0, c1, pmceid0, ev0, want_pmcr, want_en, want_int, saved_cyc, saved_ev0;
@@ -226,7 +202,7 @@ void guest_main(uintptr_t dtb)
 			     (unsigned long long)(2 * LOOPS));
 		kprintf("pmu: instructions ok count=%llu expected=%llu\n", (unsigned long long)ev0,
 			(unsigned long long)(2 * LOOPS));
-	} else if (inst_required()) {
+	} else if (dt_bootargs_has(&guest_fdt, "pmu.inst=required")) {
 		fail("pmu: INST_RETIRED (event 0x08) is not implemented (PMCEID0_EL0 0x%llx) but pmu.inst=required",
 		     (unsigned long long)pmceid0);
 	} else {
@@ -279,7 +255,7 @@ void guest_main(uintptr_t dtb)
 	saved_ev0 = get_evcntr(0);
 	kprintf("pmu: ready cycles=%llu\n", (unsigned long long)saved_cyc);
 
-	wait_for_g();
+	wait_for_go("pmu", WAIT_G_MS / 1000);
 	if ((read_sysreg(pmcr_el0) & (PMCR_E | PMCR_LC)) != want_pmcr || read_sysreg(pmcntenset_el0) != want_en ||
 	    read_sysreg(pmintenset_el1) != want_int)
 		fail("pmu: after 'g': PMCR_EL0 0x%llx, PMCNTENSET 0x%llx, PMINTENSET 0x%llx; before 0x%llx, 0x%llx, 0x%llx",

@@ -158,29 +158,20 @@ bad:
 	return -EINVAL;
 }
 
-/* "A B": two decimal numbers below 2^32, one space or more between, nothing else. */
+/* "A B": two decimal numbers below 2^32 and nothing else. */
 static int parse_two_u32(const char *arg, unsigned long *a, unsigned long *b)
 {
-	unsigned long long v[2];
-	const char *p = arg;
 	char *end;
 
-	for (int i = 0; i < 2; i++) {
-		while (i && isspace((unsigned char)*p))
-			p++;
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		errno = 0;
-		v[i] = strtoull(p, &end, 10);
-		if (errno || v[i] > UINT32_MAX || (i == 0 && !isspace((unsigned char)*end)))
-			return -EINVAL;
-		p = end;
-	}
-	if (*p)
+	errno = 0;
+	*a = strtoul(arg, &end, 10);
+	if (!isdigit((unsigned char)*arg) || !isspace((unsigned char)*end) || errno || *a > UINT32_MAX)
 		return -EINVAL;
-	*a = (unsigned long)v[0];
-	*b = (unsigned long)v[1];
-	return 0;
+	while (isspace((unsigned char)*end))
+		end++;
+	arg = end;
+	*b = strtoul(arg, &end, 10);
+	return isdigit((unsigned char)*arg) && !*end && !errno && *b <= UINT32_MAX ? 0 : -EINVAL;
 }
 
 static int parse_line(struct script *s, char *line, unsigned int lineno)
@@ -524,15 +515,17 @@ static int request(struct script *s, enum script_req req)
 	}
 }
 
+/* An MSI (REQ_MSI) must also have been translated: one the guest's ITS drops (0) fails the script. */
 static bool do_request(struct script *s, const struct script_cmd *c, enum script_req req, const char *what)
 {
 	int ret = request(s, req);
 
-	if (ret < 0) {
+	if (ret < 0)
 		script_fail(s, c, "%s failed: %s", what, s->req_msg[0] ? s->req_msg : strerror(-ret));
-		return false;
-	}
-	return true;
+	else if (ret == 0 && req == REQ_MSI)
+		script_fail(s, c, "the guest's ITS dropped the MSI from DeviceID %lu, EventID %lu (not mapped, or the ITS is disabled)",
+			    c->num, c->num2);
+	return ret > 0 || (ret == 0 && req != REQ_MSI);
 }
 
 static bool do_expect_exit(struct script *s, const struct script_cmd *c)
@@ -554,23 +547,6 @@ static bool do_expect_exit(struct script *s, const struct script_cmd *c)
 	return true;
 }
 
-/* An MSI the guest's ITS must translate: one it drops fails the script. */
-static bool do_msi(struct script *s, const struct script_cmd *c)
-{
-	int ret = request(s, REQ_MSI);
-
-	if (ret < 0) {
-		script_fail(s, c, "msi failed: %s", s->req_msg[0] ? s->req_msg : strerror(-ret));
-		return false;
-	}
-	if (ret == 0) {
-		script_fail(s, c, "the guest's ITS dropped the MSI from DeviceID %lu, EventID %lu (not mapped, or the ITS is disabled)",
-			    c->num, c->num2);
-		return false;
-	}
-	return true;
-}
-
 static bool run_command(struct script *s, const struct script_cmd *c)
 {
 	switch (c->op) {
@@ -587,7 +563,7 @@ static bool run_command(struct script *s, const struct script_cmd *c)
 		s->migrated = true;
 		return false; /* this process's part of the script ends here */
 	case OP_EXPECT_EXIT: return do_expect_exit(s, c);
-	case OP_MSI: return do_msi(s, c);
+	case OP_MSI: return do_request(s, c, REQ_MSI, "msi");
 	}
 	return false;
 }

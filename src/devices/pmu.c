@@ -39,7 +39,8 @@ struct pmu {
 int pmu_setup_vcpus(struct vm *vm)
 {
 	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PMU_V3) <= 0) {
-		pr_err("--pmu: this host's KVM cannot give guests a PMU (no KVM_CAP_ARM_PMU_V3: the host has no PMUv3 KVM can use)");
+		pr_err("%s: this host's KVM cannot give guests a PMU (no KVM_CAP_ARM_PMU_V3: the host has no PMUv3 KVM can use)",
+		       vm->restoring ? "the snapshot's vCPUs have a PMU" : "--pmu");
 		return -ENODEV;
 	}
 	vm->vcpu_features |= 1u << KVM_ARM_VCPU_PMU_V3;

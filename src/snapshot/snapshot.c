@@ -34,6 +34,7 @@
 #include "board/board.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "devices/pmu.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
 #include "snapshot/vcpu_state.h"
@@ -249,6 +250,9 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	if (ret == 0)
 		ret = board_conf_load(&c, req, r.h.nr_vcpus, r.h.mem_gpa, r.h.mem_size, r.h.irqchip_type, restored,
 				      &expect);
+	/* CONF keeps version 1's layout: the PMU's own section says the vCPUs had one. */
+	if (ret == 0)
+		restored->pmu = snap_reader_find(&r, PMU_SNAP_TAG, 0, &c) == 0;
 	if (ret < 0)
 		goto out;
 	b->cfg = restored;

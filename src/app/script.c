@@ -48,12 +48,15 @@ struct script_cmd {
 enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE };
 
 #define SCRIPT_WINDOW 65536u	/* unmatched console output kept for WAIT */
+#define SCRIPT_CARRIED_MAX 65536u	/* console input a migration carries: one pipe's worth */
 
 struct script {
 	const char *path;
 	struct script_cmd *cmds;
 	unsigned int n, start, pc;
 	const char *input_path;	/* input a migrated run sends first */
+	char *carried;		/* its contents (read at load time), carried_len bytes */
+	size_t carried_len;
 	int in_r, in_w, out_r, out_w;
 	const struct control_ops *ops;	/* what the VM does for the script (main thread; stop from any) */
 	void *ops_opaque;
@@ -213,6 +216,37 @@ static int parse_line(struct script *s, char *line, unsigned int lineno)
 	return 0;
 }
 
+/*
+ * A migrated run's carried input (--script-input), read now: the script
+ * thread runs sandboxed and opens no files. No file means nothing was pending.
+ */
+static int load_carried_input(struct script *s)
+{
+	ssize_t n;
+	int fd;
+
+	if (!s->input_path)
+		return 0;
+	fd = open(s->input_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	s->carried = malloc(SCRIPT_CARRIED_MAX);
+	if (!s->carried) {
+		close(fd);
+		return -ENOMEM;
+	}
+	do
+		n = read(fd, s->carried, SCRIPT_CARRIED_MAX);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		pr_err("cannot read the carried console input '%s': %s", s->input_path, strerror(errno));
+		return -EIO;
+	}
+	s->carried_len = (size_t)n;
+	return 0;
+}
+
 int script_load(const struct vm_config *cfg, struct script **out)
 {
 	struct script *s = calloc(1, sizeof(*s));
@@ -238,8 +272,16 @@ int script_load(const struct vm_config *cfg, struct script **out)
 		pr_err("cannot read script '%s': %s", s->path, strerror(errno));
 		goto out;
 	}
+	errno = 0;
 	while (!ret && getline(&line, &cap, f) >= 0)
 		ret = parse_line(s, line, ++lineno);
+	/* getline's -1 is also a read error (a directory: EISDIR): never take that for the end. */
+	if (!ret && ferror(f)) {
+		ret = errno ? -errno : -EIO;
+		pr_err("cannot read script '%s': %s", s->path, strerror(-ret));
+	}
+	if (!ret)
+		ret = load_carried_input(s);
 	if (!ret && s->start > s->n) {
 		pr_err("script %s: cannot continue at command %u, it has %u", s->path, s->start, s->n);
 		ret = -EINVAL;
@@ -286,17 +328,10 @@ int script_console_fds(struct script *s, int *in_fd, int *out_fd)
 
 /* --- running ------------------------------------------------------------------ */
 
-static void write_all(int fd, const char *p, size_t n)
+/* Copy console output to stdout; stdout gone: the guest keeps running, its output is dropped. */
+static void write_out(const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* stdout gone: the guest keeps running, its output is dropped */
-		p += w;
-		n -= (size_t)w;
-	}
+	(void)write_all(STDOUT_FILENO, p, n);
 }
 
 /*
@@ -309,7 +344,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void flush_line(struct script *s)
 {
-	write_all(STDOUT_FILENO, s->line, s->line_len);
+	write_out(s->line, s->line_len);
 	s->line_len = 0;
 }
 
@@ -332,7 +367,7 @@ static void emit(struct script *s, const char *p, size_t n)
 		char *nl = memrchr(s->line, '\n', s->line_len);
 		if (nl) {
 			size_t upto = (size_t)(nl - s->line) + 1;
-			write_all(STDOUT_FILENO, s->line, upto);
+			write_out(s->line, upto);
 			memmove(s->line, s->line + upto, s->line_len - upto);
 			s->line_len -= upto;
 			s->line_since_ms = clock_monotonic_ms();
@@ -544,23 +579,9 @@ static bool run_command(struct script *s, const struct script_cmd *c)
 /* Console input a migrated run owes the guest: what the previous process had sent but the guest had not taken. */
 static bool send_carried_input(struct script *s)
 {
-	struct script_cmd c = { .op = OP_SEND, .line = 0 };
-	char buf[65536];
-	ssize_t n;
-	int fd;
+	struct script_cmd c = { .op = OP_SEND, .line = 0, .text = s->carried, .len = s->carried_len };
 
-	if (!s->input_path)
-		return true;
-	fd = open(s->input_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true; /* nothing was pending */
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n <= 0)
-		return true;
-	c.text = buf;
-	c.len = (size_t)n;
-	return do_send(s, &c);
+	return !s->carried_len || do_send(s, &c);
 }
 
 static void *script_thread(void *arg)
@@ -621,20 +642,25 @@ static int save_pending_input(struct script *s, const char *dir)
 {
 	char path[PATH_MAX + 16], buf[65536];
 	ssize_t n = read(s->in_r, buf, sizeof(buf));
-	int fd;
+	int fd, err, closed;
 
 	if (n <= 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s/input", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		pr_err("saving pending console input to %s failed: %s", path, strerror(err));
-		return -err;
+	err = fd < 0 ? -errno : write_all(fd, buf, (size_t)n);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	closed = close_fd(&fd);
+	if (!err)
+		err = closed;
+	if (!err)
+		err = fsync_parent_dir(path);
+	if (err) {
+		pr_err("saving pending console input to %s failed: %s", path, strerror(-err));
+		unlink(path);
+		return err;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -732,6 +758,7 @@ void script_free(struct script *s)
 	for (unsigned int i = 0; s->cmds && i < s->n; i++)
 		free(s->cmds[i].text);
 	free(s->cmds);
+	free(s->carried);
 	if (s->in_r >= 0)
 		close(s->in_r);
 	if (s->in_w >= 0)

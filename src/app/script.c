@@ -31,6 +31,7 @@
 #include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/vm.h"
 
 enum script_op {
@@ -74,6 +75,8 @@ struct script {
 	int vm_status;
 
 	int result;		/* the process exit status the script decided, or -1 */
+	pid_t launcher;		/* the migration launcher (script_start_launcher), or 0 */
+	int launcher_fd;	/* its pipe: the migration's directory and start go here, or -1 */
 	bool migrated;
 	char migrate_dir[PATH_MAX];	/* a migrate's directory, for script_migrate_continue */
 	unsigned int migrate_start;	/* the command the new process continues at */
@@ -261,7 +264,7 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->path = cfg->script_path;
 	s->start = cfg->script_start;
 	s->input_path = cfg->script_input;
-	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = -1;
+	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->launcher_fd = -1;
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
@@ -587,7 +590,10 @@ static bool send_carried_input(struct script *s)
 static void *script_thread(void *arg)
 {
 	struct script *s = arg;
-	bool ok = send_carried_input(s);
+	bool ok;
+
+	sandbox_enter(SANDBOX_SCRIPT);
+	ok = send_carried_input(s);
 
 	for (s->pc = s->start; ok && s->pc < s->n; s->pc++) {
 		const struct script_cmd *c = &s->cmds[s->pc];
@@ -714,6 +720,7 @@ static void script_serve_request(struct script *s)
 	enum script_req req = s->req;
 	s->req = REQ_NONE;
 	pthread_mutex_unlock(&s->lock);
+	log_clear_error();
 	switch (req) {
 	case REQ_NONE: return;
 	case REQ_PAUSE: ret = s->ops->pause(s->ops_opaque, &ns); break;
@@ -723,6 +730,8 @@ static void script_serve_request(struct script *s)
 		break;
 	case REQ_MIGRATE: ret = serve_migrate(s, msg, sizeof(msg)); break;
 	}
+	if (ret < 0 && !msg[0])
+		snprintf(msg, sizeof(msg), "%s", log_last_error()); /* e.g. why a pause timed out */
 	pthread_mutex_lock(&s->lock);
 	s->req_result = ret;
 	snprintf(s->req_msg, sizeof(s->req_msg), "%s", msg);
@@ -755,6 +764,7 @@ void script_free(struct script *s)
 {
 	if (!s)
 		return;
+	script_stop_launcher(s);
 	for (unsigned int i = 0; s->cmds && i < s->n; i++)
 		free(s->cmds[i].text);
 	free(s->cmds);
@@ -798,27 +808,53 @@ static void remove_migrate_dir(const char *dir)
 		pr_warn("could not remove the migration directory %s: %s", dir, strerror(errno));
 }
 
-int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir, unsigned int start)
+bool script_migrates(const struct script *s)
+{
+	for (unsigned int i = s->start; i < s->n; i++)
+		if (s->cmds[i].op == OP_MIGRATE)
+			return true;
+	return false;
+}
+
+/*
+ * The launcher: forked while armvmm was one thread, so it may do anything.
+ * It reads "<dir>\n<start>\n" (or end of file: no migration) and becomes
+ * "armvmm restore <dir>/snap --script ... --script-start <start>".
+ */
+static void launcher_main(int fd, const struct vm_config *cfg)
 {
 	static const char *const levels[] = { "error", "warning", "info", "debug" };
-	char snap[PATH_MAX + 16], input[PATH_MAX + 16], start_s[16];
-	const char *argv[16];
+	char msg[PATH_MAX + 32], snap[PATH_MAX + 48], input[PATH_MAX + 48], *nl, *start;
+	const char *argv[24];
 	unsigned int a = 0;
+	size_t len = 0;
 	struct stat st;
 	sigset_t none;
-	int status;
-	pid_t pid;
+	ssize_t n;
 
-	snprintf(snap, sizeof(snap), "%s/snap", migrate_dir);
-	snprintf(input, sizeof(input), "%s/input", migrate_dir);
-	snprintf(start_s, sizeof(start_s), "%u", start);
+	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			_exit(0);
+		len += (size_t)n;
+	}
+	msg[len] = '\0';
+	nl = strchr(msg, '\n');
+	if (!nl)
+		_exit(0); /* the VM ended without migrating */
+	*nl = '\0';
+	start = nl + 1;
+	start[strcspn(start, "\n")] = '\0';
+	snprintf(snap, sizeof(snap), "%s/snap", msg);
+	snprintf(input, sizeof(input), "%s/input", msg);
 	argv[a++] = "armvmm";
 	argv[a++] = "restore";
 	argv[a++] = snap;
 	argv[a++] = "--script";
 	argv[a++] = cfg->script_path;
 	argv[a++] = "--script-start";
-	argv[a++] = start_s;
+	argv[a++] = start;
 	argv[a++] = "--loglevel";
 	argv[a++] = levels[cfg->loglevel];
 	if (stat(input, &st) == 0) {
@@ -829,28 +865,86 @@ int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir
 		argv[a++] = "--name";
 		argv[a++] = cfg->name;
 	}
+	if (cfg->sandbox_off) {
+		argv[a++] = "--sandbox";
+		argv[a++] = "off";
+	}
 	argv[a] = NULL;
+	/* run_vm blocked the stop signals for its signalfd; the new process sets up its own. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execv("/proc/self/exe", (char *const *)argv);
+	pr_err("migrate: cannot run /proc/self/exe: %s", strerror(errno));
+	_exit(VM_EXIT_ERROR);
+}
 
+int script_start_launcher(struct script *s, const struct vm_config *cfg)
+{
+	int p[2];
+	pid_t pid;
+
+	if (!script_migrates(s))
+		return 0;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		pr_err("migrate: cannot set up the launcher: %s", strerror(errno));
+		return -EIO;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		pr_err("migrate: cannot start a new armvmm process: %s", strerror(errno));
-		remove_migrate_dir(migrate_dir);
-		return VM_EXIT_ERROR;
+		int err = errno;
+		pr_err("migrate: cannot start the launcher process: %s", strerror(err));
+		close(p[0]);
+		close(p[1]);
+		return -err;
 	}
 	if (pid == 0) {
-		/* vm_run blocked the stop signals for its signalfd; the new process sets up its own. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		execv("/proc/self/exe", (char *const *)argv);
-		pr_err("migrate: cannot run /proc/self/exe: %s", strerror(errno));
-		_exit(VM_EXIT_ERROR);
+		close(p[1]);
+		launcher_main(p[0], cfg);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	close(p[0]);
+	s->launcher = pid;
+	s->launcher_fd = p[1];
+	return 0;
+}
+
+/* Wait for the launcher (or what it became); its exit status as the process's. */
+static int wait_launcher(struct script *s)
+{
+	int status = 0;
+
+	while (waitpid(s->launcher, &status, 0) < 0 && errno == EINTR)
 		;
-	remove_migrate_dir(migrate_dir);
+	s->launcher = 0;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return VM_EXIT_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+void script_stop_launcher(struct script *s)
+{
+	close_fd(&s->launcher_fd);
+	if (s->launcher > 0)
+		wait_launcher(s);
+}
+
+int script_migrate_continue(struct script *s, const char *migrate_dir, unsigned int start)
+{
+	char msg[PATH_MAX + 32];
+	int n, status, err;
+
+	if (s->launcher <= 0) {
+		pr_err("migrate: internal error: no launcher process");
+		remove_migrate_dir(migrate_dir);
+		return VM_EXIT_ERROR;
+	}
+	n = snprintf(msg, sizeof(msg), "%s\n%u\n", migrate_dir, start);
+	err = write_all(s->launcher_fd, msg, (size_t)n);
+	close_fd(&s->launcher_fd);
+	if (err)
+		pr_err("migrate: cannot hand over to the launcher: %s", strerror(-err));
+	status = wait_launcher(s);
+	remove_migrate_dir(migrate_dir);
+	return err ? VM_EXIT_ERROR : status;
 }

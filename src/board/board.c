@@ -32,6 +32,12 @@ int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, 
 	b->console_out_fd = console_out_fd;
 	b->irqchip.dev_fd = -1;
 	ret = vm_init(&b->vm);
+	/* Absolute, so a restore from another directory opens the same file; unresolvable: as given. */
+	for (unsigned int i = 0; ret == 0 && i < cfg->nr_disks; i++) {
+		b->disk_abs[i] = realpath(cfg->disks[i].path, NULL);
+		if (!b->disk_abs[i] && !(b->disk_abs[i] = strdup(cfg->disks[i].path)))
+			ret = -ENOMEM;
+	}
 	if (ret == 0 && !cfg->dump_dtb_path)
 		ret = console_out_init(&b->console, console_out_fd);
 	return ret;
@@ -282,6 +288,10 @@ void board_destroy(struct board *b)
 	/* The guest's last words out first; after this no console callback reaches a device. */
 	console_out_destroy(&b->console);
 	device_list_destroy(&b->devices);
+	for (unsigned int i = 0; i < VM_MAX_DISKS; i++) {
+		free(b->disk_abs[i]);
+		b->disk_abs[i] = NULL;
+	}
 	irqchip_destroy(&b->irqchip);
 	vm_destroy(&b->vm);
 }

@@ -33,6 +33,8 @@ struct board {
 	unsigned int nr_virtio;		/* virtio-mmio slots handed out so far */
 	int console_in_fd, console_out_fd;	/* the host side of the guest console */
 	struct console_out console;	/* the console's output buffer and writer thread, onto console_out_fd */
+	/* Each disk's absolute path for the CONF section, found before the sandbox (no realpath after). */
+	char *disk_abs[VM_MAX_DISKS];
 };
 
 /*

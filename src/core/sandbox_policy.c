@@ -37,6 +37,7 @@
 #define ARG_EQ(call, i, v) .nr = __NR_##call, .name = #call " " #v, .check = SANDBOX_ARG_EQ, .arg = (i), .value = (uint32_t)(v)
 #define ARG_NOBITS(call, i, bits) .nr = __NR_##call, .name = #call " without " #bits, .check = SANDBOX_ARG_NOBITS, .arg = (i), .value = (uint32_t)(bits)
 #define IOCTL(req) ARG_EQ(ioctl, 1, req)
+#define SIGCANCEL 32	/* glibc's cancellation signal, __SIGRTMIN (glibc hides the name) */
 
 const struct sandbox_rule sandbox_rules[] = {
 	/* --- ioctls: vCPUs run the guest, the others read state for snapshots ------------ */
@@ -62,6 +63,8 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ SYS(restart_syscall), .kinds = ALL },
 	{ SYS(rt_sigreturn), .kinds = ALL },			/* SIGUSR1 kicks, which a stray one may hit anywhere */
 	{ SYS(rt_sigprocmask), .kinds = ALL },
+	/* glibc installs its cancellation handler at the first pthread_cancel (the console writer's end). */
+	{ ARG_EQ(rt_sigaction, 0, SIGCANCEL), .kinds = MAIN },
 	{ SYS(getpid), .kinds = ALL },				/* pthread_kill asks for it */
 	{ SYS(gettid), .kinds = ALL },
 	{ ARG_EQ(tgkill, 0, SANDBOX_VALUE_PID), .kinds = MAIN | VCPU | CONSOLE | CONTROL },	/* kicks; only this process */

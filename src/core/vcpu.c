@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
 
@@ -229,6 +230,8 @@ static void *vcpu_thread(void *arg)
 	bool exit_pending = false;	/* an exit was handled and KVM_RUN has not completed it yet */
 
 	current_vcpu = vcpu->index;
+	/* Set-up is done (registers, irqchip): from here on the guest steers this thread. */
+	sandbox_enter(SANDBOX_VCPU);
 	for (;;) {
 		/*
 		 * A kick (vcpu_kick) sets immediate_exit after whatever it asks for

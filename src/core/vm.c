@@ -54,6 +54,10 @@ void vm_request_stop(struct vm *vm, int status)
 	atomic_store(&vm->stopping, true);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
 		(void)0; /* the counter cannot overflow from a handful of writes */
+	/* A pause in progress gives up at once rather than at its timeout. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static unsigned int ipa_bits_for(uint64_t end)

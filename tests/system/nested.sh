@@ -18,7 +18,8 @@
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
 # (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
-# (tests/data: stored snapshots), TMPDIR (a tmpfs in the nested host).
+# (tests/data: stored snapshots), ARMVMM_SANDBOX_TEST (armvmm with the sandbox's test
+# hook), TMPDIR (a tmpfs in the nested host).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -184,6 +185,9 @@ make_l1_initrd() {
 	if [ -x "$build/tests/system/snap-edit" ]; then
 		cp "$build/tests/system/snap-edit" "$root/armvmm/"
 	fi
+	if [ -x "$build/tests/system/armvmm-sandbox-test" ]; then
+		cp "$build/tests/system/armvmm-sandbox-test" "$root/armvmm/"
+	fi
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
 #!/bin/busybox sh
@@ -196,6 +200,7 @@ export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
+export ARMVMM_SANDBOX_TEST=/armvmm/armvmm-sandbox-test
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
@@ -221,6 +226,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
+	export ARMVMM_SANDBOX_TEST="$build/tests/system/armvmm-sandbox-test"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"

@@ -19,7 +19,8 @@
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
 # (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
 # (tests/data: stored snapshots), ARMVMM_SANDBOX_TEST (armvmm with the sandbox's test
-# hook), TMPDIR (a tmpfs in the nested host).
+# hook), SANDBOX_TESTS (sandbox-tests.sh), BAD_INPUTS (tests/bad-inputs.sh) and MANPAGE
+# (its table), TMPDIR (a tmpfs in the nested host).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -179,6 +180,9 @@ make_l1_initrd() {
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
 	cp "$here/gic-guests.sh" "$root/armvmm/gic-guests.sh"
 	cp "$here/snapshot-tests.sh" "$root/armvmm/snapshot-tests.sh"
+	cp "$here/sandbox-tests.sh" "$root/armvmm/sandbox-tests.sh"
+	cp "$here/../bad-inputs.sh" "$root/armvmm/bad-inputs.sh"
+	cp "$here/../../man/armvmm.1" "$root/armvmm/armvmm.1"
 	mkdir -p "$root/armvmm/examples" "$root/armvmm/data"
 	cp "$here"/../../examples/*.script "$root/armvmm/examples/"
 	cp -r "$here"/../data/snapshot-v1-* "$root/armvmm/data/"
@@ -200,7 +204,8 @@ export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
-export ARMVMM_SANDBOX_TEST=/armvmm/armvmm-sandbox-test
+export ARMVMM_SANDBOX_TEST=/armvmm/armvmm-sandbox-test SANDBOX_TESTS=/armvmm/sandbox-tests.sh
+export BAD_INPUTS=/armvmm/bad-inputs.sh MANPAGE=/armvmm/armvmm.1
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
@@ -226,7 +231,8 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
-	export ARMVMM_SANDBOX_TEST="$build/tests/system/armvmm-sandbox-test"
+	export ARMVMM_SANDBOX_TEST="$build/tests/system/armvmm-sandbox-test" SANDBOX_TESTS="$here/sandbox-tests.sh"
+	export BAD_INPUTS="$here/../bad-inputs.sh" MANPAGE="$here/../../man/armvmm.1"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"

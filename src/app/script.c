@@ -23,10 +23,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/control.h"
+#include "app/launcher.h"
 #include "core/clock.h"
 #include "core/eventloop.h"
 #include "core/files.h"
@@ -75,8 +75,7 @@ struct script {
 	int vm_status;
 
 	int result;		/* the process exit status the script decided, or -1 */
-	pid_t launcher;		/* the migration launcher (script_start_launcher), or 0 */
-	int launcher_fd;	/* its pipe: the migration's directory and start go here, or -1 */
+	struct launcher launcher;	/* the process a migration continues in (script_start_launcher) */
 	bool migrated;
 	char migrate_dir[PATH_MAX];	/* a migrate's directory, for script_migrate_continue */
 	unsigned int migrate_start;	/* the command the new process continues at */
@@ -264,7 +263,7 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->path = cfg->script_path;
 	s->start = cfg->script_start;
 	s->input_path = cfg->script_input;
-	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->launcher_fd = -1;
+	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->launcher.fd = -1;
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
@@ -816,135 +815,20 @@ bool script_migrates(const struct script *s)
 	return false;
 }
 
-/*
- * The launcher: forked while armvmm was one thread, so it may do anything.
- * It reads "<dir>\n<start>\n" (or end of file: no migration) and becomes
- * "armvmm restore <dir>/snap --script ... --script-start <start>".
- */
-static void launcher_main(int fd, const struct vm_config *cfg)
-{
-	static const char *const levels[] = { "error", "warning", "info", "debug" };
-	char msg[PATH_MAX + 32], snap[PATH_MAX + 48], input[PATH_MAX + 48], *nl, *start;
-	const char *argv[24];
-	unsigned int a = 0;
-	size_t len = 0;
-	struct stat st;
-	sigset_t none;
-	ssize_t n;
-
-	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			_exit(0);
-		len += (size_t)n;
-	}
-	msg[len] = '\0';
-	nl = strchr(msg, '\n');
-	if (!nl)
-		_exit(0); /* the VM ended without migrating */
-	*nl = '\0';
-	start = nl + 1;
-	start[strcspn(start, "\n")] = '\0';
-	snprintf(snap, sizeof(snap), "%s/snap", msg);
-	snprintf(input, sizeof(input), "%s/input", msg);
-	argv[a++] = "armvmm";
-	argv[a++] = "restore";
-	argv[a++] = snap;
-	argv[a++] = "--script";
-	argv[a++] = cfg->script_path;
-	argv[a++] = "--script-start";
-	argv[a++] = start;
-	argv[a++] = "--loglevel";
-	argv[a++] = levels[cfg->loglevel];
-	if (stat(input, &st) == 0) {
-		argv[a++] = "--script-input";
-		argv[a++] = input;
-	}
-	if (cfg->name) {
-		argv[a++] = "--name";
-		argv[a++] = cfg->name;
-	}
-	if (cfg->sandbox_off) {
-		argv[a++] = "--sandbox";
-		argv[a++] = "off";
-	}
-	argv[a] = NULL;
-	/* run_vm blocked the stop signals for its signalfd; the new process sets up its own. */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	execv("/proc/self/exe", (char *const *)argv);
-	pr_err("migrate: cannot run /proc/self/exe: %s", strerror(errno));
-	_exit(VM_EXIT_ERROR);
-}
-
 int script_start_launcher(struct script *s, const struct vm_config *cfg)
 {
-	int p[2];
-	pid_t pid;
-
-	if (!script_migrates(s))
-		return 0;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		pr_err("migrate: cannot set up the launcher: %s", strerror(errno));
-		return -EIO;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int err = errno;
-		pr_err("migrate: cannot start the launcher process: %s", strerror(err));
-		close(p[0]);
-		close(p[1]);
-		return -err;
-	}
-	if (pid == 0) {
-		close(p[1]);
-		launcher_main(p[0], cfg);
-	}
-	close(p[0]);
-	s->launcher = pid;
-	s->launcher_fd = p[1];
-	return 0;
-}
-
-/* Wait for the launcher (or what it became); its exit status as the process's. */
-static int wait_launcher(struct script *s)
-{
-	int status = 0;
-
-	while (waitpid(s->launcher, &status, 0) < 0 && errno == EINTR)
-		;
-	s->launcher = 0;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return VM_EXIT_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return script_migrates(s) ? launcher_start(&s->launcher, cfg) : 0;
 }
 
 void script_stop_launcher(struct script *s)
 {
-	close_fd(&s->launcher_fd);
-	if (s->launcher > 0)
-		wait_launcher(s);
+	launcher_stop(&s->launcher);
 }
 
 int script_migrate_continue(struct script *s, const char *migrate_dir, unsigned int start)
 {
-	char msg[PATH_MAX + 32];
-	int n, status, err;
+	int status = launcher_restore(&s->launcher, migrate_dir, start);
 
-	if (s->launcher <= 0) {
-		pr_err("migrate: internal error: no launcher process");
-		remove_migrate_dir(migrate_dir);
-		return VM_EXIT_ERROR;
-	}
-	n = snprintf(msg, sizeof(msg), "%s\n%u\n", migrate_dir, start);
-	err = write_all(s->launcher_fd, msg, (size_t)n);
-	close_fd(&s->launcher_fd);
-	if (err)
-		pr_err("migrate: cannot hand over to the launcher: %s", strerror(-err));
-	status = wait_launcher(s);
 	remove_migrate_dir(migrate_dir);
-	return err ? VM_EXIT_ERROR : status;
+	return status;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/sandbox.h"
 #include "core/threads.h"
@@ -161,18 +162,11 @@ int console_out_add_waiter(struct console_out *co, console_out_space_fn *fn, voi
 
 bool console_out_flush(struct console_out *co, unsigned int timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = clock_monotonic_deadline(timeout_ms);
 	bool empty;
 
 	if (!co->started)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&co->lock);
 	while (co->len && !co->broken)
 		if (pthread_cond_timedwait(&co->cond, &co->lock, &deadline) == ETIMEDOUT)

@@ -184,21 +184,6 @@ int vm_start_vcpus(struct vm *vm)
 	return 0;
 }
 
-/* An absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on pause_cond. */
-static struct timespec deadline_in(unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 void vm_stop_vcpus(struct vm *vm)
 {
 	bool joinable[vm->nr_vcpus ? vm->nr_vcpus : 1];
@@ -213,7 +198,7 @@ void vm_stop_vcpus(struct vm *vm)
 	 */
 	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->nr_live > 0) {
-		struct timespec ts = deadline_in(100);
+		struct timespec ts = clock_monotonic_deadline(100);
 		pthread_mutex_unlock(&vm->pause_lock);
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 			vcpu_kick(&vm->vcpus[i]);
@@ -255,7 +240,7 @@ static void report_unparked(struct vm *vm)
 int vm_pause(struct vm *vm, uint64_t *ns)
 {
 	uint64_t t0 = clock_monotonic_ns();
-	struct timespec deadline = deadline_in(VM_PAUSE_TIMEOUT_MS);
+	struct timespec deadline = clock_monotonic_deadline(VM_PAUSE_TIMEOUT_MS);
 	bool timed_out = false;
 
 	*ns = 0;

@@ -81,8 +81,9 @@ struct sock_filter;
 int sandbox_build_filter(enum sandbox_kind kind, uint32_t pid, struct sock_filter *prog, unsigned int cap);
 
 /*
- * Test builds only: the system tests link a strong definition that makes a
- * vCPU call a forbidden system call right after its filter is installed (see
+ * Test builds only: the system tests link a strong definition that misbehaves
+ * on request right after a thread's filter is installed (a vCPU making a
+ * forbidden call, a main thread that never gets to its loop: see
  * tests/system/sandbox_hook.c). armvmm itself has only this empty weak one.
  */
 void sandbox_test_hook(enum sandbox_kind kind);

@@ -90,7 +90,7 @@ sandbox_tests() {
 	# with exactly one line naming the thread and the call.
 	if [ -x "${ARMVMM_SANDBOX_TEST:-}" ]; then
 		OUT="$TMPDIR/sbx-violation.out" WHY=""
-		ARMVMM_TEST_SANDBOX_VIOLATION=vcpu timeout -s KILL 30 "$ARMVMM_SANDBOX_TEST" run -k "$G/hello.bin" \
+		ARMVMM_TEST_HOOK=vcpu-forbidden-syscall timeout -s KILL 30 "$ARMVMM_SANDBOX_TEST" run -k "$G/hello.bin" \
 			< /dev/null > "$OUT" 2>&1
 		RC=$?
 		want_rc 159
@@ -100,9 +100,31 @@ sandbox_tests() {
 	else
 		report "sandbox-violation-one-line-report" "no armvmm-sandbox-test binary" /dev/null
 	fi
+	# A main thread stuck in the host (the hook keeps it from its loop): a pause gets a
+	# clear timeout error, and stop still ends the VM, through the watchdog.
+	if [ -x "${ARMVMM_SANDBOX_TEST:-}" ]; then
+		OUT="$TMPDIR/sbx-stuck.out" WHY=""
+		ARMVMM_TEST_HOOK=main-stuck "$ARMVMM_SANDBOX_TEST" run -k "$G/wait.bin" --name stuck < /dev/null > "$OUT" 2>&1 &
+		ps=$!
+		wait_for "$OUT" "wait: running" 30 || why "the VM never ran"
+		"$ARMVMM" pause stuck > "$TMPDIR/sbx-stuck-pause.out" 2>&1 && why "pause succeeded on a stuck main thread"
+		grep -qF "armvmm: error: the VM did not take the request within 10 s (its main thread is busy); nothing was done" \
+			"$TMPDIR/sbx-stuck-pause.out" || why "pause said: $(cat "$TMPDIR/sbx-stuck-pause.out")"
+		t=$(date +%s)
+		"$ARMVMM" stop stuck >> "$OUT" 2>&1 || why "stop failed"
+		gone $ps 30 || { why "still running 30 s after the stop"; kill -KILL $ps; }
+		took=$(( $(date +%s) - t ))
+		diag "stuck main thread: pause refused after 10 s; the watchdog ended the VM ${took} s after 'armvmm stop'"
+		[ $took -le 15 ] || why "the stop took ${took} s"
+		wait $ps
+		RC=$?
+		want_rc 0
+		want "armvmm: error: the VM did not end within 10 s of being asked to stop; exiting now"
+		verdict "stop-ends-vm-with-stuck-main-thread"
+	fi
 	# The armvmm users run has no such hook: the variable does nothing.
 	OUT="$TMPDIR/sbx-nohook.out" WHY=""
-	ARMVMM_TEST_SANDBOX_VIOLATION=vcpu timeout -s KILL 30 "$ARMVMM" run -k "$G/hello.bin" < /dev/null > "$OUT" 2>&1
+	ARMVMM_TEST_HOOK=vcpu-forbidden-syscall timeout -s KILL 30 "$ARMVMM" run -k "$G/hello.bin" < /dev/null > "$OUT" 2>&1
 	RC=$?
 	want_rc 0
 	want "hello from armvmm guest"

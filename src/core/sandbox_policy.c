@@ -49,9 +49,7 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ IOCTL(KVM_GET_VCPU_EVENTS), .kinds = MAIN },
 	{ IOCTL(KVM_GET_DEVICE_ATTR), .kinds = MAIN },		/* snapshot: vGIC state */
 	{ IOCTL(KVM_SET_DEVICE_ATTR), .kinds = MAIN },		/* vGIC: pending tables / line levels around a save */
-	{ IOCTL(KVM_HAS_DEVICE_ATTR), .kinds = MAIN },
 	{ IOCTL(TCSETS), .kinds = ALL },			/* the terminal back to cooked mode on the way out */
-	{ IOCTL(TCGETS), .kinds = MAIN },
 
 	/* --- every thread: locks, memory, time, leaving, the violation report ------------ */
 	{ SYS(futex), .kinds = ALL },
@@ -94,11 +92,9 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ SYS(renameat), .kinds = MAIN },
 	{ SYS(renameat2), .kinds = MAIN },
 	{ SYS(newfstatat), .kinds = MAIN | CONTROL },
-	{ SYS(fstat), .kinds = MAIN },
 	{ SYS(pwrite64), .kinds = MAIN },
 	{ SYS(ftruncate), .kinds = MAIN },
 	{ SYS(fsync), .kinds = MAIN },
-	{ SYS(lseek), .kinds = MAIN },
 	{ SYS(wait4), .kinds = MAIN },				/* the migration launcher's exit */
 
 	/* --- the control thread: signals and the control socket ---------------------------- */

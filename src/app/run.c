@@ -190,7 +190,7 @@ int run_vm(const struct vm_config *cfg_in)
 	struct vm_config restored;
 	char migrate_dir[PATH_MAX];
 	unsigned int migrate_start = 0;
-	bool migrated = false, ctl_started = false;
+	bool migrated = false, ctl_started = false, board_made = false;
 	int ret, sig_fd, status = VM_EXIT_ERROR;
 
 	/* 1. The process: signals, the sandbox (its SIGSYS report), the jail. */
@@ -227,6 +227,7 @@ int run_vm(const struct vm_config *cfg_in)
 		}
 	}
 	/* 3. The machine. */
+	board_made = true; /* board_init leaves it safe to destroy, even when it fails */
 	if (board_init(&r.board, &cfg, console_in, console_out) < 0)
 		goto out;
 	if (cfg.restore_dir) {
@@ -255,7 +256,8 @@ int run_vm(const struct vm_config *cfg_in)
 	if (r.script)
 		status = script_finish(r.script, status);
 out:
-	board_destroy(&r.board);
+	if (board_made)
+		board_destroy(&r.board);
 	/* After the teardown: the watchdog covers it, and the socket goes last. */
 	if (ctl_started)
 		control_server_stop(&r.ctl);

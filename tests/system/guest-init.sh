@@ -3,7 +3,6 @@
 # It says what it sees, then powers off. Kernel parameters change what it does:
 #   armvmm.readline  wait for one line on the console and echo it back
 #   armvmm.shell     start an interactive shell instead of powering off
-#   armvmm.flood     print numbered lines to the console as fast as it takes them, forever
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -21,14 +20,6 @@ case " $(cat /proc/cmdline) " in
 	echo "guest ready for input"
 	read -r line
 	echo "guest read: $line"
-	;;
-*" armvmm.flood "*)
-	echo "guest flooding the console"
-	i=0
-	while :; do
-		echo "flood: line $i: the quick brown fox jumps over the lazy dog"
-		i=$((i + 1))
-	done
 	;;
 *" armvmm.shell "*)
 	echo "busybox shell; 'poweroff -f' powers the guest off"

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "board/board.h"
 #include "core/eventloop.h"
 #include "core/log.h"
@@ -45,18 +46,10 @@
 
 #define FUZZ_RAM 65536u
 
-#define CHECK(cond)                                                                                   \
-	do {                                                                                          \
-		if (!(cond)) {                                                                        \
-			fprintf(report ? report : stderr, "fuzz_sections: check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                                      \
-		}                                                                                     \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static FILE *report;	/* the real stderr, whatever log.c writes to */
 
 /* --- the machine the loaders restore into -------------------------------------------------- */
 
@@ -230,10 +223,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_threshold = LOG_ERROR;
 	/*
 	 * Refusals print one error line each, by the million: point glibc's stderr
-	 * (so log.c) at /dev/null, as fuzz_snapfile does. libFuzzer and the
-	 * sanitizers keep writing to fd 2; CHECK writes to the real stderr.
+	 * (so log.c) at /dev/null, as fuzz_snapfile does. libFuzzer, the
+	 * sanitizers and CHECK keep writing to fd 2.
 	 */
-	report = stderr;
 	if (!getenv("FUZZ_SECTIONS_LOG")) {
 		FILE *null = fopen("/dev/null", "w");
 		if (null)

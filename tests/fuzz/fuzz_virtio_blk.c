@@ -25,19 +25,13 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "fuzz.h"
 #include "devices/virtio_blk.h"
 #include "irqchip/irqchip.h"
 
 #define FUZZ_RAM 65536u
 #define MAX_BUFS 16u
 
-#define CHECK(cond)                                                                                   \
-	do {                                                                                          \
-		if (!(cond)) {                                                                        \
-			fprintf(stderr, "fuzz_virtio_blk: check failed: %s (line %d)\n", #cond, __LINE__);  \
-			abort();                                                                      \
-		}                                                                                     \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

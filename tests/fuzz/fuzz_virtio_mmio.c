@@ -24,6 +24,7 @@
 
 #include "board/layout.h"
 #include "core/log.h"
+#include "fuzz.h"
 #include "devices/virtio_mmio.h"
 #include "irqchip/irqchip.h"
 
@@ -31,13 +32,6 @@
 #define NUM_QUEUES 2u
 #define CONFIG_SIZE 8u
 
-#define CHECK(cond)                                                                                   \
-	do {                                                                                          \
-		if (!(cond)) {                                                                        \
-			fprintf(stderr, "fuzz_virtio_mmio: check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                                      \
-		}                                                                                     \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -50,6 +50,7 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ IOCTL(KVM_GET_DEVICE_ATTR), .kinds = MAIN },		/* snapshot: vGIC state */
 	{ IOCTL(KVM_SET_DEVICE_ATTR), .kinds = MAIN },		/* vGIC: pending tables / line levels around a save */
 	{ IOCTL(TCSETS), .kinds = ALL },			/* the terminal back to cooked mode on the way out */
+	{ IOCTL(TCGETS), .kinds = ALL },			/* (glibc's tcsetattr reads it first) */
 
 	/* --- every thread: locks, memory, time, leaving, the violation report ------------ */
 	{ SYS(futex), .kinds = ALL },

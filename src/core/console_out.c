@@ -30,11 +30,21 @@ static void call_waiters(struct console_out *co)
 	pthread_mutex_lock(&co->lock);
 }
 
+static _Thread_local bool is_writer;	/* this thread is a console writer: never wait for itself */
+
+/* log.c's hook: what the guest printed before goes out before armvmm's line (bounded). */
+static void flush_before_log(void *opaque)
+{
+	if (!is_writer)
+		(void)console_out_flush(opaque, CONSOLE_OUT_LOG_FLUSH_MS);
+}
+
 static void *writer_thread(void *arg)
 {
 	struct console_out *co = arg;
 	int old;
 
+	is_writer = true;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	sandbox_enter(SANDBOX_CONSOLE);
 	pthread_mutex_lock(&co->lock);
@@ -107,6 +117,7 @@ int console_out_init(struct console_out *co, int fd)
 		return -ret;
 	}
 	co->started = true;
+	log_set_before_line(flush_before_log, co);
 	return 0;
 }
 
@@ -165,8 +176,6 @@ bool console_out_flush(struct console_out *co, unsigned int timeout_ms)
 	struct timespec deadline = clock_monotonic_deadline(timeout_ms);
 	bool empty;
 
-	if (!co->started)
-		return true;
 	pthread_mutex_lock(&co->lock);
 	while (co->len && !co->broken)
 		if (pthread_cond_timedwait(&co->cond, &co->lock, &deadline) == ETIMEDOUT)
@@ -180,6 +189,7 @@ void console_out_destroy(struct console_out *co)
 {
 	if (!co->started)
 		return;
+	log_set_before_line(NULL, NULL);
 	if (!console_out_flush(co, CONSOLE_OUT_FLUSH_MS))
 		pr_info("console output: nobody read the last %zu bytes within %u ms: dropped", co->len,
 			CONSOLE_OUT_FLUSH_MS);
@@ -193,9 +203,14 @@ void console_out_destroy(struct console_out *co)
 	/* Idle, it leaves on the broadcast (the cancel stays pending, disabled); blocked in write(), the cancel ends it. */
 	pthread_cancel(co->thread);
 	pthread_join(co->thread, NULL);
+	pthread_mutex_lock(&co->lock);
 	co->started = false;
-	pthread_cond_destroy(&co->cond);
-	pthread_mutex_destroy(&co->lock);
 	free(co->buf);
 	co->buf = NULL;
+	pthread_mutex_unlock(&co->lock);
+	/*
+	 * The lock and condition variable stay as they are (they hold nothing): a
+	 * thread that began logging just before the hook went away may still
+	 * flush, and finds an empty, stopped buffer.
+	 */
 }

@@ -24,6 +24,12 @@
 #define CONSOLE_OUT_MAX_WAITERS 4u
 /* At teardown the writer gets this long to empty the buffer; then the rest is dropped. */
 #define CONSOLE_OUT_FLUSH_MS 2000u
+/*
+ * Before armvmm prints a log line, the guest's output so far gets this long
+ * to go out first, so the two do not interleave mid-line (a reader who has
+ * stopped reading costs each log line this much, no more).
+ */
+#define CONSOLE_OUT_LOG_FLUSH_MS 100u
 
 typedef void console_out_space_fn(void *opaque);
 
@@ -46,7 +52,11 @@ struct console_out {
 	uint64_t written, dropped;	/* bytes, for tests and the log */
 };
 
-/* A console output on fd (not owned) and its writer thread. 0 or -errno after one error line. */
+/*
+ * A console output on fd (not owned) and its writer thread; log lines wait
+ * for it (CONSOLE_OUT_LOG_FLUSH_MS) until console_out_destroy. 0 or -errno
+ * after one error line.
+ */
 int console_out_init(struct console_out *co, int fd);
 /* Any thread, never blocks: append up to n bytes; returns how many were taken. */
 size_t console_out_write(struct console_out *co, const void *p, size_t n);

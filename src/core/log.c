@@ -10,6 +10,9 @@
 
 enum log_level log_threshold = LOG_WARN;
 
+static void (*before_line)(void *opaque);
+static void *before_line_opaque;
+
 /* This thread's last error line: a control request failing on the VM's side returns it to the client. */
 static _Thread_local char last_error[512];
 
@@ -28,7 +31,19 @@ static void log_vmsg(enum log_level level, const char *suffix, const char *fmt, 
 	}
 	if (level > log_threshold)
 		return;
+	void (*fn)(void *) = __atomic_load_n(&before_line, __ATOMIC_ACQUIRE);
+	void *opaque = __atomic_load_n(&before_line_opaque, __ATOMIC_ACQUIRE);
+	if (fn && opaque)
+		fn(opaque);
 	fprintf(stderr, "armvmm: %s%s%s\n", prefix[level], line, suffix);
+}
+
+void log_set_before_line(void (*fn)(void *opaque), void *opaque)
+{
+	/* Any thread may be logging meanwhile: it sees the old pair, the new one, or a NULL. */
+	__atomic_store_n(&before_line_opaque, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&before_line, fn, __ATOMIC_RELEASE);
+	__atomic_store_n(&before_line_opaque, opaque, __ATOMIC_RELEASE);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -41,6 +41,13 @@ void log_msg_ratelimited(struct log_ratelimit *rl, enum log_level level, const c
 		log_msg_ratelimited(&rl_, LOG_WARN, __VA_ARGS__);              \
 	} while (0)
 
+/*
+ * Called before each line goes to stderr (NULL: nothing): the console output
+ * buffer uses it to write out what the guest printed before, so a log line
+ * never lands in the middle of the guest's line. Set before any thread logs.
+ */
+void log_set_before_line(void (*fn)(void *opaque), void *opaque);
+
 #define pr_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define pr_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -224,7 +224,8 @@ sandbox_tests() {
 		done
 		[ $full = yes ] || why "the console output never backed up (no thread in pipe_write within 300 s)"
 		diag "flood-$kind: the console writer blocked on the full pipe after $((i / 5)) s"
-		sleep 3
+		# The 64 KiB buffer behind the pipe fills at the rate the pipe did: give it that long.
+		sleep $((i / 5 + 5))
 		t=$(date +%s)
 		"$ARMVMM" pause flood >> "$OUT" 2>&1 || why "pause failed"
 		"$ARMVMM" resume flood >> "$OUT" 2>&1 || why "resume failed"

@@ -39,10 +39,10 @@ bool control_name_valid(const char *name)
 	return true;
 }
 
-/* Where the runtime directory is, without looking at it. */
-static int runtime_dir_name(char *buf, size_t cap)
+/* Where the runtime directory of user uid is, without looking at it; no_xdg: always /tmp/armvmm-UID. */
+static int runtime_dir_name_for(char *buf, size_t cap, uid_t uid, bool no_xdg)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *xdg = no_xdg ? NULL : getenv("XDG_RUNTIME_DIR");
 	int n;
 
 	/* A relative XDG_RUNTIME_DIR would mean a different directory in every cwd: ignore it. */
@@ -52,7 +52,7 @@ static int runtime_dir_name(char *buf, size_t cap)
 			len--;
 		n = snprintf(buf, cap, "%.*s/armvmm", (int)(len == 1 ? 0 : len), xdg);
 	} else {
-		n = snprintf(buf, cap, "/tmp/armvmm-%u", (unsigned int)geteuid());
+		n = snprintf(buf, cap, "/tmp/armvmm-%u", (unsigned int)uid);
 	}
 	if (n < 0 || (size_t)n >= cap) {
 		pr_err("control directory path is too long (check XDG_RUNTIME_DIR)");
@@ -61,12 +61,17 @@ static int runtime_dir_name(char *buf, size_t cap)
 	return 0;
 }
 
+static int runtime_dir_name(char *buf, size_t cap)
+{
+	return runtime_dir_name_for(buf, cap, geteuid(), false);
+}
+
 /*
  * Everything that can reach the sockets must be ours alone: lstat, so that a
  * symlink planted in a shared /tmp is refused rather than followed. With
  * quiet_missing, a missing directory is -ENOENT without an error line.
  */
-static int check_private(const char *dir, bool quiet_missing)
+static int check_private_for(const char *dir, bool quiet_missing, uid_t owner)
 {
 	struct stat st;
 
@@ -77,13 +82,19 @@ static int check_private(const char *dir, bool quiet_missing)
 		pr_err("cannot use control directory '%s': %s", dir, strerror(err));
 		return -err;
 	}
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+	if (!S_ISDIR(st.st_mode) || st.st_uid != owner || (st.st_mode & 077)) {
 		pr_err("control directory '%s' is not private (mode %03o, owner %u): "
-		       "it must be a directory owned by you with mode 0700",
-		       dir, (unsigned int)(st.st_mode & 0777), (unsigned int)st.st_uid);
+		       "it must be a directory owned by %s with mode 0700",
+		       dir, (unsigned int)(st.st_mode & 0777), (unsigned int)st.st_uid,
+		       owner == geteuid() ? "you" : "the VM's user");
 		return -EPERM;
 	}
 	return 0;
+}
+
+static int check_private(const char *dir, bool quiet_missing)
+{
+	return check_private_for(dir, quiet_missing, geteuid());
 }
 
 /*
@@ -99,6 +110,28 @@ static int open_runtime_dir(const char *dir, bool create)
 		return -err;
 	}
 	return check_private(dir, !create);
+}
+
+int control_runtime_dir_for(char *buf, size_t cap, uid_t uid, gid_t gid)
+{
+	bool other = uid != geteuid();
+	int ret = runtime_dir_name_for(buf, cap, uid, other);
+
+	if (ret < 0)
+		return ret;
+	if (mkdir(buf, 0700) == 0) {
+		if (other && chown(buf, uid, gid) < 0) {
+			ret = -errno;
+			pr_err("cannot hand control directory '%s' to user %u: %s", buf, (unsigned int)uid, strerror(-ret));
+			rmdir(buf);
+			return ret;
+		}
+	} else if (errno != EEXIST) {
+		ret = -errno;
+		pr_err("cannot create control directory '%s': %s", buf, strerror(-ret));
+		return ret;
+	}
+	return check_private_for(buf, false, uid);
 }
 
 int control_runtime_dir(char *buf, size_t cap, bool create)

@@ -20,6 +20,7 @@
 #define ARMVMM_CONTROL_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,8 +68,40 @@ bool control_name_valid(const char *name);
  * has run yet, which the caller (a client) reports its own way.
  */
 int control_runtime_dir(char *buf, size_t cap, bool create);
+/*
+ * The runtime directory user uid's VMs use, made (0700, handed to uid:gid
+ * when that is not us) and checked: what --jail binds into the jail before
+ * dropping to --uid. For another user it is always /tmp/armvmm-UID (our
+ * XDG_RUNTIME_DIR is not theirs). 0, or -errno after one error line.
+ */
+int control_runtime_dir_for(char *buf, size_t cap, uid_t uid, gid_t gid);
 /* NAME's socket path into buf, the directory as above; on the quiet -ENOENT buf still holds the path. */
 int control_socket_path(const char *name, char *buf, size_t cap, bool create);
+
+/*
+ * The control thread: everything that reaches the VM from outside. It serves
+ * the control socket (when the VM has a name), takes SIGINT/SIGTERM/SIGHUP
+ * from a signalfd, and keeps a watchdog: once the VM was asked to stop, the
+ * process ends within CONTROL_STOP_GRACE_MS whatever the main thread is
+ * doing. "stop" is done on the control thread itself; every other request
+ * is handed to the loop's (main) thread, and its answer, or a clear timeout
+ * error, goes back to the client. So a VM whose main thread is busy or stuck
+ * still answers, and still stops.
+ */
+#define CONTROL_STOP_GRACE_MS 10000	/* stop request to process exit, at the most */
+#define CONTROL_TAKE_TIMEOUT_MS 10000	/* a request the main thread has not started by then is dropped */
+#define CONTROL_RUN_TIMEOUT_MS 20000	/* a started request (but a snapshot) that takes longer is reported */
+
+struct control_server_config {
+	const char *name;		/* listen on NAME's socket; NULL: no socket (signals and watchdog only) */
+	int signal_fd;			/* signalfd of the stop signals, or -1 */
+	int stop_fd;			/* readable once the VM was asked to stop (the watchdog starts), or -1 */
+	int (*exit_status)(void *opaque);	/* the status the watchdog exits with */
+	const struct control_ops *ops;
+	void *opaque;
+};
+
+enum control_req_state { CONTROL_REQ_IDLE, CONTROL_REQ_POSTED, CONTROL_REQ_RUNNING, CONTROL_REQ_DONE };
 
 struct control_server {
 	int listen_fd;		/* -1 when not listening */
@@ -77,18 +110,31 @@ struct control_server {
 	ino_t sock_ino;
 	const struct control_ops *ops;
 	void *opaque;
+	int signal_fd, stop_fd;
+	int (*exit_status)(void *opaque);
+	/* The control thread and its hand-over to the loop's thread. */
+	pthread_t thread;
+	bool thread_started;
+	int quit_fd;		/* eventfd: the owner asks the control thread to leave */
+	int req_fd;		/* eventfd in the loop: a request is posted */
+	int reply_fd;		/* eventfd for the control thread: the request is done */
+	pthread_mutex_t lock;	/* guards the request below */
+	enum control_req_state req_state;
+	uint64_t req_seq;	/* which request the state and reply belong to */
+	char request[CONTROL_LINE_MAX + 1];
+	char reply[CONTROL_LINE_MAX];
 };
 
 /*
- * Listen on NAME's socket (refusing a name whose socket answers: a VM of that
- * name runs; replacing a stale one) and add it to loop; requests are handled
- * on the loop's thread. 0 or -errno after one error line.
+ * Start the control thread as cfg says: listen on NAME's socket (refusing a
+ * name whose socket answers: a VM of that name runs; replacing a stale one),
+ * the hand-over's eventfd in loop. 0 or -errno after one error line.
  */
-int control_server_start(struct control_server *s, struct eventloop *loop, const char *name,
-			 const struct control_ops *ops, void *opaque);
-/* Handle one request line (what a connection's callback does; exposed for tests). Writes the reply line. */
+int control_server_start(struct control_server *s, struct eventloop *loop, const struct control_server_config *cfg);
+/* Handle one request line on the loop's thread (what a posted request runs; exposed for tests). */
 void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
-void control_server_stop(struct control_server *s);	/* close and unlink */
+/* Stop the control thread, then close and unlink the socket. Safe to call twice or without start. */
+void control_server_stop(struct control_server *s);
 
 /* "armvmm pause|resume|stop|list|snapshot ...": argv[0] is the command. Returns the exit status. */
 int control_client_main(int argc, char **argv);

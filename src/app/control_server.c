@@ -1,7 +1,8 @@
 /*
- * The control socket's server: listening under the VM's name, in the VM
- * process's event loop, and answering one request line per connection (see
- * control.h for the protocol).
+ * The control socket's server and the control thread (see control.h): the
+ * socket listens under the VM's name and answers one request line per
+ * connection; requests but "stop" run on the main thread, handed over through
+ * two eventfds, one request at a time.
  */
 #include "app/control.h"
 #include "app/control_internal.h"
@@ -11,14 +12,21 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "app/term.h"
+#include "core/clock.h"
 #include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/sandbox.h"
+#include "core/threads.h"
 #include "core/vm.h"
 
 #define SERVER_IO_TIMEOUT_MS 2000	/* a client gets this long to send its line and take the reply */
@@ -134,18 +142,89 @@ static bool peer_is_owner(int fd)
 	return cred.uid == geteuid();
 }
 
-/*
- * One connection per wakeup, served to the end before the loop goes on: a
- * request is one short line, and the time a client may take is bounded.
- */
-static void on_connection(void *opaque, int fd, short revents)
+/* --- the control thread ----------------------------------------------------------------- */
+
+/* Reply to a client and hang up; a client that left gets nothing (fine). */
+static void answer(int c, const char *reply)
 {
-	struct control_server *s = opaque;
-	char req[CONTROL_LINE_MAX + 1], reply[CONTROL_LINE_MAX];
+	control_write_line(c, reply, SERVER_IO_TIMEOUT_MS);
+	close(c);
+}
+
+/* The request the control thread is waiting on the main thread for. */
+struct pending {
+	int conn;		/* the client's connection, or -1 */
+	uint64_t seq;
+	bool snapshot;		/* no run time limit: saving takes as long as the disk does */
+	uint64_t posted_ms;
+};
+
+/* Hand a request line to the loop's thread. */
+static void post(struct control_server *s, struct pending *p, int c, const char *req)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->request, sizeof(s->request), "%s", req);
+	s->req_seq++;
+	s->req_state = CONTROL_REQ_POSTED;
+	*p = (struct pending){ .conn = c, .seq = s->req_seq, .snapshot = strncmp(req, "snapshot ", 9) == 0,
+			       .posted_ms = clock_monotonic_ms() };
+	pthread_mutex_unlock(&s->lock);
+	if (write(s->req_fd, &one, sizeof(one)) < 0)
+		(void)0; /* an eventfd counter does not overflow from this */
+}
+
+/* The reply is in (or the request timed out): answer the client. */
+static void finish_pending(struct control_server *s, struct pending *p, bool timed_out)
+{
+	char reply[CONTROL_LINE_MAX];
+
+	pthread_mutex_lock(&s->lock);
+	if (!timed_out && s->req_state == CONTROL_REQ_DONE) {
+		snprintf(reply, sizeof(reply), "%s", s->reply);
+	} else if (s->req_state == CONTROL_REQ_POSTED) {
+		/* Never started: taken back, so it does not run long after its client gave up. */
+		snprintf(reply, sizeof(reply),
+			 "error the VM did not take the request within %d s (its main thread is busy); nothing was done",
+			 CONTROL_TAKE_TIMEOUT_MS / 1000);
+	} else {
+		snprintf(reply, sizeof(reply),
+			 "error the request is still running after %d s; its outcome is unknown ('armvmm stop' still ends the VM)",
+			 CONTROL_RUN_TIMEOUT_MS / 1000);
+	}
+	if (s->req_state != CONTROL_REQ_RUNNING)
+		s->req_state = CONTROL_REQ_IDLE;
+	pthread_mutex_unlock(&s->lock);
+	answer(p->conn, reply);
+	p->conn = -1;
+}
+
+/* When the pending request times out (CLOCK_MONOTONIC ms; UINT64_MAX: never). */
+static uint64_t pending_deadline(struct control_server *s, const struct pending *p)
+{
+	enum control_req_state st;
+
+	pthread_mutex_lock(&s->lock);
+	st = s->req_seq == p->seq ? s->req_state : CONTROL_REQ_IDLE;
+	pthread_mutex_unlock(&s->lock);
+	if (st == CONTROL_REQ_POSTED)
+		return p->posted_ms + CONTROL_TAKE_TIMEOUT_MS;
+	if (st == CONTROL_REQ_RUNNING && !p->snapshot)
+		return p->posted_ms + CONTROL_RUN_TIMEOUT_MS;
+	return UINT64_MAX;
+}
+
+/*
+ * One connection: read its line (a client gets SERVER_IO_TIMEOUT_MS), check
+ * who it is, then "stop" right here, anything else to the main thread.
+ */
+static void on_connection(struct control_server *s, struct pending *p)
+{
+	char req[CONTROL_LINE_MAX + 1];
 	int c, n;
 
-	(void)revents;
-	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c < 0)
 		return; /* the client gave up already, or no fds: nothing to serve */
 	/*
@@ -155,62 +234,222 @@ static void on_connection(void *opaque, int fd, short revents)
 	 */
 	n = control_read_line(c, req, sizeof(req), SERVER_IO_TIMEOUT_MS);
 	if (!peer_is_owner(c)) {
-		snprintf(reply, sizeof(reply), "error permission denied");
+		answer(c, "error permission denied");
+	} else if (n == -ENODATA) {
+		close(c); /* connected and closed without a word: a client checking that we are alive */
+	} else if (n < 0) {
+		answer(c, "error request too long or incomplete");
+	} else if (strcmp(req, "stop") == 0) {
+		pr_info("stopping the VM on request of its control socket");
+		answer(c, s->ops->stop(s->opaque, VM_EXIT_POWEROFF) < 0 ? "error cannot stop" : "ok");
+	} else if (p->conn >= 0) {
+		answer(c, "error busy with another request; try again");
 	} else {
-		if (n == -ENODATA) {
-			/* Connected and closed without a word: a client checking that we are alive. */
-			close(c);
-			return;
-		}
-		if (n < 0)
-			snprintf(reply, sizeof(reply), "error request too long or incomplete");
-		else
-			control_server_handle(s, req, reply, sizeof(reply));
+		post(s, p, c, req);
 	}
-	control_write_line(c, reply, SERVER_IO_TIMEOUT_MS); /* a client that left gets no reply: fine */
-	close(c);
 }
 
-int control_server_start(struct control_server *s, struct eventloop *loop, const char *name,
-			 const struct control_ops *ops, void *opaque)
+static void on_signal(struct control_server *s)
 {
-	int ret;
+	struct signalfd_siginfo si;
 
-	*s = (struct control_server){ .listen_fd = -1, .ops = ops, .opaque = opaque };
-	ret = control_socket_path(name, s->path, sizeof(s->path), true);
-	if (ret < 0)
-		return ret;
-	ret = clear_stale_socket(s->path, name);
-	if (ret < 0)
-		return ret;
-	ret = listen_on(s, name);
-	if (ret < 0)
-		return ret;
-	ret = eventloop_add(loop, s->listen_fd, POLLIN, on_connection, s);
-	if (ret < 0) {
-		pr_err("control socket: no room in the event loop");
-		control_server_stop(s);
-		return ret;
+	if (read(s->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		pr_info("stopping the VM on signal %u", si.ssi_signo);
+		s->ops->stop(s->opaque, VM_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
 	}
+}
+
+/* The VM was asked to stop CONTROL_STOP_GRACE_MS ago and is still here: end the process. */
+static void watchdog_fire(struct control_server *s)
+{
+	int status = s->exit_status ? s->exit_status(s->opaque) : VM_EXIT_ERROR;
+
+	pr_err("the VM did not end within %d s of being asked to stop; exiting now", CONTROL_STOP_GRACE_MS / 1000);
+	if (s->listen_fd >= 0 && still_our_socket(s, s->path))
+		unlink(s->path);
+	term_restore();
+	_exit(status < 0 ? VM_EXIT_ERROR : status);
+}
+
+static void *control_thread(void *arg)
+{
+	struct control_server *s = arg;
+	struct pending p = { .conn = -1 };
+	uint64_t watchdog = UINT64_MAX;
+
+	sandbox_enter(SANDBOX_CONTROL);
+	for (;;) {
+		struct pollfd fds[5];
+		int nfds = 0, i_sig = -1, i_listen = -1, i_reply = -1, i_stop = -1, timeout = -1;
+		uint64_t deadline = watchdog, now;
+
+		fds[nfds++] = (struct pollfd){ .fd = s->quit_fd, .events = POLLIN };
+		if (s->signal_fd >= 0) {
+			i_sig = nfds;
+			fds[nfds++] = (struct pollfd){ .fd = s->signal_fd, .events = POLLIN };
+		}
+		if (s->listen_fd >= 0) {
+			i_listen = nfds;
+			fds[nfds++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+		}
+		if (p.conn >= 0) {
+			i_reply = nfds;
+			fds[nfds++] = (struct pollfd){ .fd = s->reply_fd, .events = POLLIN };
+			uint64_t d = pending_deadline(s, &p);
+			if (d < deadline)
+				deadline = d;
+		}
+		if (s->stop_fd >= 0 && watchdog == UINT64_MAX) {
+			i_stop = nfds;
+			fds[nfds++] = (struct pollfd){ .fd = s->stop_fd, .events = POLLIN };
+		}
+		if (deadline != UINT64_MAX) {
+			now = clock_monotonic_ms();
+			timeout = deadline > now ? (int)(deadline - now < INT32_MAX ? deadline - now : INT32_MAX) : 0;
+		}
+		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			break;
+		if (i_sig >= 0 && fds[i_sig].revents)
+			on_signal(s);
+		if (i_stop >= 0 && fds[i_stop].revents)
+			watchdog = clock_monotonic_ms() + CONTROL_STOP_GRACE_MS;	/* stop_fd stays readable */
+		if (i_reply >= 0 && fds[i_reply].revents) {
+			(void)eventfd_drain(s->reply_fd);
+			pthread_mutex_lock(&s->lock);
+			bool done = s->req_state == CONTROL_REQ_DONE && s->req_seq == p.seq;
+			pthread_mutex_unlock(&s->lock);
+			if (done)
+				finish_pending(s, &p, false);
+		}
+		now = clock_monotonic_ms();
+		if (p.conn >= 0 && now >= pending_deadline(s, &p))
+			finish_pending(s, &p, true);
+		if (i_listen >= 0 && fds[i_listen].revents)
+			on_connection(s, &p);
+		if (now >= watchdog)
+			watchdog_fire(s);
+	}
+	/* Leaving with a request answered (snapshot --stop ends the VM right after it): say so first. */
+	if (p.conn >= 0) {
+		pthread_mutex_lock(&s->lock);
+		bool done = s->req_state == CONTROL_REQ_DONE && s->req_seq == p.seq;
+		pthread_mutex_unlock(&s->lock);
+		if (done)
+			finish_pending(s, &p, false);
+		else
+			answer(p.conn, "error the VM is ending");
+	}
+	return NULL;
+}
+
+/* The loop's (main) thread: run the posted request and hand the reply back. */
+static void request_cb(void *opaque, int fd, short revents)
+{
+	struct control_server *s = opaque;
+	char req[CONTROL_LINE_MAX + 1], reply[CONTROL_LINE_MAX];
+	uint64_t seq, one = 1;
+
+	(void)revents;
+	if (eventfd_drain(fd) <= 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->req_state != CONTROL_REQ_POSTED) {
+		pthread_mutex_unlock(&s->lock);
+		return; /* taken back after a timeout */
+	}
+	s->req_state = CONTROL_REQ_RUNNING;
+	seq = s->req_seq;
+	snprintf(req, sizeof(req), "%s", s->request);
+	pthread_mutex_unlock(&s->lock);
+
+	control_server_handle(s, req, reply, sizeof(reply));
+
+	pthread_mutex_lock(&s->lock);
+	if (s->req_seq == seq) {
+		snprintf(s->reply, sizeof(s->reply), "%s", reply);
+		s->req_state = CONTROL_REQ_DONE;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (write(s->reply_fd, &one, sizeof(one)) < 0)
+		(void)0;
+}
+
+int control_server_start(struct control_server *s, struct eventloop *loop, const struct control_server_config *cfg)
+{
+	int ret, id = -1;
+
+	*s = (struct control_server){ .listen_fd = -1, .ops = cfg->ops, .opaque = cfg->opaque,
+				      .signal_fd = cfg->signal_fd, .stop_fd = cfg->stop_fd,
+				      .exit_status = cfg->exit_status, .quit_fd = -1, .req_fd = -1, .reply_fd = -1 };
+	pthread_mutex_init(&s->lock, NULL);
+	s->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->reply_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->quit_fd < 0 || s->req_fd < 0 || s->reply_fd < 0) {
+		ret = -errno;
+		pr_err("control: cannot create eventfds: %s", strerror(-ret));
+		goto fail;
+	}
+	if (cfg->name) {
+		ret = control_socket_path(cfg->name, s->path, sizeof(s->path), true);
+		if (ret == 0)
+			ret = clear_stale_socket(s->path, cfg->name);
+		if (ret == 0)
+			ret = listen_on(s, cfg->name);
+		if (ret < 0)
+			goto fail;
+	}
+	id = eventloop_add(loop, s->req_fd, POLLIN, request_cb, s);
+	if (id < 0) {
+		ret = id;
+		pr_err("control socket: no room in the event loop");
+		goto fail;
+	}
+	ret = thread_start_unsignalled(&s->thread, control_thread, s);
+	if (ret) {
+		pr_err("cannot start the control thread: %s", strerror(ret));
+		ret = -ret;
+		eventloop_enable(loop, id, false);
+		goto fail;
+	}
+	s->thread_started = true;
 	return 0;
+fail:
+	control_server_stop(s);
+	return ret;
 }
 
 void control_server_stop(struct control_server *s)
 {
-	if (s->listen_fd < 0)
-		return;
+	uint64_t one = 1;
+
+	if (s->thread_started) {
+		if (write(s->quit_fd, &one, sizeof(one)) < 0)
+			(void)0;
+		pthread_join(s->thread, NULL);
+		s->thread_started = false;
+	}
 	/* Unlink before close, so that nobody finds our name refusing and takes it for stale. */
-	if (still_our_socket(s, s->path))
+	if (s->listen_fd >= 0 && still_our_socket(s, s->path))
 		unlink(s->path);
 	close_fd(&s->listen_fd);
+	close_fd(&s->quit_fd);
+	close_fd(&s->req_fd);
+	close_fd(&s->reply_fd);
 }
 
 static void handle_pause(struct control_server *s, char *reply, size_t cap)
 {
 	uint64_t ns = 0;
-	int ret = s->ops->pause(s->opaque, &ns);
+	int ret;
 
-	if (ret < 0)
+	log_clear_error();
+	ret = s->ops->pause(s->opaque, &ns);
+	if (ret < 0 && *log_last_error())
+		snprintf(reply, cap, "error %s", log_last_error());	/* e.g. the pause timed out */
+	else if (ret < 0)
 		snprintf(reply, cap, "error cannot pause: %s", strerror(-ret));
 	else
 		snprintf(reply, cap, "ok paused in %" PRIu64 " ns", ns);

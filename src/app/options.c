@@ -68,6 +68,10 @@ void options_print_run_help(void)
 	       "      --network mode=none accepted for kvmtool compatibility (no network device)\n"
 	       "      --name NAME         listen on a control socket: 'armvmm pause|resume|stop|snapshot NAME'\n"
 	       "      --script FILE       drive the console from a script (see armvmm(1), SCRIPTS)\n"
+	       "      --sandbox on|off    seccomp filter per thread (default on; off for debugging)\n"
+	       "      --jail DIR          run in new mount, PID, IPC and network namespaces with DIR\n"
+	       "                          as the root (see armvmm(1), SANDBOX)\n"
+	       "      --uid N, --gid N    the user and group to drop to in the jail (needed as root)\n"
 	       "  -h, --help              this text\n"
 	       "\n"
 	       "Exit status: 0 guest powered off, 1 error, 3 guest requested a reset,\n"
@@ -140,8 +144,33 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 
 enum {
 	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE,
-	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_PMU,
+	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_PMU, OPT_SANDBOX, OPT_JAIL,
+	OPT_UID, OPT_GID,
 };
+
+/* The options run and restore share, for both getopt tables. */
+#define SHARED_LONGOPTS                                                         \
+	{ "name", required_argument, NULL, OPT_NAME },                          \
+	{ "script", required_argument, NULL, OPT_SCRIPT },                      \
+	{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },                  \
+	{ "sandbox", required_argument, NULL, OPT_SANDBOX },                    \
+	{ "jail", required_argument, NULL, OPT_JAIL },                          \
+	{ "uid", required_argument, NULL, OPT_UID },                            \
+	{ "gid", required_argument, NULL, OPT_GID }
+
+/* --uid / --gid: a number below 2^31 - 1 ((uid_t)-1 means "unchanged" to the kernel). */
+static int parse_id(const char *opt, const char *arg, long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (parse_uint(arg, 0x7ffffffeull, &v, &end) < 0 || *end) {
+		pr_err("%s '%s': give a numeric id from 0 to 2147483646", opt, arg);
+		return -EINVAL;
+	}
+	*out = (long)v;
+	return 0;
+}
 
 static int parse_name(const char *arg)
 {
@@ -203,6 +232,42 @@ static int parse_shared_option(int opt, const char *arg, struct vm_config *cfg)
 	case OPT_SCRIPT:
 		cfg->script_path = arg;
 		return 1;
+	case OPT_SANDBOX:
+		if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0) {
+			pr_err("--sandbox '%s': choose on or off", arg);
+			return -EINVAL;
+		}
+		cfg->sandbox_off = strcmp(arg, "off") == 0;
+		return 1;
+	case OPT_JAIL:
+		if (!*arg) {
+			pr_err("--jail needs a directory");
+			return -EINVAL;
+		}
+		cfg->jail_dir = arg;
+		return 1;
+	case OPT_UID:
+		return parse_id("--uid", arg, &cfg->jail_uid) < 0 ? -EINVAL : 1;
+	case OPT_GID:
+		return parse_id("--gid", arg, &cfg->jail_gid) < 0 ? -EINVAL : 1;
+	}
+	return 0;
+}
+
+/* After parsing: the jail options make sense together. */
+static int check_process_options(const struct vm_config *cfg)
+{
+	if (!cfg->jail_dir && (cfg->jail_uid >= 0 || cfg->jail_gid >= 0)) {
+		pr_err("--uid and --gid are for --jail: give --jail DIR too");
+		return -EINVAL;
+	}
+	if ((cfg->jail_uid >= 0) != (cfg->jail_gid >= 0)) {
+		pr_err("--jail: give both --uid and --gid, or neither");
+		return -EINVAL;
+	}
+	if (cfg->jail_dir && cfg->dump_dtb_path) {
+		pr_err("--dump-dtb does not run a VM: leave out --jail");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -217,14 +282,12 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "mem", required_argument, NULL, 'm' },
 		{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
-		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
 		{ "nodefaults", no_argument, NULL, OPT_NODEFAULTS },
 		{ "network", required_argument, NULL, OPT_NETWORK },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "script", required_argument, NULL, OPT_SCRIPT },
 		{ "pmu", no_argument, NULL, OPT_PMU },
+		SHARED_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -237,6 +300,8 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		.mem_size = (uint64_t)VM_DEFAULT_MEM_MIB << 20,
 		.irqchip = IRQCHIP_REQ_AUTO,
 		.loglevel = LOG_WARN,
+		.jail_uid = -1,
+		.jail_gid = -1,
 	};
 
 	optind = 0; /* full reset: callers (and unit tests) may parse more than once */
@@ -324,7 +389,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		pr_err("no kernel given: use -k IMAGE (see 'armvmm run --help')");
 		return -EINVAL;
 	}
-	return 0;
+	return check_process_options(cfg);
 }
 
 void options_print_restore_help(void)
@@ -337,6 +402,9 @@ void options_print_restore_help(void)
 	       "      --name NAME         listen on a control socket of this name\n"
 	       "      --script FILE       drive the console from a script\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
+	       "      --sandbox on|off    seccomp filter per thread (default on)\n"
+	       "      --jail DIR          run in namespaces with DIR as the root (see armvmm(1))\n"
+	       "      --uid N, --gid N    the user and group to drop to in the jail\n"
 	       "  -h, --help              this text\n");
 }
 
@@ -356,9 +424,7 @@ static int parse_count(const char *opt, const char *arg, unsigned int *out)
 int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 {
 	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "script", required_argument, NULL, OPT_SCRIPT },
-		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
+		SHARED_LONGOPTS,
 		/* Internal: a migrating script run passes where to continue. */
 		{ "script-start", required_argument, NULL, OPT_SCRIPT_START },
 		{ "script-input", required_argument, NULL, OPT_SCRIPT_INPUT },
@@ -367,7 +433,7 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 	};
 	int opt;
 
-	*cfg = (struct vm_config){ .loglevel = LOG_WARN };
+	*cfg = (struct vm_config){ .loglevel = LOG_WARN, .jail_uid = -1, .jail_gid = -1 };
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -401,5 +467,5 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 		return -EINVAL;
 	}
 	cfg->restore_dir = argv[optind];
-	return 0;
+	return check_process_options(cfg);
 }

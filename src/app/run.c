@@ -1,8 +1,11 @@
 /*
- * One VM's life, in the order run_vm() shows: the console (a terminal, or a
- * script's pipes), the machine (booted, or restored from a snapshot), the
- * control socket, the vCPU threads and the main event loop until the VM ends,
- * then teardown, and for a script that migrated, the restore in a new process.
+ * One VM's life, in the order run_vm() shows: the process (stop signals to a
+ * signalfd, the sandbox, the jail), the console (a terminal, or a script's
+ * pipes), the machine (booted, or restored from a snapshot), the control
+ * thread (signals, the control socket, the stop watchdog), the vCPU threads,
+ * then the main thread enters its sandbox and runs the event loop until the
+ * VM ends; teardown; and for a script that migrated, the restore in a new
+ * process.
  */
 #include "app/run.h"
 
@@ -15,11 +18,14 @@
 #include <unistd.h>
 
 #include "app/control.h"
+#include "app/jail.h"
 #include "app/script.h"
 #include "app/term.h"
 #include "board/board.h"
 #include "core/clock.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "snapshot/snapshot.h"
 
 struct running_vm {
@@ -104,6 +110,14 @@ static const struct control_ops running_vm_ops = {
 	.msi = op_msi,
 };
 
+/* The control thread's watchdog ends the process with this (any thread). */
+static int exit_status(void *opaque)
+{
+	int status = atomic_load(&((struct running_vm *)opaque)->board.vm.exit_status);
+
+	return status < 0 ? VM_EXIT_ERROR : status;
+}
+
 /* --- the main thread's loop ------------------------------------------------------------ */
 
 static void sigusr1_kick(int sig)
@@ -119,51 +133,22 @@ static void stop_cb(void *opaque, int fd, short revents)
 	vm->loop.quit = true;
 }
 
-static void signal_cb(void *opaque, int fd, short revents)
-{
-	struct vm *vm = opaque;
-	struct signalfd_siginfo si;
-
-	(void)revents;
-	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
-		pr_info("stopping the VM on signal %u", si.ssi_signo);
-		vm_request_stop(vm, VM_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
-	}
-	vm->loop.quit = true;
-}
-
-static int run_loop(struct running_vm *r)
+static void run_loop(struct running_vm *r)
 {
 	struct vm *vm = &r->board.vm;
 	struct sigaction sa = { .sa_handler = sigusr1_kick };
-	sigset_t stop_sigs;
-	int sig_fd, ret;
 	bool tty_input = !r->script;
+	int ret;
 
-	/* SIGINT/SIGTERM/SIGHUP arrive through a signalfd; every thread inherits the block. */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-	sig_fd = signalfd(-1, &stop_sigs, SFD_CLOEXEC);
-	if (sig_fd < 0) {
-		pr_err("signalfd failed: %s", strerror(errno));
-		return -errno;
-	}
 	sigemptyset(&sa.sa_mask);
 	/*
 	 * KVM_RUN returns EINTR whatever the flag; SA_RESTART keeps the kick (now
 	 * sent for every IRQ level the userspace GIC changes from another thread)
-	 * from failing whatever else a vCPU thread is blocked in (a console write).
+	 * from failing whatever else a vCPU thread is blocked in.
 	 */
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
-	/* A reader of the console going away must not kill the VM: writes just fail. */
-	signal(SIGPIPE, SIG_IGN);
-
 	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
-	eventloop_add(&vm->loop, sig_fd, POLLIN, signal_cb, vm);
 
 	if (tty_input)
 		term_raw_enable(STDIN_FILENO);
@@ -175,47 +160,96 @@ static int run_loop(struct running_vm *r)
 			(unsigned long long)((clock_monotonic_ns() - r->t0_ns) / 1000000));
 	if (ret == 0 && r->script)
 		ret = script_start(r->script, &vm->loop, &running_vm_ops, r);
-	if (ret < 0)
+	if (ret < 0) {
 		vm_request_stop(vm, VM_EXIT_ERROR);
-	else if (eventloop_run(&vm->loop) < 0) {
-		pr_err("the event loop failed: %s", strerror(errno));
-		vm_request_stop(vm, VM_EXIT_ERROR);
+	} else {
+		/* Every thread exists: from here on the main thread is sandboxed too. */
+		sandbox_enter(SANDBOX_MAIN);
+		if (eventloop_run(&vm->loop) < 0) {
+			pr_err("the event loop failed: %s", strerror(errno));
+			vm_request_stop(vm, VM_EXIT_ERROR);
+		}
 	}
-
 	log_step("VM ended");
 	vm_stop_vcpus(vm);
 	log_step("vCPU threads joined");
 	if (tty_input)
 		term_restore();
-	close(sig_fd);
-	return 0;
 }
 
-int run_vm(const struct vm_config *cfg)
+/*
+ * SIGINT, SIGTERM and SIGHUP go to a signalfd the control thread reads: blocked
+ * here, before any thread exists, so that every thread inherits the block.
+ * A reader of the console going away must not kill the VM: SIGPIPE ignored.
+ */
+static int stop_signals_to_fd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		pr_err("signalfd failed: %s", strerror(errno));
+	return fd;
+}
+
+int run_vm(const struct vm_config *cfg_in)
 {
 	struct running_vm r = { .ctl.listen_fd = -1, .t0_ns = clock_monotonic_ns() };
+	struct vm_config cfg = *cfg_in;	/* --jail makes its paths absolute */
 	int console_in = STDIN_FILENO, console_out = STDOUT_FILENO;
 	struct vm_config restored;
 	char migrate_dir[PATH_MAX];
 	unsigned int migrate_start = 0;
-	bool migrated = false;
-	int ret, status = VM_EXIT_ERROR;
+	bool migrated = false, ctl_started = false, board_made = false;
+	int ret, sig_fd, status = VM_EXIT_ERROR;
 
 	log_step("start");
-	/* A script stands in for the person at the console: it owns the console's pipes. */
-	if (cfg->script_path) {
-		if (script_load(cfg, &r.script) < 0)
-			return VM_EXIT_ERROR;
-		if (script_console_fds(r.script, &console_in, &console_out) < 0) {
-			pr_err("cannot set up the script's console pipes: %s", strerror(errno));
-			script_free(r.script);
-			return VM_EXIT_ERROR;
+	/* 1. The process: signals, the sandbox (its SIGSYS report), the jail. */
+	sig_fd = stop_signals_to_fd();
+	if (sig_fd < 0)
+		return VM_EXIT_ERROR;
+	sandbox_set_violation_hook(term_restore);
+	if (sandbox_configure(!cfg.sandbox_off) < 0)
+		goto out_sig;
+	/* A script is read before anything else: it must be valid, and a jail need not bind it in. */
+	if (cfg.script_path) {
+		if (script_load(&cfg, &r.script) < 0)
+			goto out_sig;
+		if (cfg.jail_dir && script_migrates(r.script)) {
+			pr_err("--jail: a script that migrates continues in a new armvmm process, which a jail cannot start: leave out --jail");
+			goto out;
 		}
 	}
-	if (board_init(&r.board, cfg, console_in, console_out) < 0)
+	if (cfg.jail_dir) {
+		ret = jail_enter(&cfg, &status);
+		if (ret != 0) {
+			if (ret < 0)
+				status = VM_EXIT_ERROR;
+			goto out; /* the parent: the jailed process ran the VM */
+		}
+	}
+	/* 2. A script stands in for the person at the console: it owns the console's pipes. */
+	if (r.script) {
+		if (script_start_launcher(r.script, &cfg) < 0)
+			goto out;
+		if (script_console_fds(r.script, &console_in, &console_out) < 0) {
+			pr_err("cannot set up the script's console pipes: %s", strerror(errno));
+			goto out;
+		}
+	}
+	/* 3. The machine. */
+	board_made = true; /* board_init leaves it safe to destroy, even when it fails */
+	if (board_init(&r.board, &cfg, console_in, console_out) < 0)
 		goto out;
-	if (cfg->restore_dir) {
-		ret = snapshot_restore(&r.board, cfg, &restored);
+	if (cfg.restore_dir) {
+		ret = snapshot_restore(&r.board, &cfg, &restored);
 	} else {
 		ret = board_boot(&r.board);
 		if (ret == 1) {
@@ -225,26 +259,35 @@ int run_vm(const struct vm_config *cfg)
 	}
 	if (ret < 0)
 		goto out;
-	if (cfg->name && control_server_start(&r.ctl, &r.board.vm.loop, cfg->name, &running_vm_ops, &r) < 0)
+	/* 4. The control thread: signals, the control socket (--name), the stop watchdog. */
+	struct control_server_config ctl = {
+		.name = cfg.name, .signal_fd = sig_fd, .stop_fd = r.board.vm.stop_fd, .exit_status = exit_status,
+		.ops = &running_vm_ops, .opaque = &r,
+	};
+	if (control_server_start(&r.ctl, &r.board.vm.loop, &ctl) < 0)
 		goto out;
+	ctl_started = true;
 
+	/* 5. Run until the VM ends. */
 	run_loop(&r);
-	status = atomic_load(&r.board.vm.exit_status);
-	if (status < 0)
-		status = VM_EXIT_ERROR;
+	status = exit_status(&r);
 	if (r.script)
 		status = script_finish(r.script, status);
 out:
-	if (r.ctl.listen_fd >= 0)
+	if (board_made)
+		board_destroy(&r.board);
+	/* After the teardown: the watchdog covers it, and the socket goes last. */
+	if (ctl_started)
 		control_server_stop(&r.ctl);
-	board_destroy(&r.board);
 	log_step("torn down");
 	if (r.script) {
 		migrated = script_migration(r.script, migrate_dir, sizeof(migrate_dir), &migrate_start);
+		/* A script's "migrate": this VM is gone; its snapshot continues in a fresh armvmm process. */
+		if (migrated)
+			status = script_migrate_continue(r.script, migrate_dir, migrate_start);
 		script_free(r.script);
 	}
-	/* A script's "migrate": this VM is gone; its snapshot continues in a fresh armvmm process. */
-	if (migrated)
-		status = script_migrate_continue(cfg, migrate_dir, migrate_start);
+out_sig:
+	close(sig_fd);
 	return status;
 }

@@ -23,14 +23,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/control.h"
+#include "app/launcher.h"
 #include "core/clock.h"
 #include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/vm.h"
 
 enum script_op {
@@ -50,12 +51,15 @@ struct script_cmd {
 enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE, REQ_MSI };
 
 #define SCRIPT_WINDOW 65536u	/* unmatched console output kept for WAIT */
+#define SCRIPT_CARRIED_MAX 65536u	/* console input a migration carries: one pipe's worth */
 
 struct script {
 	const char *path;
 	struct script_cmd *cmds;
 	unsigned int n, start, pc;
 	const char *input_path;	/* input a migrated run sends first */
+	char *carried;		/* its contents (read at load time), carried_len bytes */
+	size_t carried_len;
 	int in_r, in_w, out_r, out_w;
 	const struct control_ops *ops;	/* what the VM does for the script (main thread; stop from any) */
 	void *ops_opaque;
@@ -74,6 +78,7 @@ struct script {
 	int vm_status;
 
 	int result;		/* the process exit status the script decided, or -1 */
+	struct launcher launcher;	/* the process a migration continues in (script_start_launcher) */
 	bool migrated;
 	char migrate_dir[PATH_MAX];	/* a migrate's directory, for script_migrate_continue */
 	unsigned int migrate_start;	/* the command the new process continues at */
@@ -238,6 +243,37 @@ static int parse_line(struct script *s, char *line, unsigned int lineno)
 	return 0;
 }
 
+/*
+ * A migrated run's carried input (--script-input), read now: the script
+ * thread runs sandboxed and opens no files. No file means nothing was pending.
+ */
+static int load_carried_input(struct script *s)
+{
+	ssize_t n;
+	int fd;
+
+	if (!s->input_path)
+		return 0;
+	fd = open(s->input_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	s->carried = malloc(SCRIPT_CARRIED_MAX);
+	if (!s->carried) {
+		close(fd);
+		return -ENOMEM;
+	}
+	do
+		n = read(fd, s->carried, SCRIPT_CARRIED_MAX);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		pr_err("cannot read the carried console input '%s': %s", s->input_path, strerror(errno));
+		return -EIO;
+	}
+	s->carried_len = (size_t)n;
+	return 0;
+}
+
 int script_load(const struct vm_config *cfg, struct script **out)
 {
 	struct script *s = calloc(1, sizeof(*s));
@@ -252,7 +288,7 @@ int script_load(const struct vm_config *cfg, struct script **out)
 	s->path = cfg->script_path;
 	s->start = cfg->script_start;
 	s->input_path = cfg->script_input;
-	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->end_fd = -1;
+	s->in_r = s->in_w = s->out_r = s->out_w = s->req_fd = s->end_fd = s->launcher.fd = -1;
 	s->result = -1;
 	s->timeout_s = SCRIPT_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&s->lock, NULL);
@@ -263,8 +299,16 @@ int script_load(const struct vm_config *cfg, struct script **out)
 		pr_err("cannot read script '%s': %s", s->path, strerror(errno));
 		goto out;
 	}
+	errno = 0;
 	while (!ret && getline(&line, &cap, f) >= 0)
 		ret = parse_line(s, line, ++lineno);
+	/* getline's -1 is also a read error (a directory: EISDIR): never take that for the end. */
+	if (!ret && ferror(f)) {
+		ret = errno ? -errno : -EIO;
+		pr_err("cannot read script '%s': %s", s->path, strerror(-ret));
+	}
+	if (!ret)
+		ret = load_carried_input(s);
 	if (!ret && s->start > s->n) {
 		pr_err("script %s: cannot continue at command %u, it has %u", s->path, s->start, s->n);
 		ret = -EINVAL;
@@ -311,17 +355,10 @@ int script_console_fds(struct script *s, int *in_fd, int *out_fd)
 
 /* --- running ------------------------------------------------------------------ */
 
-static void write_all(int fd, const char *p, size_t n)
+/* Copy console output to stdout; stdout gone: the guest keeps running, its output is dropped. */
+static void write_out(const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* stdout gone: the guest keeps running, its output is dropped */
-		p += w;
-		n -= (size_t)w;
-	}
+	(void)write_all(STDOUT_FILENO, p, n);
 }
 
 /*
@@ -334,7 +371,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void flush_line(struct script *s)
 {
-	write_all(STDOUT_FILENO, s->line, s->line_len);
+	write_out(s->line, s->line_len);
 	s->line_len = 0;
 }
 
@@ -357,7 +394,7 @@ static void emit(struct script *s, const char *p, size_t n)
 		char *nl = memrchr(s->line, '\n', s->line_len);
 		if (nl) {
 			size_t upto = (size_t)(nl - s->line) + 1;
-			write_all(STDOUT_FILENO, s->line, upto);
+			write_out(s->line, upto);
 			memmove(s->line, s->line + upto, s->line_len - upto);
 			s->line_len -= upto;
 			s->line_since_ms = clock_monotonic_ms();
@@ -573,29 +610,18 @@ static bool run_command(struct script *s, const struct script_cmd *c)
 /* Console input a migrated run owes the guest: what the previous process had sent but the guest had not taken. */
 static bool send_carried_input(struct script *s)
 {
-	struct script_cmd c = { .op = OP_SEND, .line = 0 };
-	char buf[65536];
-	ssize_t n;
-	int fd;
+	struct script_cmd c = { .op = OP_SEND, .line = 0, .text = s->carried, .len = s->carried_len };
 
-	if (!s->input_path)
-		return true;
-	fd = open(s->input_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true; /* nothing was pending */
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n <= 0)
-		return true;
-	c.text = buf;
-	c.len = (size_t)n;
-	return do_send(s, &c);
+	return !s->carried_len || do_send(s, &c);
 }
 
 static void *script_thread(void *arg)
 {
 	struct script *s = arg;
-	bool ok = send_carried_input(s);
+	bool ok;
+
+	sandbox_enter(SANDBOX_SCRIPT);
+	ok = send_carried_input(s);
 
 	for (s->pc = s->start; ok && s->pc < s->n; s->pc++) {
 		const struct script_cmd *c = &s->cmds[s->pc];
@@ -652,20 +678,25 @@ static int save_pending_input(struct script *s, const char *dir)
 {
 	char path[PATH_MAX + 16], buf[65536];
 	ssize_t n = read(s->in_r, buf, sizeof(buf));
-	int fd;
+	int fd, err, closed;
 
 	if (n <= 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s/input", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		pr_err("saving pending console input to %s failed: %s", path, strerror(err));
-		return -err;
+	err = fd < 0 ? -errno : write_all(fd, buf, (size_t)n);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	closed = close_fd(&fd);
+	if (!err)
+		err = closed;
+	if (!err)
+		err = fsync_parent_dir(path);
+	if (err) {
+		pr_err("saving pending console input to %s failed: %s", path, strerror(-err));
+		unlink(path);
+		return err;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -719,6 +750,7 @@ static void script_serve_request(struct script *s)
 	enum script_req req = s->req;
 	s->req = REQ_NONE;
 	pthread_mutex_unlock(&s->lock);
+	log_clear_error();
 	switch (req) {
 	case REQ_NONE: return;
 	case REQ_PAUSE: ret = s->ops->pause(s->ops_opaque, &ns); break;
@@ -733,6 +765,8 @@ static void script_serve_request(struct script *s)
 				  : -EOPNOTSUPP;
 		break;
 	}
+	if (ret < 0 && !msg[0])
+		snprintf(msg, sizeof(msg), "%s", log_last_error()); /* e.g. why a pause timed out */
 	pthread_mutex_lock(&s->lock);
 	s->req_result = ret;
 	snprintf(s->req_msg, sizeof(s->req_msg), "%s", msg);
@@ -770,9 +804,11 @@ void script_free(struct script *s)
 {
 	if (!s)
 		return;
+	script_stop_launcher(s);
 	for (unsigned int i = 0; s->cmds && i < s->n; i++)
 		free(s->cmds[i].text);
 	free(s->cmds);
+	free(s->carried);
 	if (s->in_r >= 0)
 		close(s->in_r);
 	if (s->in_w >= 0)
@@ -813,59 +849,28 @@ static void remove_migrate_dir(const char *dir)
 		pr_warn("could not remove the migration directory %s: %s", dir, strerror(errno));
 }
 
-int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir, unsigned int start)
+bool script_migrates(const struct script *s)
 {
-	static const char *const levels[] = { "error", "warning", "info", "debug" };
-	char snap[PATH_MAX + 16], input[PATH_MAX + 16], start_s[16];
-	const char *argv[16];
-	unsigned int a = 0;
-	struct stat st;
-	sigset_t none;
-	int status;
-	pid_t pid;
+	for (unsigned int i = s->start; i < s->n; i++)
+		if (s->cmds[i].op == OP_MIGRATE)
+			return true;
+	return false;
+}
 
-	snprintf(snap, sizeof(snap), "%s/snap", migrate_dir);
-	snprintf(input, sizeof(input), "%s/input", migrate_dir);
-	snprintf(start_s, sizeof(start_s), "%u", start);
-	argv[a++] = "armvmm";
-	argv[a++] = "restore";
-	argv[a++] = snap;
-	argv[a++] = "--script";
-	argv[a++] = cfg->script_path;
-	argv[a++] = "--script-start";
-	argv[a++] = start_s;
-	argv[a++] = "--loglevel";
-	argv[a++] = levels[cfg->loglevel];
-	if (stat(input, &st) == 0) {
-		argv[a++] = "--script-input";
-		argv[a++] = input;
-	}
-	if (cfg->name) {
-		argv[a++] = "--name";
-		argv[a++] = cfg->name;
-	}
-	argv[a] = NULL;
+int script_start_launcher(struct script *s, const struct vm_config *cfg)
+{
+	return script_migrates(s) ? launcher_start(&s->launcher, cfg) : 0;
+}
 
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		pr_err("migrate: cannot start a new armvmm process: %s", strerror(errno));
-		remove_migrate_dir(migrate_dir);
-		return VM_EXIT_ERROR;
-	}
-	if (pid == 0) {
-		/* vm_run blocked the stop signals for its signalfd; the new process sets up its own. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		execv("/proc/self/exe", (char *const *)argv);
-		pr_err("migrate: cannot run /proc/self/exe: %s", strerror(errno));
-		_exit(VM_EXIT_ERROR);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+void script_stop_launcher(struct script *s)
+{
+	launcher_stop(&s->launcher);
+}
+
+int script_migrate_continue(struct script *s, const char *migrate_dir, unsigned int start)
+{
+	int status = launcher_restore(&s->launcher, migrate_dir, start);
+
 	remove_migrate_dir(migrate_dir);
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return VM_EXIT_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return status;
 }

@@ -32,13 +32,24 @@ int script_start(struct script *s, struct eventloop *loop, const struct control_
 /* After the VM ended with vm_status: let the script see it, wait for it; returns the process exit status. */
 int script_finish(struct script *s, int vm_status);
 void script_free(struct script *s);
+/* Does the script have a "migrate" command from where it starts? */
+bool script_migrates(const struct script *s);
+/*
+ * Before any thread exists (and before the sandbox, which allows no new
+ * process): fork the process that will run "armvmm restore" should the script
+ * migrate. It waits on a pipe and execs only when told to. 0 or -errno after
+ * one error line.
+ */
+int script_start_launcher(struct script *s, const struct vm_config *cfg);
 /* After the VM ended: true if the script migrated it, with the migration directory and the command to continue at. */
 bool script_migration(const struct script *s, char *dir, size_t cap, unsigned int *start);
 /*
- * After a "migrate" tore this VM down: run "armvmm restore" on the snapshot in
- * a new process that continues the script at command start, wait for it,
+ * After a "migrate" tore this VM down: have the launcher run "armvmm restore"
+ * on the snapshot, continuing the script at command start; wait for it,
  * remove the migration directory, and return that process's exit status.
  */
-int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir, unsigned int start);
+int script_migrate_continue(struct script *s, const char *migrate_dir, unsigned int start);
+/* No migration after all: let the launcher go (script_free does this too). */
+void script_stop_launcher(struct script *s);
 
 #endif

@@ -25,12 +25,23 @@
 
 int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, int console_out_fd)
 {
+	int ret;
+
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
 	b->console_in_fd = console_in_fd;
 	b->console_out_fd = console_out_fd;
 	b->irqchip.dev_fd = -1;
-	return vm_init(&b->vm);
+	ret = vm_init(&b->vm);
+	/* Absolute, so a restore from another directory opens the same file; unresolvable: as given. */
+	for (unsigned int i = 0; ret == 0 && i < cfg->nr_disks; i++) {
+		b->disk_abs[i] = realpath(cfg->disks[i].path, NULL);
+		if (!b->disk_abs[i] && !(b->disk_abs[i] = strdup(cfg->disks[i].path)))
+			ret = -ENOMEM;
+	}
+	if (ret == 0 && !cfg->dump_dtb_path)
+		ret = console_out_init(&b->console, console_out_fd);
+	return ret;
 }
 
 /* The irqchip's per-vCPU work, hooked into the vCPU loop (the userspace GIC's timer levels and IRQ line). */
@@ -100,15 +111,14 @@ int board_create_devices(struct board *b)
 	const struct vm_config *cfg = b->cfg;
 	struct device_ctx ctx = {
 		.mem = &b->vm.mem, .bus = &b->vm.bus, .loop = &b->vm.loop, .irqchip = &b->irqchip,
-		.vm_fd = b->vm.vm_fd, .devices = &b->devices,
+		.vm_fd = b->vm.vm_fd, .devices = &b->devices, .console = b->console.started ? &b->console : NULL,
 	};
 	bool serial = cfg->console == CONSOLE_SERIAL;
 	unsigned int spi;
 	uint64_t base;
 	int ret;
 
-	ret = uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, serial ? b->console_in_fd : -1,
-			       b->console_out_fd);
+	ret = uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, serial ? b->console_in_fd : -1);
 	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++) {
 		ret = board_virtio_slot(b, &base, &spi);
 		if (!ret)
@@ -117,7 +127,7 @@ int board_create_devices(struct board *b)
 	if (!ret && !serial) {
 		ret = board_virtio_slot(b, &base, &spi);
 		if (!ret)
-			ret = virtio_console_create(&ctx, base, spi, b->console_in_fd, b->console_out_fd);
+			ret = virtio_console_create(&ctx, base, spi, b->console_in_fd);
 	}
 	if (!ret && !cfg->nodefaults) {
 		ret = board_virtio_slot(b, &base, &spi);
@@ -306,7 +316,13 @@ out:
 
 void board_destroy(struct board *b)
 {
+	/* The guest's last words out first; after this no console callback reaches a device. */
+	console_out_destroy(&b->console);
 	device_list_destroy(&b->devices);
+	for (unsigned int i = 0; i < VM_MAX_DISKS; i++) {
+		free(b->disk_abs[i]);
+		b->disk_abs[i] = NULL;
+	}
 	irqchip_destroy(&b->irqchip);
 	vm_destroy(&b->vm);
 }

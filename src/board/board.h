@@ -16,6 +16,7 @@
 
 #include "board/config.h"
 #include "board/layout.h"
+#include "core/console_out.h"
 #include "core/vm.h"
 #include "devices/device.h"
 #include "irqchip/irqchip.h"
@@ -31,9 +32,16 @@ struct board {
 	struct device_list devices;
 	unsigned int nr_virtio;		/* virtio-mmio slots handed out so far */
 	int console_in_fd, console_out_fd;	/* the host side of the guest console */
+	struct console_out console;	/* the console's output buffer and writer thread, onto console_out_fd */
+	/* Each disk's absolute path for the CONF section, found before the sandbox (no realpath after). */
+	char *disk_abs[VM_MAX_DISKS];
 };
 
-/* A fresh board for cfg with its console on these fds. 0 or -errno after one error line. */
+/*
+ * A fresh board for cfg with its console on these fds (the output through a
+ * buffer and writer thread: no device ever blocks on console_out_fd).
+ * 0 or -errno after one error line.
+ */
 int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, int console_out_fd);
 /*
  * Build the machine cfg describes, in this order: KVM VM, RAM (fresh, or

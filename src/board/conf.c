@@ -33,9 +33,8 @@ void board_conf_save(const struct board *b, struct snap_buf *buf)
 	snap_put_u8(buf, has_rtc);
 	snap_put_u32(buf, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		char abs[PATH_MAX];
-		/* Absolute, so a restore from another directory opens the same file. */
-		snap_put_str(buf, realpath(cfg->disks[i].path, abs) ? abs : cfg->disks[i].path);
+		/* Absolute, so a restore from another directory opens the same file (board_init found it). */
+		snap_put_str(buf, b->disk_abs[i] ? b->disk_abs[i] : cfg->disks[i].path);
 		snap_put_u8(buf, cfg->disks[i].read_only);
 		snap_put_u32(buf, (uint32_t)cfg->disks[i].io);
 	}

@@ -40,6 +40,10 @@ struct vm_config {
 	unsigned int script_start;	/* first script command to run (a migrated run continues) */
 	const char *script_input;	/* console input a migrated run sends before anything else */
 	const char *restore_dir;	/* "armvmm restore DIR": the snapshot to continue */
+	/* How the process runs (app/): none of these shape the machine or go into a snapshot. */
+	bool sandbox_off;		/* --sandbox=off: no seccomp filters */
+	const char *jail_dir;		/* --jail DIR: namespaces with DIR as the root */
+	long jail_uid, jail_gid;	/* --uid / --gid to drop to in the jail, or -1 */
 };
 
 #endif

@@ -74,7 +74,7 @@ int kernel_image_parse(const uint8_t *buf, size_t len, struct kernel_image *img)
 	return 0;
 }
 
-int gunzip_alloc(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len)
+int gunzip_alloc(const uint8_t *in, size_t len, size_t max_out, const char *limit, uint8_t **out, size_t *out_len)
 {
 	z_stream zs;
 	size_t cap = len * 4 < max_out ? len * 4 : max_out;
@@ -105,7 +105,7 @@ int gunzip_alloc(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, s
 		}
 		if (zs.avail_out == 0) {
 			if (cap >= max_out) {
-				pr_err("gzip kernel: decompressed size exceeds %zu bytes (guest RAM)", max_out);
+				pr_err("gzip kernel: decompressed size exceeds %zu MiB (%s)", max_out >> 20, limit);
 				goto fail;
 			}
 			size_t ncap = cap * 2 < max_out ? cap * 2 : max_out;
@@ -185,12 +185,24 @@ int kernel_image_load(const char *path, uint64_t max_size, struct kernel_image *
 	size_t raw_len, len;
 	int ret;
 
+	bool capped = max_size > KERNEL_MAX_SIZE;
+	size_t max = capped ? KERNEL_MAX_SIZE : (size_t)max_size;
+
 	memset(img, 0, sizeof(*img));
-	ret = read_file_alloc(path, "kernel", max_size, &raw, &raw_len);
+	if (capped) {
+		/* Not the guest's RAM: say what the bound is before reading anything big. */
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+			pr_err("kernel '%s' is larger than %zu MiB, armvmm's limit for a kernel image", path, max >> 20);
+			return -EFBIG;
+		}
+	}
+	ret = read_file_alloc(path, "kernel", max, &raw, &raw_len);
 	if (ret < 0)
 		return ret;
 	if (is_gzip(raw, raw_len)) {
-		ret = gunzip_alloc(raw, raw_len, max_size, &data, &len);
+		ret = gunzip_alloc(raw, raw_len, max, capped ? "armvmm's limit for a kernel image" : "the guest's RAM",
+				   &data, &len);
 		free(raw);
 		if (ret < 0)
 			return ret;

@@ -15,6 +15,12 @@
 #define FLAT_BINARY_OFFSET 0x80000u   /* where kvmtool loads a headerless binary */
 #define DTB_MAX_SIZE (2u << 20)	      /* booting.rst: the DTB must not exceed 2 MiB */
 #define SZ_2M (2ull << 20)
+/*
+ * The largest kernel armvmm loads, compressed or not, whatever the guest's RAM:
+ * a gzip bomb stops here instead of at --mem (which may be 64 GiB). Real arm64
+ * Images are tens of MiB; a KASAN debug build stays well below this.
+ */
+#define KERNEL_MAX_SIZE (512ull << 20)
 
 struct kernel_image {
 	uint8_t *data;		/* decompressed file contents */
@@ -35,11 +41,14 @@ struct boot_layout {
 int kernel_image_parse(const uint8_t *buf, size_t len, struct kernel_image *img);
 /* True if buf starts with the gzip magic. */
 bool is_gzip(const uint8_t *buf, size_t len);
-/* Inflate a gzip stream into a new buffer of at most max_out bytes. */
-int gunzip_alloc(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len);
+/*
+ * Inflate a gzip stream into a new buffer of at most max_out bytes; limit
+ * names that bound in the error line ("the guest's RAM").
+ */
+int gunzip_alloc(const uint8_t *in, size_t len, size_t max_out, const char *limit, uint8_t **out, size_t *out_len);
 /* Read a whole file (at most max bytes) into a new buffer; what names it in messages. */
 int read_file_alloc(const char *path, const char *what, size_t max, uint8_t **out, size_t *out_len);
-/* Read and, if needed, decompress a kernel and parse it. */
+/* Read and, if needed, decompress a kernel (at most min(max_size, KERNEL_MAX_SIZE) bytes either way) and parse it. */
 int kernel_image_load(const char *path, uint64_t max_size, struct kernel_image *img);
 void kernel_image_free(struct kernel_image *img);
 

@@ -4,26 +4,29 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "core/clock.h"
+
 enum log_level log_threshold = LOG_WARN;
+
+static void (*before_line)(void *opaque);
+static void *before_line_opaque;
 
 /* This thread's last error line: a control request failing on the VM's side returns it to the client. */
 static _Thread_local char last_error[512];
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
 	char line[1024];
-	va_list ap;
 
 	if (level > log_threshold && level != LOG_ERROR)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	if (level == LOG_ERROR) {
 		size_t n = strnlen(line, sizeof(last_error) - 1);
 		memcpy(last_error, line, n);
@@ -31,7 +34,61 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	}
 	if (level > log_threshold)
 		return;
-	fprintf(stderr, "armvmm: %s%s\n", prefix[level], line);
+	void (*fn)(void *) = __atomic_load_n(&before_line, __ATOMIC_ACQUIRE);
+	void *opaque = __atomic_load_n(&before_line_opaque, __ATOMIC_ACQUIRE);
+	if (fn && opaque)
+		fn(opaque);
+	fprintf(stderr, "armvmm: %s%s%s\n", prefix[level], line, suffix);
+}
+
+void log_set_before_line(void (*fn)(void *opaque), void *opaque)
+{
+	/* Any thread may be logging meanwhile: it sees the old pair, the new one, or a NULL. */
+	__atomic_store_n(&before_line_opaque, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&before_line, fn, __ATOMIC_RELEASE);
+	__atomic_store_n(&before_line_opaque, opaque, __ATOMIC_RELEASE);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, "", fmt, ap);
+	va_end(ap);
+}
+
+void log_msg_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+{
+	uint64_t now = clock_monotonic_ms();
+	unsigned long long dropped = 0;
+	char suffix[96] = "";
+	bool print;
+	va_list ap;
+
+	if (level > log_threshold && level != LOG_ERROR)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	if (rl->printed == 0 || now - rl->window_start_ms >= LOG_RATELIMIT_WINDOW_MS) {
+		rl->window_start_ms = now;
+		rl->printed = 0;
+	}
+	print = rl->printed < LOG_RATELIMIT_BURST;
+	if (print) {
+		rl->printed++;
+		dropped = rl->suppressed;
+		rl->suppressed = 0;
+	} else {
+		rl->suppressed++;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	if (!print)
+		return;
+	if (dropped)
+		snprintf(suffix, sizeof(suffix), " (%llu similar message%s suppressed)", dropped, dropped == 1 ? "" : "s");
+	va_start(ap, fmt);
+	log_vmsg(level, suffix, fmt, ap);
+	va_end(ap);
 }
 
 const char *log_last_error(void)

@@ -20,6 +20,9 @@ static int guest_mem_map(struct guest_mem *mem, uint64_t gpa, uint64_t size, int
 		       (unsigned long long)(size >> 20), strerror(err));
 		return -err;
 	}
+	/* The guest's memory is the guest's: never in armvmm's core dumps (best effort). */
+	if (madvise(p, size, MADV_DONTDUMP) < 0)
+		pr_debug("MADV_DONTDUMP on guest RAM failed: %s", strerror(errno));
 	mem->host = p;
 	mem->gpa = gpa;
 	mem->size = size;

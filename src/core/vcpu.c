@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
 
@@ -197,10 +198,12 @@ static void vcpu_park(struct vcpu *vcpu, bool exit_pending)
 	}
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;
+	vcpu->parked = true;
 	pthread_cond_broadcast(&vm->pause_cond);
 	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->nr_parked--;
+	vcpu->parked = false;
 	pthread_mutex_unlock(&vm->pause_lock);
 	/* immediate_exit stays set: vcpu_thread clears it before it next looks at what kicks ask for. */
 }
@@ -227,6 +230,8 @@ static void *vcpu_thread(void *arg)
 	bool exit_pending = false;	/* an exit was handled and KVM_RUN has not completed it yet */
 
 	current_vcpu = vcpu->index;
+	/* Set-up is done (registers, irqchip): from here on the guest steers this thread. */
+	sandbox_enter(SANDBOX_VCPU);
 	for (;;) {
 		/*
 		 * A kick (vcpu_kick) sets immediate_exit after whatever it asks for
@@ -274,25 +279,34 @@ int vcpu_start(struct vcpu *vcpu)
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_live++;
 	pthread_mutex_unlock(&vm->pause_lock);
+	/* kick_lock: a kick from another thread must not read thread before it is set. */
+	pthread_mutex_lock(&vm->kick_lock);
 	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	vcpu->thread_started = ret == 0;
+	pthread_mutex_unlock(&vm->kick_lock);
 	if (ret) {
 		vcpu_thread_done(vm);
 		pr_err("starting the thread of vCPU %u failed: %s", vcpu->index, strerror(ret));
 		return -ret;
 	}
-	vcpu->thread_started = true;
 	return 0;
 }
 
 void vcpu_kick(struct vcpu *vcpu)
 {
+	struct vm *vm = vcpu->vm;
+
 	/*
 	 * immediate_exit covers a thread about to enter KVM_RUN; the signal
 	 * interrupts one already inside it (including a powered-off vCPU).
+	 * thread_started is read under kick_lock: vm_stop_vcpus clears it before
+	 * joining, so no signal ever goes to a joined thread.
 	 */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&vm->kick_lock);
 	if (vcpu->thread_started)
 		pthread_kill(vcpu->thread, SIGUSR1);
+	pthread_mutex_unlock(&vm->kick_lock);
 }
 
 void vcpu_destroy(struct vcpu *vcpu, size_t run_size)

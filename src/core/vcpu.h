@@ -19,7 +19,8 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool thread_started;
+	bool thread_started;	/* under vm->kick_lock: started and not yet joined */
+	bool parked;		/* under vm->pause_lock: waiting in vcpu_park() */
 	struct vcpu_saved *saved;	/* restore: state kept from phase 1 for phase 3 (snapshot/vcpu_state.c) */
 };
 

@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -28,7 +30,12 @@ int vm_init(struct vm *vm)
 	atomic_init(&vm->exit_status, -1);
 	atomic_init(&vm->pause_requested, false);
 	pthread_mutex_init(&vm->pause_lock, NULL);
-	pthread_cond_init(&vm->pause_cond, NULL);
+	pthread_mutex_init(&vm->kick_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* pause timeouts must not jump with the wall clock */
+	pthread_cond_init(&vm->pause_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_fd < 0) {
 		int err = errno;
@@ -47,6 +54,10 @@ void vm_request_stop(struct vm *vm, int status)
 	atomic_store(&vm->stopping, true);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
 		(void)0; /* the counter cannot overflow from a handful of writes */
+	/* A pause in progress gives up at once rather than at its timeout. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static unsigned int ipa_bits_for(uint64_t end)
@@ -175,18 +186,62 @@ int vm_start_vcpus(struct vm *vm)
 
 void vm_stop_vcpus(struct vm *vm)
 {
+	bool joinable[vm->nr_vcpus ? vm->nr_vcpus : 1];
+
 	atomic_store(&vm->stopping, true);
 	vcpu_wake_parked(vm);
+	/*
+	 * Until every vCPU thread has left its loop, one may still kick another
+	 * (the userspace GIC): join none before. A kick cannot be lost (see
+	 * vcpu_kick), the repeat every 100 ms only covers a thread that was
+	 * somewhere slow when it came.
+	 */
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nr_live > 0) {
+		struct timespec ts = clock_monotonic_deadline(100);
+		pthread_mutex_unlock(&vm->pause_lock);
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(&vm->vcpus[i]);
+		pthread_mutex_lock(&vm->pause_lock);
+		if (vm->nr_live > 0)
+			pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &ts);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	/* From here on no kick signals these threads (any thread's vcpu_kick checks under kick_lock). */
+	pthread_mutex_lock(&vm->kick_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		joinable[i] = vm->vcpus[i].thread_started;
+		vm->vcpus[i].thread_started = false;
+	}
+	pthread_mutex_unlock(&vm->kick_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].thread_started)
+		if (joinable[i])
 			pthread_join(vm->vcpus[i].thread, NULL);
+}
+
+/* Pause lock held: one error line naming the vCPUs that did not park in time. */
+static void report_unparked(struct vm *vm)
+{
+	char list[256] = "";
+	size_t o = 0;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].parked)
+			continue;
+		if (o < sizeof(list) - 16)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%u", n ? ", " : "", i);
+		n++;
+	}
+	pr_err("pausing timed out: vCPU%s %s did not stop within %u ms (busy in the host); the VM runs on",
+	       n == 1 ? "" : "s", list, VM_PAUSE_TIMEOUT_MS);
 }
 
 int vm_pause(struct vm *vm, uint64_t *ns)
 {
 	uint64_t t0 = clock_monotonic_ns();
+	struct timespec deadline = clock_monotonic_deadline(VM_PAUSE_TIMEOUT_MS);
+	bool timed_out = false;
 
 	*ns = 0;
 	if (vm->paused)
@@ -197,12 +252,19 @@ int vm_pause(struct vm *vm, uint64_t *ns)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	pthread_mutex_lock(&vm->pause_lock);
-	while (vm->nr_parked < vm->nr_live && !atomic_load(&vm->stopping))
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	while (vm->nr_parked < vm->nr_live && !atomic_load(&vm->stopping) && !timed_out)
+		timed_out = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline) == ETIMEDOUT &&
+			    vm->nr_parked < vm->nr_live;
+	if (timed_out && !atomic_load(&vm->stopping))
+		report_unparked(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (atomic_load(&vm->stopping)) {
 		vm_resume(vm);
 		return -ESHUTDOWN;
+	}
+	if (timed_out) {
+		vm_resume(vm);
+		return -ETIMEDOUT;
 	}
 	vm->paused = true;
 	*ns = clock_monotonic_ns() - t0;
@@ -234,5 +296,6 @@ void vm_destroy(struct vm *vm)
 	close_fd(&vm->kvm_fd);
 	close_fd(&vm->stop_fd);
 	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_mutex_destroy(&vm->kick_lock);
 	pthread_cond_destroy(&vm->pause_cond);
 }

@@ -62,12 +62,20 @@ struct vm {
 	 * and "armvmm pause" use it.
 	 */
 	pthread_mutex_t pause_lock;
-	pthread_cond_t pause_cond;	/* parked count changed, or pause/stop state changed */
+	pthread_cond_t pause_cond;	/* parked count changed, or pause/stop state changed (CLOCK_MONOTONIC) */
 	atomic_bool pause_requested;
 	unsigned int nr_parked;		/* threads waiting in vcpu_park() */
 	unsigned int nr_live;		/* vCPU threads started and not finished */
 	bool paused;			/* main thread's view: every live vCPU is parked */
+	/*
+	 * Guards every vcpu.thread_started: a kick (any thread) signals a thread
+	 * only while it is started and not yet joined (vm_stop_vcpus).
+	 */
+	pthread_mutex_t kick_lock;
 };
+
+/* How long vm_pause waits for every vCPU to park before giving up with -ETIMEDOUT. */
+#define VM_PAUSE_TIMEOUT_MS 5000u
 
 /* Fresh state: no fds, no vCPUs; the stop eventfd. 0 or -errno after one error line. */
 int vm_init(struct vm *vm);
@@ -81,14 +89,21 @@ int vm_setup_memory(struct vm *vm, uint64_t ram_base, uint64_t mem_size, int mem
 int vm_create_vcpus(struct vm *vm, unsigned int nr_cpus);
 /* Start one thread per vCPU. */
 int vm_start_vcpus(struct vm *vm);
-/* Stop and join every vCPU thread (the VM is ending). */
+/*
+ * Stop and join every vCPU thread (the VM is ending). Threads are joined only
+ * once all of them have left their loops, and no kick reaches a joined one.
+ */
 void vm_stop_vcpus(struct vm *vm);
 /* Free everything vm_init and the steps above made (safe after any failure). */
 void vm_destroy(struct vm *vm);
 
 /* Any thread: end the VM with this exit status (the first request wins). */
 void vm_request_stop(struct vm *vm, int status);
-/* Main thread: pause every vCPU. 0 and the time taken, or -ESHUTDOWN if the VM is ending. */
+/*
+ * Main thread: pause every vCPU. 0 and the time taken; -ESHUTDOWN if the VM
+ * is ending; -ETIMEDOUT after one error line naming the vCPUs that did not
+ * park within VM_PAUSE_TIMEOUT_MS (the VM then runs on as before).
+ */
 int vm_pause(struct vm *vm, uint64_t *ns);
 void vm_resume(struct vm *vm);
 

@@ -56,7 +56,11 @@ struct blk_io_ops {
 	const char *name;
 	/* Queue one request; 0, or -EBUSY when depth requests are already outstanding. */
 	int (*submit)(struct blk_io *io, struct blk_io_req *req);
-	/* Start everything queued since the last commit; 0 or -errno. */
+	/*
+	 * Start everything queued since the last commit. 0, or -errno when the
+	 * kernel took none of it yet: the requests stay queued and retry_fd fires
+	 * when they should be offered again, so none is ever stranded.
+	 */
 	int (*commit)(struct blk_io *io);
 	/* Take up to max finished requests without blocking; returns how many. */
 	unsigned int (*reap)(struct blk_io *io, struct blk_io_completion *c, unsigned int max);
@@ -69,6 +73,7 @@ struct blk_io {
 	const struct blk_io_ops *ops;
 	int disk_fd;
 	int event_fd;		/* readable (counter > 0) when completions may be waiting */
+	int retry_fd;		/* -1, or readable when queued requests wait for blk_io_retry() */
 	unsigned int depth;
 	unsigned int outstanding;	/* submitted and not yet reaped */
 };
@@ -92,6 +97,8 @@ static inline int blk_io_wait(struct blk_io *io) { return io->ops->wait(io); }
 static inline void blk_io_destroy(struct blk_io *io) { if (io) io->ops->destroy(io); }
 /* Read the eventfd's counter back to zero (non-blocking); call before reaping. */
 void blk_io_clear_event(struct blk_io *io);
+/* retry_fd fired: offer the queued requests to the kernel again (another retry is armed if it still refuses). */
+int blk_io_retry(struct blk_io *io);
 
 /*
  * Shared by the backends: account for n more bytes of a READ / WRITE, moving

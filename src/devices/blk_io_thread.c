@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +17,8 @@
 
 #include "core/eventloop.h"
 #include "core/log.h"
+#include "core/sandbox.h"
+#include "core/threads.h"
 
 /* --- shared helpers ---------------------------------------------------------- */
 
@@ -25,6 +26,13 @@ void blk_io_clear_event(struct blk_io *io)
 {
 	/* Nothing to do on failure: the reap that follows finds whatever completed. */
 	(void)eventfd_drain(io->event_fd);
+}
+
+int blk_io_retry(struct blk_io *io)
+{
+	if (io->retry_fd >= 0)
+		(void)eventfd_drain(io->retry_fd); /* a timerfd reads like an eventfd: expirations, or EAGAIN */
+	return blk_io_commit(io);
 }
 
 bool blk_io_req_advance(struct blk_io_req *req, uint64_t n)
@@ -104,6 +112,7 @@ static void *worker(void *opaque)
 	struct blk_io_thread *th = opaque;
 	uint64_t one = 1;
 
+	sandbox_enter(SANDBOX_BLK_IO);
 	pthread_mutex_lock(&th->lock);
 	for (;;) {
 		while (!th->stop && th->sq_count == 0)
@@ -226,7 +235,7 @@ int blk_io_thread_create(struct blk_io **out, int disk_fd, unsigned int depth)
 		return -ENOMEM;
 	th->sq = calloc(depth, sizeof(*th->sq));
 	th->cq = calloc(depth, sizeof(*th->cq));
-	th->io = (struct blk_io){ .ops = &thread_ops, .disk_fd = disk_fd, .depth = depth };
+	th->io = (struct blk_io){ .ops = &thread_ops, .disk_fd = disk_fd, .depth = depth, .retry_fd = -1 };
 	th->io.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!th->sq || !th->cq || th->io.event_fd < 0) {
 		ret = th->io.event_fd < 0 ? -errno : -ENOMEM;
@@ -236,11 +245,7 @@ int blk_io_thread_create(struct blk_io **out, int disk_fd, unsigned int depth)
 	pthread_cond_init(&th->work_cv, NULL);
 	pthread_cond_init(&th->done_cv, NULL);
 	/* The worker takes no signals: they belong to the main thread and the vCPUs. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&th->thread, NULL, worker, th);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ret = -thread_start_unsignalled(&th->thread, worker, th);
 	if (ret < 0) {
 		pthread_cond_destroy(&th->work_cv);
 		pthread_cond_destroy(&th->done_cv);

@@ -8,6 +8,12 @@
  * READV, WRITEV, FSYNC and FALLOCATE, only on fixed files, and no register
  * operation at all; IORING_REGISTER_ENABLE_RINGS makes that final. Whatever a bug
  * in the device did with an SQE, the ring can touch nothing but the disk.
+ *
+ * Submission never gives up: when io_uring_enter refuses (EAGAIN, EBUSY:
+ * the kernel is short of memory or the completion ring is full), the SQEs
+ * stay in the ring and a timerfd (retry_fd) is armed, backing off from 1 ms to
+ * 100 ms; the owner's event loop calls blk_io_retry() when it fires. So a
+ * request is never left queued with nothing to send it.
  */
 #include "devices/blk_io.h"
 
@@ -17,11 +23,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 
 #define DISK_FIXED_FILE 0	/* index of the disk in the registered file table */
+#define RETRY_FIRST_NS 1000000ull	/* 1 ms */
+#define RETRY_MAX_NS 100000000ull	/* 100 ms */
 
 /*
  * IORING_REGISTER_RESTRICTIONS and IORING_REGISTER_ENABLE_RINGS go straight to
@@ -38,6 +48,7 @@ static int ring_register(struct io_uring *ring, unsigned int opcode, const void 
 struct blk_io_uring {
 	struct blk_io io;
 	struct io_uring ring;
+	uint64_t retry_ns;	/* next back-off; 0 when the last submit took everything */
 };
 
 /* Fill an SQE for req (from req->done on, for a partly done transfer); false when the SQ is full. */
@@ -79,18 +90,38 @@ static int uring_submit(struct blk_io *io, struct blk_io_req *req)
 	return 0;
 }
 
+/* Some SQEs are still in the ring: have retry_fd fire after the next back-off step. */
+static void arm_retry(struct blk_io_uring *u)
+{
+	struct itimerspec its = { 0 };
+
+	u->retry_ns = u->retry_ns ? u->retry_ns * 2 : RETRY_FIRST_NS;
+	if (u->retry_ns > RETRY_MAX_NS)
+		u->retry_ns = RETRY_MAX_NS;
+	its.it_value.tv_sec = (time_t)(u->retry_ns / 1000000000ull);
+	its.it_value.tv_nsec = (long)(u->retry_ns % 1000000000ull);
+	if (timerfd_settime(u->io.retry_fd, 0, &its, NULL) < 0)
+		pr_warn_ratelimited("io_uring: cannot arm the submission retry timer: %s", strerror(errno));
+}
+
 static int uring_commit(struct blk_io *io)
 {
 	struct blk_io_uring *u = (struct blk_io_uring *)io;
-	int ret;
+	int ret = 0;
 
-	for (int tries = 0; io_uring_sq_ready(&u->ring) && tries < 100; tries++) {
+	while (io_uring_sq_ready(&u->ring)) {
 		ret = io_uring_submit(&u->ring);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN)
-			return ret;
+		if (ret == -EINTR)
+			continue;
+		if (ret <= 0)
+			break;	/* refused (or nothing taken): retry_fd sends the rest later */
 	}
-	/* Anything left in the SQ goes with the next submit (uring_wait submits too). */
-	return io_uring_sq_ready(&u->ring) ? -EAGAIN : 0;
+	if (!io_uring_sq_ready(&u->ring)) {
+		u->retry_ns = 0;
+		return 0;
+	}
+	arm_retry(u);
+	return ret < 0 ? ret : -EAGAIN;
 }
 
 static unsigned int uring_reap(struct blk_io *io, struct blk_io_completion *c, unsigned int max)
@@ -129,8 +160,8 @@ static unsigned int uring_reap(struct blk_io *io, struct blk_io_completion *c, u
 		c[n++] = (struct blk_io_completion){ .cookie = req->cookie, .result = res };
 	}
 	io->outstanding -= n;
-	if (resubmitted && uring_commit(io) < 0)
-		pr_warn("io_uring: resubmitting a short transfer failed");
+	if (resubmitted)
+		(void)uring_commit(io); /* a refusal arms retry_fd: the request is not lost */
 	return n;
 }
 
@@ -142,9 +173,17 @@ static int uring_wait(struct blk_io *io)
 	if (io->outstanding == 0)
 		return 0;
 	/* Submits anything still queued and returns once a completion is there. */
-	do
+	for (;;) {
 		ret = io_uring_submit_and_wait(&u->ring, 1);
-	while (ret == -EINTR || ret == -EAGAIN);
+		if (ret == -EAGAIN || ret == -EBUSY) {
+			/* The kernel is short of something: give it a moment instead of spinning. */
+			struct timespec ms = { .tv_nsec = 1000000 };
+			nanosleep(&ms, NULL);
+			continue;
+		}
+		if (ret != -EINTR)
+			break;
+	}
 	return ret < 0 ? ret : 0;
 }
 
@@ -154,6 +193,7 @@ static void uring_destroy(struct blk_io *io)
 
 	io_uring_queue_exit(&u->ring);
 	close(io->event_fd);
+	close(io->retry_fd);
 	free(u);
 }
 
@@ -197,7 +237,8 @@ int blk_io_uring_create(struct blk_io **out, int disk_fd, unsigned int depth)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	u->io = (struct blk_io){ .ops = &uring_ops, .disk_fd = disk_fd, .depth = depth };
+	u->io = (struct blk_io){ .ops = &uring_ops, .disk_fd = disk_fd, .depth = depth, .event_fd = -1,
+				 .retry_fd = -1 };
 	/* Depth SQ entries and (liburing's default) twice that many CQ entries: the CQ never overflows. */
 	ret = io_uring_queue_init(depth, &u->ring, IORING_SETUP_R_DISABLED);
 	if (ret < 0) {
@@ -205,9 +246,10 @@ int blk_io_uring_create(struct blk_io **out, int disk_fd, unsigned int depth)
 		return ret; /* no ring: the caller decides whether to fall back */
 	}
 	u->io.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (u->io.event_fd < 0) {
+	u->io.retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (u->io.event_fd < 0 || u->io.retry_fd < 0) {
 		ret = -errno;
-		step = "eventfd";
+		step = "eventfd / timerfd";
 		goto fail;
 	}
 	step = "registering the disk";
@@ -233,6 +275,8 @@ fail:
 	pr_debug("io_uring: %s failed: %s", step, strerror(-ret));
 	if (u->io.event_fd >= 0)
 		close(u->io.event_fd);
+	if (u->io.retry_fd >= 0)
+		close(u->io.retry_fd);
 	io_uring_queue_exit(&u->ring);
 	free(u);
 	return ret;

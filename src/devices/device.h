@@ -66,6 +66,7 @@ struct device_list {
 };
 
 /* What the machine offers a device being created. */
+struct console_out;
 struct device_ctx {
 	const struct guest_mem *mem;
 	struct mmio_bus *bus;
@@ -73,6 +74,7 @@ struct device_ctx {
 	struct irqchip *irqchip;
 	int vm_fd;			/* -1 without KVM (--dump-dtb on a host without /dev/kvm, unit tests) */
 	struct device_list *devices;
+	struct console_out *console;	/* the guest console's output (never a blocking host write) */
 };
 
 /* Add a device; returns its entry, or NULL after one error line when the list is full. */

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/console_out.h"
 #include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -44,15 +45,39 @@ enum {
 #define MCR_WRITABLE 0x1f
 #define FCR_STORED 0xc9	/* enable, DMA mode, trigger level: the clear bits act and are gone */
 
-void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi)
+static void uart_update_irq(struct uart_8250 *u);
+
+/* Is the transmitter free (THR empty)? Full console output buffer: no, until the writer makes room. */
+static bool tx_ready(struct uart_8250 *u)
+{
+	return !u->out || console_out_space(u->out) > 0;
+}
+
+/* The console output made room after it filled (writer thread): THR is empty again, which may interrupt. */
+static void uart_tx_room(void *opaque)
+{
+	struct uart_8250 *u = opaque;
+
+	pthread_mutex_lock(&u->lock);
+	if (tx_ready(u)) {
+		u->st.thr_int_pending = true;
+		uart_update_irq(u);
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+void uart_8250_init(struct uart_8250 *u, struct console_out *out, int rx_space_fd, struct irqchip *ic,
+		    unsigned int spi)
 {
 	memset(u, 0, sizeof(*u));
 	pthread_mutex_init(&u->lock, NULL);
-	u->out_fd = out_fd;
+	u->out = out;
 	u->rx_space_fd = rx_space_fd;
 	u->irqchip = ic;
 	u->spi = spi;
 	u->in_fd = u->in_id = -1;
+	if (out && console_out_add_waiter(out, uart_tx_room, u) < 0)
+		pr_warn("uart: console output has no room for another waiter: no THRE interrupt after a full buffer");
 }
 
 static uint8_t uart_iir(const struct uart_8250_state *st)
@@ -136,7 +161,8 @@ void uart_8250_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int le
 	case UART_LCR: v = st->lcr; break;
 	case UART_MCR: v = st->mcr; break;
 	case UART_LSR:
-		v = LSR_THRE | LSR_TEMT | (st->rx_count ? LSR_DR : 0);
+		/* TEMT with THRE: the buffer behind THR is the transmitter, and drivers wait for both. */
+		v = (tx_ready(u) ? LSR_THRE | LSR_TEMT : 0) | (st->rx_count ? LSR_DR : 0);
 		break;
 	case UART_MSR:
 		if (st->mcr & MCR_LOOP) /* loopback: DTR→DSR, RTS→CTS, OUT2→DCD */
@@ -165,11 +191,17 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 		if (st->lcr & LCR_DLAB) {
 			st->dll = v;
 		} else {
+			/*
+			 * Into the console output buffer, never a host write under this lock.
+			 * A byte written while the transmitter is busy is lost, as an
+			 * overrun on a real 16550 (drivers wait for THRE first).
+			 */
 			if (st->mcr & MCR_LOOP)
 				rx_push(st, v);
-			else if (write(u->out_fd, &v, 1) < 0)
-				(void)0; /* a closed stdout must not stop the guest */
-			st->thr_int_pending = true; /* sent at once: THR is empty again */
+			else if (u->out)
+				(void)console_out_write(u->out, &v, 1);
+			/* THR is empty again unless the buffer just filled: then uart_tx_room says so later. */
+			st->thr_int_pending = tx_ready(u);
 		}
 		break;
 	case UART_IER_DLM:
@@ -387,7 +419,7 @@ static const struct device_ops uart_8250_device_ops = {
 	.destroy = uart_dev_destroy,
 };
 
-int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd)
+int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd)
 {
 	struct uart_8250 *u = malloc(sizeof(*u));
 	int space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -403,7 +435,7 @@ int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, in
 			close(space_fd);
 		return -ENOMEM;
 	}
-	uart_8250_init(u, out_fd, space_fd, ctx->irqchip, spi);
+	uart_8250_init(u, ctx->console, space_fd, ctx->irqchip, spi);
 	u->base = base;
 	u->loop = ctx->loop;
 	if (!device_register(ctx->devices, &uart_8250_device_ops, u)) {

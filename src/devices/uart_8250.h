@@ -1,6 +1,9 @@
 /*
- * A 16550A-compatible UART: transmit goes to a host fd at once (so THR is
- * always empty), receive comes from the host through uart_8250_receive().
+ * A 16550A-compatible UART: transmitted bytes go into the console output
+ * buffer (core/console_out.h) at once; while that buffer is full the
+ * transmitter reads busy (LSR THRE and TEMT clear) and a THRE interrupt
+ * follows when room appears. Receive comes from the host through
+ * uart_8250_receive().
  */
 #ifndef ARMVMM_UART_8250_H
 #define ARMVMM_UART_8250_H
@@ -14,6 +17,7 @@
 #define UART_RX_FIFO 64u
 #define UART_CLOCK_HZ 1843200u
 
+struct console_out;
 struct device_ctx;
 struct eventloop;
 struct irqchip;
@@ -29,7 +33,7 @@ struct uart_8250_state {
 struct uart_8250 {
 	pthread_mutex_t lock;	/* guards st and irq_level: vCPU threads and the input thread */
 	struct uart_8250_state st;
-	int out_fd;		/* transmitted bytes go here */
+	struct console_out *out;	/* transmitted bytes go here (NULL: dropped) */
 	int rx_space_fd;	/* eventfd written when the guest frees FIFO space, or -1 */
 	struct irqchip *irqchip;
 	unsigned int spi;
@@ -46,14 +50,16 @@ struct uart_8250 {
 #define UART_8250_SNAP_TAG SNAP_TAG('U', 'A', 'R', 'T')
 
 /*
- * The VM's serial console at base with SPI spi: guest output goes to out_fd,
- * host input is read from in_fd (-1: none) only while the receive FIFO has
- * room, so nothing typed or piped is dropped. Registers on ctx's bus, event
- * loop and device list. 0 or -errno after one error line.
+ * The VM's serial console at base with SPI spi: guest output goes to
+ * ctx->console, host input is read from in_fd (-1: none) only while the
+ * receive FIFO has room, so nothing typed or piped is dropped. Registers on
+ * ctx's bus, event loop and device list. 0 or -errno after one error line.
  */
-int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd);
+int uart_8250_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd);
 
-void uart_8250_init(struct uart_8250 *u, int out_fd, int rx_space_fd, struct irqchip *ic, unsigned int spi);
+/* out: where transmitted bytes go (NULL: nowhere); registers for its "room again" callback. */
+void uart_8250_init(struct uart_8250 *u, struct console_out *out, int rx_space_fd, struct irqchip *ic,
+		    unsigned int spi);
 void uart_8250_mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned int len);
 void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned int len);
 /* Free space in the receive FIFO. */

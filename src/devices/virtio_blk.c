@@ -231,7 +231,7 @@ static void process_queue_locked(struct virtio_blk *b)
 				submitted++;
 				continue;
 			}
-			pr_warn("%s: cannot queue a request: %s", b->st.path, strerror(-ret));
+			pr_warn_ratelimited("%s: cannot queue a request: %s", b->st.path, strerror(-ret));
 			status = VIRTIO_BLK_S_IOERR;
 		} else if (status == VIRTIO_BLK_S_OK && s->r.type == VIRTIO_BLK_T_GET_ID) {
 			iov_from_buf(s->r.iov, s->r.iovcnt, 0, b->st.serial, VIRTIO_BLK_ID_BYTES);
@@ -245,7 +245,7 @@ static void process_queue_locked(struct virtio_blk *b)
 	if (submitted) {
 		int ret = blk_io_commit(b->io);
 		if (ret < 0)
-			pr_warn("%s: starting I/O failed (%s); retrying on the next request", b->st.path,
+			pr_warn_ratelimited("%s: starting I/O failed (%s); it is retried", b->st.path,
 				strerror(-ret));
 	}
 	if (answered)
@@ -451,6 +451,18 @@ static void completion_cb(void *opaque, int fd, short revents)
 	virtio_blk_complete(opaque);
 }
 
+/* The backend's submission retry timer: requests the kernel refused are offered again. */
+static void retry_cb(void *opaque, int fd, short revents)
+{
+	struct virtio_blk *b = opaque;
+
+	(void)fd;
+	(void)revents;
+	pthread_mutex_lock(&b->lock);
+	(void)blk_io_retry(b->io); /* still refused: it re-armed itself */
+	pthread_mutex_unlock(&b->lock);
+}
+
 /* --- creation -------------------------------------------------------------------- */
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -599,7 +611,7 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->loop_id = -1;
+	b->loop_id = b->retry_id = -1;
 	strcpy(b->st.path, cfg->path);
 	b->st.read_only = cfg->read_only;
 	b->fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -642,14 +654,18 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 		.quiesce = blk_quiesce, .save = blk_save, .restore = blk_restore,
 	};
 	b->loop_id = eventloop_add(ctx->loop, b->io->event_fd, POLLIN, completion_cb, b);
-	if (b->loop_id < 0) {
-		ret = b->loop_id;
+	if (b->loop_id >= 0 && b->io->retry_fd >= 0)
+		b->retry_id = eventloop_add(ctx->loop, b->io->retry_fd, POLLIN, retry_cb, b);
+	if (b->loop_id < 0 || (b->io->retry_fd >= 0 && b->retry_id < 0)) {
+		eventloop_enable(ctx->loop, b->loop_id, false);
+		ret = -ENOSPC;
 		pr_err("disk '%s': no room in the event loop", cfg->path);
 		goto fail_io;
 	}
 	b->t = virtio_mmio_create(ctx, base, spi, &b->ops, b);
 	if (!b->t) {
 		eventloop_enable(ctx->loop, b->loop_id, false);
+		eventloop_enable(ctx->loop, b->retry_id, false);
 		ret = -ENOSPC;
 		goto fail_io;
 	}

@@ -130,6 +130,7 @@ struct virtio_blk {
 	int fd;
 	struct blk_io *io;
 	int loop_id;			/* event loop entry of io->event_fd */
+	int retry_id;			/* event loop entry of io->retry_fd, or -1 */
 	pthread_mutex_t lock;		/* guards everything below, and calls into io */
 	struct virtio_blk_slot *slots, *free_slots;
 	unsigned int in_flight;

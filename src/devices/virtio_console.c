@@ -1,6 +1,8 @@
 /*
- * virtio console. Output: every transmitq chain is written to out_fd as it
- * arrives (on whichever thread notified). Input: the main loop reads in_fd
+ * virtio console. Output: every transmitq chain goes into the console output
+ * buffer (core/console_out.h) as it arrives (on whichever thread notified);
+ * a chain that does not fit is held, the rest of the queue left alone, until
+ * the buffer's writer makes room and calls back. Input: the main loop reads in_fd
  * into st.pending only when it is empty, then hands it to receive buffers;
  * when the guest has no buffer posted, reading in_fd stops until it posts
  * one (its notification comes through wake_fd, since it may arrive on a vCPU
@@ -16,48 +18,102 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/console_out.h"
 #include "core/state.h"
 #include "core/eventloop.h"
 #include "core/log.h"
 #include "devices/device.h"
 
-/* Write the chain's device-readable buffers out; a failing host fd just loses output. */
-static void console_write_chain(struct virtio_console *con, const struct virtq_chain *c)
+/* tx_lock held: put the rest of the held chain's device-readable bytes into the buffer. True when all went. */
+static bool console_copy_out(struct virtio_console *con)
 {
-	unsigned int i = 0;
-	struct iovec iov[VIRTQ_MAX_CHAIN];
+	const struct virtq_chain *c = &con->tx_chain;
+	uint64_t skip = con->tx_off;
 
-	memcpy(iov, c->iov, c->n_out * sizeof(iov[0]));
-	while (i < c->n_out) {
-		ssize_t n = writev(con->out_fd, iov + i, (int)(c->n_out - i));
-		if (n < 0 && errno == EINTR)
+	for (unsigned int i = 0; i < c->n_out; i++) {
+		const struct iovec *v = &c->iov[i];
+		if (skip >= v->iov_len) {
+			skip -= v->iov_len;
 			continue;
-		if (n <= 0)
-			return;
-		while (i < c->n_out && (size_t)n >= iov[i].iov_len)
-			n -= (ssize_t)iov[i++].iov_len;
-		if (i < c->n_out) {
-			iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
-			iov[i].iov_len -= (size_t)n;
 		}
+		size_t want = v->iov_len - (size_t)skip;
+		size_t took = console_out_write(con->out, (const uint8_t *)v->iov_base + skip, want);
+		con->tx_off += took;
+		if (took < want)
+			return false;
+		skip = 0;
 	}
+	return true;
 }
 
+/* tx_lock held: the held chain is done with (all of it out, or dropped): give it back. */
+static void console_release(struct virtio_console *con)
+{
+	virtio_mmio_push_quiet(con->t, VIRTIO_CONSOLE_TXQ, con->tx_chain.head, 0);
+	con->tx_held = false;
+	con->tx_off = 0;
+}
+
+/* Any thread: move transmit chains into the console buffer while it has room. */
 static void console_transmit(struct virtio_console *con)
 {
 	bool pushed = false;
 
 	pthread_mutex_lock(&con->tx_lock);
-	while (virtio_mmio_pop(con->t, VIRTIO_CONSOLE_TXQ, &con->tx_chain) > 0) {
-		console_write_chain(con, &con->tx_chain);
-		virtio_mmio_push_quiet(con->t, VIRTIO_CONSOLE_TXQ, con->tx_chain.head, 0);
+	for (;;) {
+		if (!con->tx_held) {
+			if (virtio_mmio_pop(con->t, VIRTIO_CONSOLE_TXQ, &con->tx_chain) <= 0)
+				break;
+			con->tx_held = true;
+			con->tx_off = 0;
+		}
+		if (con->out && !console_copy_out(con))
+			break;	/* full: the writer calls console_room when it made room */
+		console_release(con);
 		pushed = true;
 	}
 	if (pushed)
 		virtio_mmio_kick_used(con->t, VIRTIO_CONSOLE_TXQ);
+	pthread_mutex_unlock(&con->tx_lock);
+}
+
+/* The console output buffer made room (its writer thread): carry on transmitting. */
+static void console_room(void *opaque)
+{
+	console_transmit(opaque);
+}
+
+/*
+ * Snapshot or reset: a held chain cannot stay half-sent across either. Its
+ * rest is dropped and the chain used: the queue state saved (or cleared) then
+ * matches what the driver sees.
+ */
+static void console_drop_held(struct virtio_console *con, bool kick)
+{
+	pthread_mutex_lock(&con->tx_lock);
+	if (con->tx_held) {
+		console_release(con);
+		if (kick)
+			virtio_mmio_kick_used(con->t, VIRTIO_CONSOLE_TXQ);
+	}
+	pthread_mutex_unlock(&con->tx_lock);
+}
+
+static void console_quiesce(struct virtio_mmio *t)
+{
+	console_drop_held(t->dev, true);
+}
+
+static void console_reset(struct virtio_mmio *t)
+{
+	struct virtio_console *con = t->dev;
+
+	/* The transport already refuses pushes to a reset queue: just forget the chain. */
+	pthread_mutex_lock(&con->tx_lock);
+	con->tx_held = false;
+	con->tx_off = 0;
 	pthread_mutex_unlock(&con->tx_lock);
 }
 
@@ -191,12 +247,14 @@ static const struct virtio_device_ops virtio_console_ops = {
 	.config_size = VIRTIO_CONSOLE_CONFIG_SIZE,
 	.config_read = console_config_read,
 	.queue_notify = console_notify,
+	.reset = console_reset,
+	.quiesce = console_quiesce,
 	.destroy = console_destroy,
 	.save = console_save,
 	.restore = console_restore,
 };
 
-int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd)
+int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd)
 {
 	struct virtio_console *con = calloc(1, sizeof(*con));
 
@@ -206,7 +264,7 @@ int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int sp
 	}
 	con->loop = ctx->loop;
 	con->in_fd = in_fd;
-	con->out_fd = out_fd;
+	con->out = ctx->console;
 	con->in_id = -1;
 	con->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&con->tx_lock, NULL);
@@ -226,6 +284,8 @@ int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int sp
 	}
 	/* From here on the transport owns con: vm teardown calls console_destroy. */
 	if (eventloop_add(ctx->loop, con->wake_fd, POLLIN, console_wake_cb, con) < 0)
+		goto no_room;
+	if (con->out && console_out_add_waiter(con->out, console_room, con) < 0)
 		goto no_room;
 	/* A closed in_fd (no stdin) leaves the console output only. */
 	if (fcntl(in_fd, F_GETFD) >= 0) {

@@ -28,19 +28,29 @@ struct virtio_console_state {
 	uint32_t pending_off, pending_len;
 };
 
+struct console_out;
+
 struct virtio_console {
 	struct virtio_console_state st;	/* main thread only */
 	struct virtio_mmio *t;
 	struct eventloop *loop;
-	int in_fd, out_fd;
+	int in_fd;
+	struct console_out *out;
 	int in_id;			/* event loop entry of in_fd, or -1 */
 	bool in_eof;			/* the host side of the input is gone */
 	int wake_fd;			/* eventfd: the driver posted receive buffers */
-	pthread_mutex_t tx_lock;	/* one transmitter at a time */
+	pthread_mutex_t tx_lock;	/* one transmitter at a time; guards the tx_* below */
 	struct virtq_chain tx_chain, rx_chain;
+	bool tx_held;			/* tx_chain is popped but not all of it fit into out yet */
+	uint64_t tx_off;		/* bytes of tx_chain already in out */
 };
 
-/* Create the console on in_fd/out_fd; it takes in_fd's place in the event loop. */
-int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd, int out_fd);
+/*
+ * Create the console reading in_fd (it takes in_fd's place in the event loop)
+ * and writing into ctx->console: a transmit chain is used only once all of
+ * it went into that buffer, so while the buffer is full the transmit queue
+ * is not consumed and the guest's driver waits.
+ */
+int virtio_console_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, int in_fd);
 
 #endif

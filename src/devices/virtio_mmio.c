@@ -124,7 +124,7 @@ static uint32_t rd_queue_ready(struct virtio_mmio *t)
 static void needs_reset_locked(struct virtio_mmio *t, const char *why)
 {
 	if (!(t->st.status & VIRTIO_STATUS_NEEDS_RESET))
-		pr_warn("%s at 0x%llx: %s; device needs a reset", t->ops->name, (unsigned long long)t->base, why);
+		pr_warn_ratelimited("%s at 0x%llx: %s; device needs a reset", t->ops->name, (unsigned long long)t->base, why);
 	t->st.status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (t->st.status & VIRTIO_STATUS_DRIVER_OK)
 		raise_interrupt_locked(t, VIRTIO_INT_CONFIG);
@@ -166,7 +166,7 @@ static void wr_status(struct virtio_mmio *t, uint32_t v)
 		uint64_t f = t->st.driver_features;
 		/* Refuse features we did not offer, and legacy drivers: FEATURES_OK then reads back clear. */
 		if ((f & ~device_features(t)) || !(f & VIRTIO_F_VERSION_1)) {
-			pr_warn("%s: driver asked for unsupported features 0x%llx", t->ops->name,
+			pr_warn_ratelimited("%s: driver asked for unsupported features 0x%llx", t->ops->name,
 				(unsigned long long)f);
 			v &= ~VIRTIO_STATUS_FEATURES_OK;
 		}

@@ -29,7 +29,7 @@ static uint32_t fill_chain(const struct virtq_chain *c, uint32_t max)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				pr_warn("virtio-rng: getrandom failed: %s", strerror(errno));
+				pr_warn_ratelimited("virtio-rng: getrandom failed: %s", strerror(errno));
 				return done;
 			}
 			p += n;

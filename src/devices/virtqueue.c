@@ -80,7 +80,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		return 0;
 	/* The driver can be at most a whole ring ahead of the device. */
 	if ((uint16_t)(avail_idx - q->last_avail_idx) > q->num) {
-		pr_warn("virtqueue: avail idx %u is more than %u entries ahead of %u", avail_idx, q->num,
+		pr_warn_ratelimited("virtqueue: avail idx %u is more than %u entries ahead of %u", avail_idx, q->num,
 			q->last_avail_idx);
 		return -EINVAL;
 	}
@@ -89,7 +89,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		return -EFAULT;
 	head = __atomic_load_n(ring_entry, __ATOMIC_RELAXED);
 	if (head >= q->num) {
-		pr_warn("virtqueue: avail ring names descriptor %u of a %u-entry queue", head, q->num);
+		pr_warn_ratelimited("virtqueue: avail ring names descriptor %u of a %u-entry queue", head, q->num);
 		return -EINVAL;
 	}
 
@@ -106,17 +106,17 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		/* One copy: the guest may rewrite the descriptor while we look at it. */
 		memcpy(&d, dp, sizeof(d));
 		if (++count > q->num) {
-			pr_warn("virtqueue: descriptor chain from %u loops or is longer than the queue (%u)", head,
+			pr_warn_ratelimited("virtqueue: descriptor chain from %u loops or is longer than the queue (%u)", head,
 				q->num);
 			return -EINVAL;
 		}
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			pr_warn("virtqueue: indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered");
+			pr_warn_ratelimited("virtqueue: indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered");
 			return -EINVAL;
 		}
 		buf = guest_mem_ptr(mem, d.addr, d.len);
 		if (!buf) {
-			pr_warn("virtqueue: descriptor %u (0x%llx, %u bytes) lies outside guest RAM", i,
+			pr_warn_ratelimited("virtqueue: descriptor %u (0x%llx, %u bytes) lies outside guest RAM", i,
 				(unsigned long long)d.addr, d.len);
 			return -EFAULT;
 		}
@@ -128,7 +128,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 			c->in_bytes += d.len;
 		} else {
 			if (seen_writable) {
-				pr_warn("virtqueue: device-readable descriptor %u follows a writable one", i);
+				pr_warn_ratelimited("virtqueue: device-readable descriptor %u follows a writable one", i);
 				return -EINVAL;
 			}
 			c->iov[c->n_out].iov_base = buf;
@@ -139,7 +139,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			break;
 		if (d.next >= q->num) {
-			pr_warn("virtqueue: descriptor %u links to %u in a %u-entry queue", i, d.next, q->num);
+			pr_warn_ratelimited("virtqueue: descriptor %u links to %u in a %u-entry queue", i, d.next, q->num);
 			return -EINVAL;
 		}
 		i = d.next;

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,24 +167,6 @@ int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, cons
 	return 0;
 }
 
-/* pwrite all of it: short writes and EINTR are retried, a zero-byte write is ENOSPC. */
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -ENOSPC;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 /*
  * Zero iff the first 8 bytes are and every byte equals the one 8 before it:
  * one vectorised memcmp, no zero page to keep around. n is a page size.
@@ -251,19 +232,6 @@ static void finish_header(struct snap_writer *w)
 	le32_put(p + SNAP_HDR_CRC, snap_crc32(p, SNAP_HDR_CRC));
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 static int write_state(struct snap_writer *w)
 {
 	int fd = openat(w->tmp_fd, SNAP_STATE_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -296,7 +264,6 @@ static int rename_noreplace(const char *from, const char *to)
 static int commit(struct snap_writer *w)
 {
 	struct snap_reader check;
-	char *parent;
 	int err, closed;
 
 	if (w->mem_fd < 0) {
@@ -332,9 +299,7 @@ static int commit(struct snap_writer *w)
 	}
 	w->renamed = true;
 	/* The rename is durable only once the parent directory is. */
-	parent = strdup(w->dir);
-	err = parent ? fsync_dir(dirname(parent)) : -ENOMEM;
-	free(parent);
+	err = fsync_parent_dir(w->dir);
 	if (err)
 		return writer_fail(w, NULL, err);
 	close_fd(&w->tmp_fd);	/* done: nothing to remove any more */

@@ -302,6 +302,15 @@ static int parse_payload(unsigned int index, struct snap_cursor *c, struct vcpu_
 	return 0;
 }
 
+int vcpu_state_check_payload(unsigned int index, struct snap_cursor *c)
+{
+	struct vcpu_payload p;
+	int ret = parse_payload(index, c, &p);
+
+	free(p.regs);
+	return ret;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -39,6 +39,12 @@ int vcpu_state_restore_regs(struct vcpu *vcpu, struct snap_cursor *c);
  */
 int vcpu_state_restore_timers_mp(struct vcpu *vcpu);
 
+/*
+ * Parse and check a payload as phase 1 does first, touching no KVM (for tests
+ * and fuzzing). 0, or -EINVAL / -ENOMEM after one error line.
+ */
+int vcpu_state_check_payload(unsigned int index, struct snap_cursor *c);
+
 /* Free what phase 1 kept in vcpu->saved (safe to call twice, or without phase 1). */
 void vcpu_state_free(struct vcpu *vcpu);
 

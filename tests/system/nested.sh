@@ -18,10 +18,12 @@
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
 # (snapshot-tests.sh), PARITY_TESTS (parity-tests.sh: kvmtool parity), SNAP_EDIT (its header
-# editor), EXAMPLES (examples/*.script), DATA (tests/data: stored snapshots), TMPDIR (a tmpfs
-# in the nested host), and KVMTOOL (a kvmtool binary for side-by-side benchmarks, only when
-# one was found: $ARMVMM_KVMTOOL, or shared/peers/lkvm-static beside the repository; see
-# bench/bench.sh).
+# editor), EXAMPLES (examples/*.script), DATA (tests/data: stored snapshots),
+# ARMVMM_SANDBOX_TEST (armvmm with the sandbox's test hook), SANDBOX_TESTS
+# (sandbox-tests.sh), BAD_INPUTS (tests/bad-inputs.sh) and MANPAGE (its table), TMPDIR (a
+# tmpfs in the nested host), and KVMTOOL (a kvmtool binary for side-by-side benchmarks, only
+# when one was found: $ARMVMM_KVMTOOL, or shared/peers/lkvm-static beside the repository;
+# see bench/bench.sh).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -192,11 +194,17 @@ make_l1_initrd() {
 	cp "$here/gic-guests.sh" "$root/armvmm/gic-guests.sh"
 	cp "$here/snapshot-tests.sh" "$root/armvmm/snapshot-tests.sh"
 	cp "$here/parity-tests.sh" "$root/armvmm/parity-tests.sh"
+	cp "$here/sandbox-tests.sh" "$root/armvmm/sandbox-tests.sh"
+	cp "$here/../bad-inputs.sh" "$root/armvmm/bad-inputs.sh"
+	cp "$here/../../man/armvmm.1" "$root/armvmm/armvmm.1"
 	mkdir -p "$root/armvmm/examples" "$root/armvmm/data"
 	cp "$here"/../../examples/*.script "$root/armvmm/examples/"
 	cp -r "$here"/../data/snapshot-v1-* "$root/armvmm/data/"
 	if [ -x "$build/tests/system/snap-edit" ]; then
 		cp "$build/tests/system/snap-edit" "$root/armvmm/"
+	fi
+	if [ -x "$build/tests/system/armvmm-sandbox-test" ]; then
+		cp "$build/tests/system/armvmm-sandbox-test" "$root/armvmm/"
 	fi
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
@@ -211,6 +219,8 @@ export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
 export PARITY_TESTS=/armvmm/parity-tests.sh
+export ARMVMM_SANDBOX_TEST=/armvmm/armvmm-sandbox-test SANDBOX_TESTS=/armvmm/sandbox-tests.sh
+export BAD_INPUTS=/armvmm/bad-inputs.sh MANPAGE=/armvmm/armvmm.1
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 if [ -x /armvmm/lkvm ]; then export KVMTOOL=/armvmm/lkvm; fi
@@ -245,6 +255,8 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
 	export PARITY_TESTS="$here/parity-tests.sh"
+	export ARMVMM_SANDBOX_TEST="$build/tests/system/armvmm-sandbox-test" SANDBOX_TESTS="$here/sandbox-tests.sh"
+	export BAD_INPUTS="$here/../bad-inputs.sh" MANPAGE="$here/../../man/armvmm.1"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"

@@ -14,6 +14,7 @@
 #   blkbench  disk figures on armvmm.benchdev (default /dev/vdb): sequential write and read
 #             (1 MiB O_DIRECT), 4 KiB O_DIRECT random reads (armvmm.benchmb, default 256)
 #   shell     an interactive shell ('poweroff -f' ends it)
+#   flood     print numbered lines to the console as fast as it takes them, forever
 export PATH=/bin:/sbin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sys /sys 2>/dev/null
@@ -199,6 +200,14 @@ for a in "$@"; do
 	hwclock) act_hwclock ;;
 	vconsole) act_vconsole ;;
 	blkbench) act_blkbench ;;
+	flood)
+		echo "flood: printing until stopped"
+		i=0
+		while :; do
+			echo "flood: line $i: the quick brown fox jumps over the lazy dog"
+			i=$((i + 1))
+		done
+		;;
 	shell)
 		echo "busybox shell; 'poweroff -f' powers the guest off"
 		setsid cttyhack sh

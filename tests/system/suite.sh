@@ -221,6 +221,13 @@ fi
 check_error "disk-missing" "/nonexistent/disk.img" -- run -k "$G/hello.bin" -d /nonexistent/disk.img
 check_error "disk-unknown-option" "frobnicate" -- run -k "$G/hello.bin" -d "$TMPDIR/disk-a.img,frobnicate"
 check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console parallel
+# The man page's bad-input table, every row exactly as documented (sandbox on, real KVM host).
+OUT="$TMPDIR/bad-inputs.out" WHY=""
+sh "$BAD_INPUTS" "$ARMVMM" "$MANPAGE" > "$OUT" 2>&1
+RC=$?
+want_rc 0
+diag "$(tail -n 1 "$OUT" | tr -d '\r')"
+verdict "bad-inputs-table-exact-lines"
 
 # --- snapshots, restore, scripts and the control socket ---------------------------------
 . "$SNAPSHOT_TESTS"
@@ -229,5 +236,8 @@ snapshot_tests
 # --- kvmtool parity: the help form, a harness's invocation, the GICv3 ITS, the PMU ----------
 . "$PARITY_TESTS"
 parity_tests
+# --- the sandbox, the jail, a console nobody reads -----------------------------------------
+. "$SANDBOX_TESTS"
+sandbox_tests
 
 finish

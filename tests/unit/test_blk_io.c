@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -243,6 +244,65 @@ static void test_uring_depth(void **state)
 	depth_battery(f, uring_or_skip(f, 3), 3);
 }
 
+/*
+ * The kernel refusing submissions (io_uring_enter's EAGAIN: short of memory,
+ * or the completion ring full) must not strand a request. This test binary
+ * links with -Wl,--wrap=io_uring_submit, so the backend's submissions come
+ * here first: refuse the next `refusals` of them.
+ */
+struct io_uring;
+int __real_io_uring_submit(struct io_uring *ring);
+int __wrap_io_uring_submit(struct io_uring *ring);
+static int refusals;
+
+int __wrap_io_uring_submit(struct io_uring *ring)
+{
+	if (refusals > 0) {
+		refusals--;
+		return -EAGAIN;
+	}
+	return __real_io_uring_submit(ring);
+}
+
+static bool fd_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static void test_uring_refused_submission_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_io *io = uring_or_skip(f, 4);
+	uint8_t buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct blk_io_req r = { .op = BLK_IO_READ, .iov = &iov, .iovcnt = 1, .offset = 1024, .len = 512, .cookie = &r };
+	struct blk_io_completion c;
+	int retries = 0;
+
+	assert_true(io->retry_fd >= 0);
+	refusals = 3;
+	assert_int_equal(blk_io_submit(io, &r), 0);
+	assert_int_equal(blk_io_commit(io), -EAGAIN);	/* refused, queued, the timer armed */
+	assert_false(fd_readable(io->event_fd, 0));
+	/* Nobody submits anything else: the retry timer alone gets it through. */
+	while (!fd_readable(io->event_fd, 0)) {
+		assert_true(fd_readable(io->retry_fd, 2000));
+		blk_io_retry(io);
+		assert_true(++retries <= 4);
+	}
+	assert_int_equal(retries, 3);
+	assert_int_equal(refusals, 0);
+	blk_io_clear_event(io);
+	assert_int_equal(blk_io_reap(io, &c, 1), 1);
+	assert_ptr_equal(c.cookie, &r);
+	assert_int_equal(c.result, 0);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(buf[i], (uint8_t)((1024 + i) * 7 + (1024 + i) / 512));
+	assert_false(fd_readable(io->retry_fd, 150));	/* nothing left to retry: the timer stays quiet */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +311,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_depth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uring_refused_submission_retried, setup, teardown),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

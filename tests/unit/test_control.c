@@ -247,7 +247,7 @@ struct fake_vm {
 	char snapshot_dir[PATH_MAX];
 	bool snapshot_stop;
 	int snapshots;
-	struct eventloop *loop;	/* stop ends it, as the real VM's stop does */
+	int quit_fd;		/* stop writes here to end the loop, as the real VM's stop does (0: none) */
 };
 
 static bool fake_is_paused(void *opaque)
@@ -278,8 +278,9 @@ static int fake_stop(void *opaque, int status)
 
 	assert_int_equal(status, VM_EXIT_POWEROFF); /* the control socket's stop powers off */
 	vm->stopped = true;
-	if (vm->loop)
-		vm->loop->quit = true;
+	/* Any thread (the control thread does "stop"): wake the loop as the real VM's stop eventfd does. */
+	if (vm->quit_fd > 0 && write(vm->quit_fd, "s", 1) != 1)
+		fail_msg("cannot wake the fake VM's loop");
 	return 0;
 }
 
@@ -311,6 +312,16 @@ static const struct control_ops fake_ops = {
 	.stop = fake_stop,
 	.snapshot = fake_snapshot,
 };
+
+/* A control thread for NAME on loop, acting on vm (no signals, no watchdog: those are the real VM's). */
+static int start_server(struct control_server *s, struct eventloop *loop, const char *name, struct fake_vm *vm)
+{
+	struct control_server_config cfg = {
+		.name = name, .signal_fd = -1, .stop_fd = -1, .ops = &fake_ops, .opaque = vm,
+	};
+
+	return control_server_start(s, loop, &cfg);
+}
 
 /* ---- the request handler alone ---- */
 
@@ -422,10 +433,10 @@ static void server_run(struct server *sv, struct env *e, const char *name)
 {
 	memset(sv, 0, sizeof(*sv));
 	sv->env = e;
-	sv->vm.loop = &sv->loop;
 	assert_int_equal(pipe(sv->quit_pipe), 0);
+	sv->vm.quit_fd = sv->quit_pipe[1];
 	assert_true(eventloop_add(&sv->loop, sv->quit_pipe[0], POLLIN, on_quit, &sv->loop) >= 0);
-	assert_int_equal(control_server_start(&sv->srv, &sv->loop, name, &fake_ops, &sv->vm), 0);
+	assert_int_equal(start_server(&sv->srv, &sv->loop, name, &sv->vm), 0);
 	snprintf(sv->sock, sizeof(sv->sock), "%s", sv->srv.path);
 	assert_int_equal(pthread_create(&sv->thread, NULL, server_thread, sv), 0);
 }
@@ -752,13 +763,13 @@ static void test_server_names_and_stale_sockets(void **state)
 	assert_int_equal(CLIENT(out, err, "resume", "old"), 0);
 
 	/* While it runs, its name is taken. */
-	assert_int_equal(control_server_start(&second, &loop2, "old", &fake_ops, &vm2), -EADDRINUSE);
+	assert_int_equal(start_server(&second, &loop2, "old", &vm2), -EADDRINUSE);
 	assert_int_equal(second.listen_fd, -1);
 	assert_int_equal(loop2.count, 0);
 	assert_int_equal(CLIENT(out, err, "resume", "old"), 0);
 
 	/* A second name lists alongside, sorted. */
-	assert_int_equal(control_server_start(&second, &loop2, "alpha", &fake_ops, &vm2), 0);
+	assert_int_equal(start_server(&second, &loop2, "alpha", &vm2), 0);
 	/*
 	 * Nobody runs alpha's loop, like a VM busy writing a snapshot: list waits
 	 * 5 s for it, then shows it busy with the pid the kernel knows.
@@ -813,7 +824,7 @@ static void test_stop_leaves_a_successors_socket(void **state)
 	char path[PATH_MAX];
 	struct stat st;
 
-	assert_int_equal(control_server_start(&a, &loop, "vm1", &fake_ops, &vm), 0);
+	assert_int_equal(start_server(&a, &loop, "vm1", &vm), 0);
 	snprintf(path, sizeof(path), "%s", a.path);
 	assert_int_equal(unlink(path), 0);
 	make_stale_socket(path);

@@ -43,7 +43,7 @@ static struct device_list *board_uart(struct irqchip *ic)
 	device_list_destroy(&devs);
 	memset(&bus, 0, sizeof(bus));
 	memset(&loop, 0, sizeof(loop));
-	assert_int_equal(uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, -1, STDOUT_FILENO), 0);
+	assert_int_equal(uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, -1), 0);
 	if (with_pmu)
 		assert_int_equal(pmu_create(&ctx, &vm), 0);
 	return &devs;

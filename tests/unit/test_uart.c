@@ -1,7 +1,9 @@
 /* The 16550A UART model: transmit, receive, interrupt identification and the IRQ line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,9 +12,10 @@
 
 #include <cmocka.h>
 
+#include "core/console_out.h"
+#include "core/state.h"
 #include "devices/uart_8250.h"
 #include "irqchip/irqchip.h"
-#include "core/state.h"
 
 static int last_level = -1, level_changes;
 
@@ -30,7 +33,8 @@ static struct irqchip fake_ic = { .ops = &recording_ops };
 
 struct fixture {
 	struct uart_8250 u;
-	int out[2];
+	int out[2];		/* the console output's host side: a pipe the test reads (or not) */
+	struct console_out co;
 	int space_fd[2];
 };
 
@@ -39,7 +43,8 @@ static int setup(void **state)
 	static struct fixture f;
 	assert_int_equal(pipe(f.out), 0);
 	assert_int_equal(pipe(f.space_fd), 0);
-	uart_8250_init(&f.u, f.out[1], f.space_fd[1], &fake_ic, 5);
+	assert_int_equal(console_out_init(&f.co, f.out[1]), 0);
+	uart_8250_init(&f.u, &f.co, f.space_fd[1], &fake_ic, 5);
 	last_level = -1;
 	level_changes = 0;
 	*state = &f;
@@ -49,11 +54,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	/* Reader gone first: a writer blocked on a full pipe gets EPIPE and the buffer empties. */
 	close(f->out[0]);
+	console_out_destroy(&f->co);
 	close(f->out[1]);
 	close(f->space_fd[0]);
 	close(f->space_fd[1]);
 	return 0;
+}
+
+/* What the UART transmitted so far (the writer thread has written it all out first). */
+static ssize_t read_out(struct fixture *f, char *buf, size_t cap)
+{
+	assert_true(console_out_flush(&f->co, 5000));
+	return read(f->out[0], buf, cap);
 }
 
 static uint8_t rd(struct uart_8250 *u, uint64_t off)
@@ -79,9 +93,49 @@ static void test_transmit_goes_to_fd(void **state)
 	assert_true(rd(&f->u, 5) & 0x20); /* THRE */
 	wr(&f->u, 0, 'h');
 	wr(&f->u, 0, 'i');
-	assert_int_equal(read(f->out[0], buf, sizeof(buf)), 2);
+	assert_int_equal(read_out(f, buf, sizeof(buf)), 2);
 	assert_string_equal(buf, "hi");
 	assert_int_equal(level_changes, 0); /* no interrupts enabled, no line activity */
+}
+
+/*
+ * A console nobody reads: the output buffer fills, the transmitter reads busy
+ * (LSR THRE and TEMT clear, no THRE interrupt) and no register access blocks;
+ * once the host reads again, THRE comes back with its interrupt.
+ */
+static void test_full_console_shows_busy_transmitter(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int sent = 0;
+	char sink[4096];
+
+	wr(&f->u, 1, 0x02); /* IER: THRE interrupt */
+	assert_int_equal(rd(&f->u, 2) & 0x0f, 0x02);
+	rd(&f->u, 2); /* (acknowledged by that read) */
+	assert_int_equal(last_level, 0);
+	/* The buffer plus what the pipe holds; the bound only stops a broken model looping forever. */
+	while (rd(&f->u, 5) & 0x20) {
+		wr(&f->u, 0, 'x');
+		assert_true(++sent < 4 * CONSOLE_OUT_SIZE + (4u << 20));
+	}
+	assert_true(sent >= CONSOLE_OUT_SIZE);
+	assert_int_equal(rd(&f->u, 5) & 0x60, 0);	/* THRE and TEMT clear */
+	assert_int_equal(rd(&f->u, 2) & 0x0f, 0x01);	/* no THRE interrupt while busy */
+	assert_int_equal(last_level, 0);
+	wr(&f->u, 0, 'y');				/* a write while busy returns (the byte is an overrun) */
+	assert_int_equal(rd(&f->u, 5) & 0x20, 0);
+
+	/* The host reads again: the writer makes room, THR is empty and interrupts. */
+	assert_int_equal(fcntl(f->out[0], F_SETFL, O_NONBLOCK), 0);
+	for (int tries = 0; !(rd(&f->u, 5) & 0x20) && tries < 5000; tries++) {
+		while (read(f->out[0], sink, sizeof(sink)) > 0)
+			;
+		usleep(1000);
+	}
+	assert_int_equal(rd(&f->u, 5) & 0x60, 0x60);
+	assert_int_equal(last_level, 1);
+	assert_int_equal(rd(&f->u, 2) & 0x0f, 0x02);
+	assert_int_equal(last_level, 0);		/* acknowledged */
 }
 
 static void test_receive_and_rx_interrupt(void **state)
@@ -204,7 +258,7 @@ static void test_loopback_and_out_of_range(void **state)
 	uart_8250_mmio_write(&f->u, 0xff8, big, 8);
 	assert_int_equal(rd(&f->u, 0x800), 0);
 	wr(&f->u, 0, 'k');
-	assert_int_equal(read(f->out[0], &c, 1), 1);
+	assert_int_equal(read_out(f, &c, 1), 1);
 	assert_int_equal(c, 'k');
 }
 
@@ -260,8 +314,8 @@ static void test_snapshot_round_trip(void **state)
 	(void)f;
 	memset(spi_level, 0, sizeof(spi_level));
 	memset(spi_calls, 0, sizeof(spi_calls));
-	uart_8250_init(&a, f->out[1], -1, &by_spi_ic, 5);
-	uart_8250_init(&b, f->out[1], -1, &by_spi_ic, 6);
+	uart_8250_init(&a, NULL, -1, &by_spi_ic, 5);
+	uart_8250_init(&b, NULL, -1, &by_spi_ic, 6);
 	busy_uart(&a);
 	assert_int_equal(spi_level[5], 1);
 	uart_8250_save(&a, &buf);
@@ -296,12 +350,12 @@ static void test_snapshot_round_trip(void **state)
 
 static void test_snapshot_fifo_bytes_in_order(void **state)
 {
-	struct fixture *f = *state;
+	(void)state;
 	struct uart_8250 a, b;
 	struct snap_buf buf = { 0 };
 
-	uart_8250_init(&a, f->out[1], -1, NULL, 0);
-	uart_8250_init(&b, f->out[1], -1, NULL, 0);
+	uart_8250_init(&a, NULL, -1, NULL, 0);
+	uart_8250_init(&b, NULL, -1, NULL, 0);
 	busy_uart(&a);
 	uart_8250_save(&a, &buf);
 	struct snap_cursor c = cursor(&buf);
@@ -338,14 +392,14 @@ static void test_snapshot_rejects_hostile(void **state)
 		{ "truncated in the header", SIZE_MAX, 0, -20 },
 		{ "a byte left over", SIZE_MAX, 0, 1 },
 	};
-	struct fixture *f = *state;
+	(void)state;
 	struct uart_8250 a, victim;
 	struct snap_buf good = { 0 };
 
-	uart_8250_init(&a, f->out[1], -1, NULL, 0);
+	uart_8250_init(&a, NULL, -1, NULL, 0);
 	busy_uart(&a);
 	uart_8250_save(&a, &good);
-	uart_8250_init(&victim, f->out[1], -1, &fake_ic, 5);
+	uart_8250_init(&victim, NULL, -1, &fake_ic, 5);
 	wr(&victim, 1, 0x01);
 	uart_8250_receive(&victim, (const uint8_t *)"xyz", 3);
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
@@ -370,8 +424,10 @@ static void test_snapshot_rejects_hostile(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* teardown closes the reader first: the writer gets EPIPE */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_transmit_goes_to_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_console_shows_busy_transmitter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_and_rx_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_full_and_space_notification, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fcr_clear_signals_room, setup, teardown),

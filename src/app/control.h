@@ -12,8 +12,13 @@
  *   resume                    -> "ok"
  *   stop                      -> "ok"
  *   snapshot [stop ]<abs-dir> -> "ok <bytes of state> <bytes of memory data> <ns>"
+ *   migrate [downtime <ms> ]<address>
+ *                             -> "ok <rounds> <bytes sent> <downtime ns> <total ns>",
+ *                                once the destination runs the VM (this one then ends)
  * The directory is the rest of the line, taken literally (it may hold spaces
  * or end in " stop"); "stop " before it ends the VM once it is written.
+ * While a migration runs, pause, resume, snapshot and migrate are refused
+ * (stop is not: it ends the VM and the migration with it).
  * Errors: "error <one line>".
  */
 #ifndef ARMVMM_CONTROL_H
@@ -49,6 +54,18 @@ struct control_ops {
 	 */
 	int (*snapshot)(void *opaque, const char *dir, bool stop, struct control_snapshot_result *res,
 			char *msg, size_t msg_cap);
+	/*
+	 * Start migrating to addr (downtime_ms 0: the default target). 0 when it
+	 * runs: the server's reply waits for control_server_migrated(); or
+	 * -errno and a one-line reason in msg.
+	 */
+	int (*migrate)(void *opaque, const char *addr, unsigned int downtime_ms, char *msg, size_t msg_cap);
+};
+
+/* How a migration ended, for the deferred reply. */
+struct control_migrate_result {
+	unsigned int rounds;
+	uint64_t bytes, downtime_ns, total_ns;
 };
 
 /* Names: 1..64 characters of [A-Za-z0-9._-], not starting with '.'. */
@@ -70,6 +87,8 @@ struct control_server {
 	ino_t sock_ino;
 	const struct control_ops *ops;
 	void *opaque;
+	bool migrating;		/* a migration runs: migrate_fd waits for its outcome */
+	int migrate_fd;
 };
 
 /*
@@ -79,8 +98,16 @@ struct control_server {
  */
 int control_server_start(struct control_server *s, struct eventloop *loop, const char *name,
 			 const struct control_ops *ops, void *opaque);
-/* Handle one request line (what a connection's callback does; exposed for tests). Writes the reply line. */
-void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
+/*
+ * Handle one request line (what a connection's callback does; exposed for
+ * tests). Writes the reply line and returns 0, or returns CONTROL_DEFERRED
+ * (reply empty) for a migration that started: its reply comes later.
+ */
+#define CONTROL_DEFERRED 1
+int control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
+/* The migration ended (result 0: the VM moved): the waiting client gets its reply. */
+void control_server_migrated(struct control_server *s, int result, const struct control_migrate_result *r,
+			     const char *msg);
 void control_server_stop(struct control_server *s);	/* close and unlink */
 
 /* "armvmm pause|resume|stop|list|snapshot ...": argv[0] is the command. Returns the exit status. */

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -162,10 +163,13 @@ static void on_connection(void *opaque, int fd, short revents)
 			close(c);
 			return;
 		}
-		if (n < 0)
+		if (n < 0) {
 			snprintf(reply, sizeof(reply), "error request too long or incomplete");
-		else
-			control_server_handle(s, req, reply, sizeof(reply));
+		} else if (control_server_handle(s, req, reply, sizeof(reply)) == CONTROL_DEFERRED) {
+			s->migrate_fd = c; /* answered by control_server_migrated */
+			s->migrating = true;
+			return;
+		}
 	}
 	control_write_line(c, reply, SERVER_IO_TIMEOUT_MS); /* a client that left gets no reply: fine */
 	close(c);
@@ -176,7 +180,7 @@ int control_server_start(struct control_server *s, struct eventloop *loop, const
 {
 	int ret;
 
-	*s = (struct control_server){ .listen_fd = -1, .ops = ops, .opaque = opaque };
+	*s = (struct control_server){ .listen_fd = -1, .ops = ops, .opaque = opaque, .migrate_fd = -1 };
 	ret = control_socket_path(name, s->path, sizeof(s->path), true);
 	if (ret < 0)
 		return ret;
@@ -197,6 +201,9 @@ int control_server_start(struct control_server *s, struct eventloop *loop, const
 
 void control_server_stop(struct control_server *s)
 {
+	if (s->migrating)
+		close_fd(&s->migrate_fd);
+	s->migrating = false;
 	if (s->listen_fd < 0)
 		return;
 	/* Unlink before close, so that nobody finds our name refusing and takes it for stale. */
@@ -249,12 +256,71 @@ static void reply_ok_or_error(char *reply, size_t cap, const char *what, int ret
 		snprintf(reply, cap, "ok");
 }
 
-void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap)
+/*
+ * "[downtime <ms> ]<address>": the option first, the address the rest (it
+ * starts with unix: or tcp:, so it is never mistaken for the option).
+ */
+static int handle_migrate(struct control_server *s, const char *arg, char *reply, size_t cap)
 {
+	unsigned long downtime = 0;
+	char msg[512] = "", *end;
 	int ret;
 
+	if (!s->ops->migrate) {
+		snprintf(reply, cap, "error this VM cannot be migrated");
+		return 0;
+	}
+	if (strncmp(arg, "downtime ", 9) == 0) {
+		downtime = strtoul(arg + 9, &end, 10);
+		if (end == arg + 9 || *end != ' ' || downtime == 0 || downtime > 3600000) {
+			snprintf(reply, cap, "error migrate: the downtime is a number of milliseconds from 1 to 3600000");
+			return 0;
+		}
+		arg = end + 1;
+	}
+	ret = s->ops->migrate(s->opaque, arg, (unsigned int)downtime, msg, sizeof(msg));
+	if (ret < 0) {
+		snprintf(reply, cap, "error %s", msg[0] ? msg : strerror(-ret));
+		return 0;
+	}
+	reply[0] = 0;
+	return CONTROL_DEFERRED;
+}
+
+void control_server_migrated(struct control_server *s, int result, const struct control_migrate_result *r,
+			     const char *msg)
+{
+	char reply[CONTROL_LINE_MAX];
+
+	if (!s->migrating)
+		return;
+	s->migrating = false;
+	if (result < 0)
+		snprintf(reply, sizeof(reply), "error %s", msg && *msg ? msg : strerror(-result));
+	else
+		snprintf(reply, sizeof(reply), "ok %u %" PRIu64 " %" PRIu64 " %" PRIu64, r->rounds, r->bytes,
+			 r->downtime_ns, r->total_ns);
+	for (char *p = reply; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	control_write_line(s->migrate_fd, reply, SERVER_IO_TIMEOUT_MS);
+	close_fd(&s->migrate_fd);
+}
+
+int control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap)
+{
+	bool migrating = s->migrating;
+	int ret;
+
+	if (migrating && strcmp(request, "status") != 0 && strcmp(request, "stop") != 0) {
+		snprintf(reply, cap, "error a migration of this VM is in progress");
+		return 0;
+	}
 	if (strcmp(request, "status") == 0) {
-		snprintf(reply, cap, "ok %ld %s", (long)getpid(), s->ops->is_paused(s->opaque) ? "paused" : "running");
+		snprintf(reply, cap, "ok %ld %s", (long)getpid(),
+			 migrating ? "migrating" : s->ops->is_paused(s->opaque) ? "paused" : "running");
+	} else if (strncmp(request, "migrate ", 8) == 0) {
+		return handle_migrate(s, request + 8, reply, cap);
 	} else if (strcmp(request, "pause") == 0) {
 		handle_pause(s, reply, cap);
 	} else if (strcmp(request, "resume") == 0) {
@@ -273,4 +339,5 @@ void control_server_handle(struct control_server *s, const char *request, char *
 	for (char *p = reply; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	return 0;
 }

@@ -15,12 +15,15 @@ static void print_usage(FILE *f)
 		   "\n"
 		   "commands:\n"
 		   "  run        boot a guest (see 'armvmm run --help')\n"
-		   "  restore    continue a VM from a snapshot directory (see 'armvmm restore --help')\n"
+		   "  restore    continue a VM from a snapshot directory, or receive a migrating one\n"
+		   "             (see 'armvmm restore --help')\n"
 		   "  list       list your running VMs\n"
 		   "  pause      pause a VM: armvmm pause NAME\n"
 		   "  resume     let a paused VM run on: armvmm resume NAME\n"
 		   "  stop       end a VM: armvmm stop NAME\n"
 		   "  snapshot   save a VM to a directory: armvmm snapshot NAME DIR [--stop]\n"
+		   "  migrate    send a running VM to another armvmm:\n"
+		   "             armvmm migrate NAME unix:PATH|tcp:HOST:PORT [--downtime-ms N]\n"
 		   "             (each takes --help; VMs are named with 'armvmm run --name NAME')\n"
 		   "\n"
 		   "  armvmm --help | --version\n");
@@ -29,7 +32,7 @@ static void print_usage(FILE *f)
 /* The commands that talk to a running VM over its control socket. */
 static bool is_control_command(const char *cmd)
 {
-	static const char *const cmds[] = { "list", "pause", "resume", "stop", "snapshot" };
+	static const char *const cmds[] = { "list", "pause", "resume", "stop", "snapshot", "migrate" };
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)

@@ -101,7 +101,8 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 
 enum {
 	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE,
-	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT,
+	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_INCOMING, OPT_REMAP, OPT_ALLOW_CHANGED,
+	OPT_SCRIPT_RESTORED,
 };
 
 static int parse_name(const char *arg)
@@ -286,14 +287,43 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 void options_print_restore_help(void)
 {
 	printf("usage: armvmm restore DIR [options]\n"
+	       "       armvmm restore --incoming unix:PATH|tcp:ADDR:PORT [options]\n"
 	       "\n"
-	       "Continue the VM saved in snapshot directory DIR ('armvmm snapshot NAME DIR').\n"
-	       "The VM's shape (vCPUs, RAM, irqchip, devices, disks) comes from the snapshot.\n"
+	       "Continue the VM saved in snapshot directory DIR ('armvmm snapshot NAME DIR'),\n"
+	       "or wait at the address for one VM that 'armvmm migrate' sends, then run it.\n"
+	       "The VM's shape (vCPUs, RAM, irqchip, devices, disks) comes from the snapshot\n"
+	       "or the migration.\n"
 	       "\n"
+	       "      --incoming ADDR     wait for a migrating VM: unix:PATH, tcp:IPv4:PORT or\n"
+	       "                          tcp:[IPv6]:PORT (unencrypted: a trusted network only)\n"
+	       "      --disk OLD=NEW      the saved disk OLD is the file NEW now (same size)\n"
+	       "      --allow-changed-disk  restore even over a disk that changed since the save\n"
+	       "                          (its size must not): the guest's file system may break\n"
 	       "      --name NAME         listen on a control socket of this name\n"
 	       "      --script FILE       drive the console from a script\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
 	       "  -h, --help              this text\n");
+}
+
+/* --disk OLD=NEW: split at the first '=' (so OLD holds none). */
+static int parse_remap(const char *arg, struct vm_config *cfg)
+{
+	const char *eq = strchr(arg, '=');
+	char *from;
+
+	if (!eq || eq == arg || !eq[1]) {
+		pr_err("--disk '%s': give OLD=NEW, the saved disk's path and where it is now", arg);
+		return -EINVAL;
+	}
+	if (cfg->nr_disk_remaps == VM_MAX_DISKS) {
+		pr_err("--disk: at most %u disks", VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	from = strndup(arg, (size_t)(eq - arg));
+	if (!from)
+		return -ENOMEM;
+	cfg->disk_remaps[cfg->nr_disk_remaps++] = (struct disk_remap){ .from = from, .to = eq + 1 };
+	return 0;
 }
 
 static int parse_count(const char *opt, const char *arg, unsigned int *out)
@@ -315,9 +345,13 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "script", required_argument, NULL, OPT_SCRIPT },
 		{ "loglevel", required_argument, NULL, OPT_LOGLEVEL },
+		{ "incoming", required_argument, NULL, OPT_INCOMING },
+		{ "disk", required_argument, NULL, OPT_REMAP },
+		{ "allow-changed-disk", no_argument, NULL, OPT_ALLOW_CHANGED },
 		/* Internal: a migrating script run passes where to continue. */
 		{ "script-start", required_argument, NULL, OPT_SCRIPT_START },
 		{ "script-input", required_argument, NULL, OPT_SCRIPT_INPUT },
+		{ "script-restored", required_argument, NULL, OPT_SCRIPT_RESTORED },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -338,6 +372,13 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 				return -EINVAL;
 			break;
 		case OPT_SCRIPT_INPUT: cfg->script_input = optarg; break;
+		case OPT_SCRIPT_RESTORED: cfg->script_restored = optarg; break;
+		case OPT_INCOMING: cfg->incoming = optarg; break;
+		case OPT_REMAP:
+			if (parse_remap(optarg, cfg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_ALLOW_CHANGED: cfg->allow_changed_disks = true; break;
 		case 'h':
 			options_print_restore_help();
 			return 1;
@@ -349,6 +390,14 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 			       argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (cfg->incoming) {
+		if (optind < argc) {
+			pr_err("unexpected argument '%s': a VM comes either from a snapshot or --incoming "
+			       "(see 'armvmm restore --help')", argv[optind]);
+			return -EINVAL;
+		}
+		return 0;
 	}
 	if (optind != argc - 1) {
 		pr_err(optind == argc ? "no snapshot given: armvmm restore DIR (see 'armvmm restore --help')"

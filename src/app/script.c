@@ -758,7 +758,7 @@ bool script_migration(const struct script *s, char *dir, size_t cap, unsigned in
 
 static void remove_migrate_dir(const char *dir)
 {
-	static const char *const files[] = { "snap/state", "snap/memory", "input" };
+	static const char *const files[] = { "snap/state", "snap/memory", "input", "restored" };
 	char p[PATH_MAX + 32];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -774,8 +774,8 @@ static void remove_migrate_dir(const char *dir)
 int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir, unsigned int start)
 {
 	static const char *const levels[] = { "error", "warning", "info", "debug" };
-	char snap[PATH_MAX + 16], input[PATH_MAX + 16], start_s[16];
-	const char *argv[16];
+	char snap[PATH_MAX + 16], input[PATH_MAX + 16], restored[PATH_MAX + 16], start_s[16];
+	const char *argv[20];
 	unsigned int a = 0;
 	struct stat st;
 	sigset_t none;
@@ -784,6 +784,7 @@ int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir
 
 	snprintf(snap, sizeof(snap), "%s/snap", migrate_dir);
 	snprintf(input, sizeof(input), "%s/input", migrate_dir);
+	snprintf(restored, sizeof(restored), "%s/restored", migrate_dir);
 	snprintf(start_s, sizeof(start_s), "%u", start);
 	argv[a++] = "armvmm";
 	argv[a++] = "restore";
@@ -794,6 +795,8 @@ int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir
 	argv[a++] = start_s;
 	argv[a++] = "--loglevel";
 	argv[a++] = levels[cfg->loglevel];
+	argv[a++] = "--script-restored";
+	argv[a++] = restored;
 	if (stat(input, &st) == 0) {
 		argv[a++] = "--script-input";
 		argv[a++] = input;
@@ -807,8 +810,8 @@ int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		pr_err("migrate: cannot start a new armvmm process: %s", strerror(errno));
-		remove_migrate_dir(migrate_dir);
+		pr_err("migrate: cannot start a new armvmm process: %s; the VM's snapshot is kept in %s "
+		       "(armvmm restore %s)", strerror(errno), snap, snap);
 		return VM_EXIT_ERROR;
 	}
 	if (pid == 0) {
@@ -822,7 +825,14 @@ int script_migrate_continue(const struct vm_config *cfg, const char *migrate_dir
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	remove_migrate_dir(migrate_dir);
+	/* The VM lives on only in its snapshot until a new process has restored it: never remove it before. */
+	if (stat(restored, &st) == 0) {
+		remove_migrate_dir(migrate_dir);
+	} else {
+		pr_err("migrate: the VM could not be restored in a new process; its snapshot is kept in %s "
+		       "(armvmm restore %s)", snap, snap);
+		return VM_EXIT_ERROR;
+	}
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return VM_EXIT_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);

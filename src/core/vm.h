@@ -66,6 +66,10 @@ struct vm {
 	unsigned int nr_parked;		/* threads waiting in vcpu_park() */
 	unsigned int nr_live;		/* vCPU threads started and not finished */
 	bool paused;			/* main thread's view: every live vCPU is parked */
+
+	/* KVM's dirty-page log on guest RAM (a migration's sender thread turns it on and off). */
+	bool dirty_logging;
+	bool dirty_manual;		/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: pages are write-protected by vm_dirty_log_clear */
 };
 
 /* Fresh state: no fds, no vCPUs; the stop eventfd. 0 or -errno after one error line. */
@@ -90,5 +94,22 @@ void vm_request_stop(struct vm *vm, int status);
 /* Main thread: pause every vCPU. 0 and the time taken, or -ESHUTDOWN if the VM is ending. */
 int vm_pause(struct vm *vm, uint64_t *ns);
 void vm_resume(struct vm *vm);
+
+/*
+ * KVM's log of the pages the guest writes (KVM_MEM_LOG_DIRTY_PAGES on guest
+ * RAM), one bit per host page, for migration. Any thread, the vCPUs may run.
+ * start: from now on writes are logged (with manual protection where KVM has
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2). fetch: the pages written since the
+ * last fetch (automatic mode: KVM clears and write-protects them at once) or
+ * since they were last cleared (manual mode) into bitmap
+ * (guest_mem_bitmap_bytes() bytes). clear: manual mode, write-protect the
+ * pages of bitmap in [first, first + count) again, just before their contents
+ * are copied; first a multiple of 64 (nothing to do in automatic mode).
+ * stop: no more logging. 0 or -errno after one error line.
+ */
+int vm_dirty_log_start(struct vm *vm);
+int vm_dirty_log_fetch(struct vm *vm, uint64_t *bitmap);
+int vm_dirty_log_clear(struct vm *vm, uint64_t *bitmap, uint64_t first, uint64_t count);
+int vm_dirty_log_stop(struct vm *vm);
 
 #endif

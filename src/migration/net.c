@@ -315,3 +315,97 @@ int mig_recv_exact(int fd, void *buf, size_t len, int timeout_ms)
 	}
 	return 0;
 }
+
+/* --- buffered frames ------------------------------------------------------------------- */
+
+int mig_writer_init(struct mig_writer *w, int fd, int timeout_ms)
+{
+	*w = (struct mig_writer){ .fd = fd, .timeout_ms = timeout_ms, .buf = malloc(MIG_IO_BUFFER) };
+	return w->buf ? 0 : -ENOMEM;
+}
+
+int mig_writer_flush(struct mig_writer *w)
+{
+	struct iovec iov = { w->buf, w->len };
+	int err = w->len ? mig_send_iov(w->fd, &iov, 1, w->timeout_ms) : 0;
+
+	w->len = 0;
+	return err;
+}
+
+int mig_writer_frame(struct mig_writer *w, uint32_t tag, uint32_t instance, const void *payload, size_t len)
+{
+	uint8_t hdr[MIG_FRAME_HEADER_SIZE];
+	int err;
+
+	if (len > MIG_IO_BUFFER / 4) {
+		err = mig_writer_flush(w);
+		return err ? err : mig_send_frame(w->fd, tag, instance, payload, len, w->timeout_ms);
+	}
+	if (w->len + sizeof(hdr) + len > MIG_IO_BUFFER && (err = mig_writer_flush(w)))
+		return err;
+	mig_frame_header(hdr, tag, instance, payload, len);
+	memcpy(w->buf + w->len, hdr, sizeof(hdr));
+	memcpy(w->buf + w->len + sizeof(hdr), payload, len);
+	w->len += sizeof(hdr) + len;
+	return 0;
+}
+
+void mig_writer_free(struct mig_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = 0;
+}
+
+int mig_reader_init(struct mig_reader *r, int fd, int timeout_ms)
+{
+	*r = (struct mig_reader){ .fd = fd, .timeout_ms = timeout_ms, .buf = malloc(MIG_IO_BUFFER) };
+	return r->buf ? 0 : -ENOMEM;
+}
+
+int mig_reader_read(struct mig_reader *r, void *dst, size_t len)
+{
+	uint8_t *out = dst;
+	uint64_t deadline = deadline_in(r->timeout_ms);
+	size_t got = 0;
+
+	while (got < len) {
+		if (r->start < r->end) {
+			size_t n = r->end - r->start < len - got ? r->end - r->start : len - got;
+			memcpy(out + got, r->buf + r->start, n);
+			r->start += n;
+			got += n;
+			continue;
+		}
+		/* Big payloads straight to where they go; everything else through the buffer. */
+		bool direct = len - got >= MIG_IO_BUFFER / 2;
+		ssize_t k = recv(r->fd, direct ? out + got : r->buf, direct ? len - got : MIG_IO_BUFFER, MSG_DONTWAIT);
+		if (k > 0) {
+			if (direct) {
+				got += (size_t)k;
+			} else {
+				r->start = 0;
+				r->end = (size_t)k;
+			}
+			continue;
+		}
+		if (k == 0)
+			return got ? -EPROTO : -ENODATA;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		int w = wait_until(r->fd, POLLIN, deadline);
+		if (w < 0)
+			return w;
+	}
+	return 0;
+}
+
+void mig_reader_free(struct mig_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->start = r->end = 0;
+}

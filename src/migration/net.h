@@ -53,4 +53,37 @@ int mig_send_frame(int fd, uint32_t tag, uint32_t instance, const void *payload,
 /* Exactly len bytes within timeout_ms. 0, -ENODATA (the peer closed before the first byte), -EPROTO (mid-way), -ETIMEDOUT, -errno. */
 int mig_recv_exact(int fd, void *buf, size_t len, int timeout_ms);
 
+/*
+ * Frames gathered into large writes, and read back from large reads: a
+ * migration's last round is thousands of single pages, and a system call
+ * (and a wake-up of the other side) per page would make it many times slower
+ * than the rounds before it. A frame larger than a quarter of the buffer
+ * goes out on its own.
+ */
+#define MIG_IO_BUFFER (512u << 10)
+
+struct mig_writer {
+	int fd;
+	uint8_t *buf;
+	size_t len;
+	int timeout_ms;		/* for each write that must wait */
+};
+/* 0, or -ENOMEM. */
+int mig_writer_init(struct mig_writer *w, int fd, int timeout_ms);
+/* Queue one frame (header and payload). 0 or -errno from a write (mig_send_iov's). */
+int mig_writer_frame(struct mig_writer *w, uint32_t tag, uint32_t instance, const void *payload, size_t len);
+int mig_writer_flush(struct mig_writer *w);
+void mig_writer_free(struct mig_writer *w);
+
+struct mig_reader {
+	int fd;
+	uint8_t *buf;
+	size_t start, end;
+	int timeout_ms;		/* for each read that must wait */
+};
+int mig_reader_init(struct mig_reader *r, int fd, int timeout_ms);
+/* Exactly len bytes: as mig_recv_exact. */
+int mig_reader_read(struct mig_reader *r, void *dst, size_t len);
+void mig_reader_free(struct mig_reader *r);
+
 #endif

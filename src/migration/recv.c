@@ -60,7 +60,7 @@ static int next_frame(struct mig_incoming *in, struct mig_rx *rx, uint8_t **buf,
 	uint8_t hdr[MIG_FRAME_HEADER_SIZE];
 	uint32_t tag, instance, crc;
 	uint64_t len;
-	int err = mig_recv_exact(in->fd, hdr, sizeof(hdr), FRAME_TIMEOUT_MS);
+	int err = mig_reader_read(&in->in, hdr, sizeof(hdr));
 
 	if (!err)
 		err = mig_parse_frame_header(hdr, rx->h.page_size, &tag, &instance, &len, &crc);
@@ -76,7 +76,7 @@ static int next_frame(struct mig_incoming *in, struct mig_rx *rx, uint8_t **buf,
 		*cap = (size_t)len;
 	}
 	if (!err)
-		err = mig_recv_exact(in->fd, *buf, (size_t)len, FRAME_TIMEOUT_MS);
+		err = mig_reader_read(&in->in, *buf, (size_t)len);
 	if (err == -ENODATA || err == -EPROTO || err == -ECONNRESET) {
 		pr_err("the source went away in the middle of the migration");
 		return -EPIPE;
@@ -105,7 +105,13 @@ static int wait_for_source(struct mig_incoming *in, const struct vm_config *req)
 	in->fd = mig_accept(lfd, &in->addr);
 	/* Exactly one VM comes in: nobody else may connect now. */
 	mig_unlisten(lfd, &in->addr);
-	return in->fd < 0 ? in->fd : 0;
+	if (in->fd < 0)
+		return in->fd;
+	if (mig_reader_init(&in->in, in->fd, FRAME_TIMEOUT_MS) < 0) {
+		pr_err("out of memory receiving a migration");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* The handshake's decision: build the machine the source describes, or say why not. */
@@ -158,6 +164,7 @@ int mig_receive(struct board *b, const struct vm_config *req, struct vm_config *
 	int ret;
 
 	in->fd = -1;
+	in->in.buf = NULL;
 	mig_rx_init(&rx, board_snap_kinds, board_nr_snap_kinds);
 	log_clear_error();
 	ret = wait_for_source(in, req);
@@ -189,6 +196,7 @@ int mig_receive(struct board *b, const struct vm_config *req, struct vm_config *
 			(unsigned long long)((t_done - t0) / 1000000),
 			(unsigned long long)((clock_monotonic_ns() - t_done) / 1000000));
 	in->pages = rx.pages;
+	mig_reader_free(&in->in);
 	free(buf);
 	mig_rx_free(&rx);
 	if (ret < 0)

@@ -19,6 +19,7 @@ struct board;
 
 struct mig_incoming {
 	int fd;			/* the source, until confirmed */
+	struct mig_reader in;	/* frames from it */
 	struct mig_addr addr;
 	uint64_t pages;		/* received, for the log */
 };

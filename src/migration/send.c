@@ -93,12 +93,20 @@ static int send_failed(struct mig_send *m, int err)
 
 static int send_frame(struct mig_send *m, uint32_t tag, uint32_t instance, const void *payload, size_t len)
 {
-	int err = mig_send_frame(m->fd, tag, instance, payload, len, SEND_TIMEOUT_MS);
+	int err = mig_writer_frame(&m->out, tag, instance, payload, len);
 
 	if (err)
 		return send_failed(m, err);
 	m->st.bytes += MIG_FRAME_HEADER_SIZE + len;
 	return 0;
+}
+
+/* Everything queued goes out: before waiting for an answer, and at the end of each round. */
+static int flush(struct mig_send *m)
+{
+	int err = mig_writer_flush(&m->out);
+
+	return err ? send_failed(m, err) : 0;
 }
 
 /* Has the destination said something (a refusal) or hung up? Checked between frames. */
@@ -194,7 +202,7 @@ static int send_pages(struct mig_send *m, uint64_t *bitmap, bool send_zeros, boo
 		if (!err)
 			err = check_peer(m);
 	}
-	return err;
+	return err ? err : flush(m);
 }
 
 static uint64_t count_bits(const uint64_t *bitmap, size_t words)
@@ -350,6 +358,7 @@ static void finish_step(struct mig_send *m)
 		m->thread_started = false;
 	}
 	close_fd(&m->fd);
+	mig_writer_free(&m->out);
 	snap_reader_close(&m->state);
 	if (m->result == 0) {
 		pr_info("migrated to %s: %u rounds, %llu MiB sent, downtime %llu ms, total %llu ms", m->addr.text,
@@ -399,9 +408,13 @@ static int handshake(struct mig_send *m)
 	m->fd = mig_connect(&m->addr, CONNECT_TIMEOUT_MS);
 	if (m->fd < 0)
 		return fail(m, m->fd, "%s", log_last_error());
+	if (mig_writer_init(&m->out, m->fd, SEND_TIMEOUT_MS) < 0)
+		return fail(m, -ENOMEM, "out of memory starting the migration");
 	err = send_frame(m, MIG_TAG_HELLO, 0, m->hello, MIG_HELLO_SIZE);
 	if (!err)
 		err = send_frame(m, SNAP_SEC_CONFIG, 0, m->conf.data, m->conf.len);
+	if (!err)
+		err = flush(m);
 	if (!err)
 		err = read_reply(m, REPLY_TIMEOUT_MS, &yes, reason, sizeof(reason));
 	if (!err && !yes)
@@ -440,7 +453,7 @@ static int stop_and_copy(struct mig_send *m)
 	le32_put(done, s->nr_sections - 1);
 	if (!err)
 		err = send_frame(m, MIG_TAG_DONE, 0, done, sizeof(done));
-	return err;
+	return err ? err : flush(m);
 }
 
 static int migrate(struct mig_send *m)

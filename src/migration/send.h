@@ -47,6 +47,7 @@ struct mig_send {
 	mig_done_fn *done;
 	void *opaque;
 	int fd;				/* the connection, -1 */
+	struct mig_writer out;		/* frames to it, gathered */
 	pthread_t thread;
 	bool thread_started;
 	int event_fd;			/* the thread wakes the main thread: stop the VM, or finished */

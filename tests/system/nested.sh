@@ -18,7 +18,9 @@
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
 # (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
-# (tests/data: stored snapshots), TMPDIR (a tmpfs in the nested host).
+# (tests/data: stored snapshots), MIGRATION_TESTS (migration-tests.sh), MIG_PROXY (a
+# stream-spoiling relay), MODULES (kernel modules the payload may insmod: veth), TMPDIR
+# (a tmpfs in the nested host).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -184,6 +186,16 @@ make_l1_initrd() {
 	if [ -x "$build/tests/system/snap-edit" ]; then
 		cp "$build/tests/system/snap-edit" "$root/armvmm/"
 	fi
+	if [ -x "$build/tests/system/mig-proxy" ]; then
+		cp "$build/tests/system/mig-proxy" "$root/armvmm/"
+	fi
+	cp "$here/migration-tests.sh" "$root/armvmm/migration-tests.sh"
+	# Kernel modules the level-1 payload may load itself (veth: a second network namespace).
+	mkdir -p "$root/armvmm/modules"
+	for m in veth; do
+		f=$(module_file "$m")
+		[ -n "$f" ] && cp "$f" "$root/armvmm/modules/"
+	done
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
 #!/bin/busybox sh
@@ -197,6 +209,7 @@ export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
+export MIGRATION_TESTS=/armvmm/migration-tests.sh MIG_PROXY=/armvmm/mig-proxy MODULES=/armvmm/modules
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
@@ -222,6 +235,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
+	export MIGRATION_TESTS="$here/migration-tests.sh" MIG_PROXY="$build/tests/system/mig-proxy" MODULES=""
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if $tap; then

@@ -226,4 +226,8 @@ check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console
 . "$SNAPSHOT_TESTS"
 snapshot_tests
 
+# --- live migration ----------------------------------------------------------------------
+. "$MIGRATION_TESTS"
+migration_tests
+
 finish

@@ -1,0 +1,127 @@
+/*
+ * mig-proxy: stands between a migrating armvmm and its destination, so the
+ * system tests can spoil a real migration stream in flight, as a broken
+ * network or another host would, without a second host.
+ *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET
+ *       forward everything, with the byte at OFFSET of the source's stream flipped
+ *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET irqchip TYPE
+ *       rewrite the greeting's irqchip type (its frame checksum fixed): the
+ *       destination must then provide an interrupt controller it may lack
+ * Both are unix socket paths; one connection is served, then the proxy exits.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HEADER 24	/* frame header: tag, instance, length (u64), crc, reserved */
+#define HELLO_IRQCHIP 24	/* in the greeting's payload */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -1;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un la, da;
+	uint64_t flip = UINT64_MAX, seen = 0;
+	long irqchip = -1;
+	uint8_t buf[65536];
+	int lfd, src, dst;
+
+	if (argc != 5 || unix_addr(argv[1], &la) || unix_addr(argv[2], &da)) {
+		fprintf(stderr, "usage: mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET|irqchip TYPE\n");
+		return 2;
+	}
+	if (strcmp(argv[3], "flip") == 0)
+		flip = strtoull(argv[4], NULL, 0);
+	else if (strcmp(argv[3], "irqchip") == 0)
+		irqchip = strtol(argv[4], NULL, 0);
+	else
+		return 2;
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&la, sizeof(la)) < 0 || listen(lfd, 1) < 0) {
+		perror("mig-proxy: listen");
+		return 1;
+	}
+	src = accept(lfd, NULL, NULL);
+	close(lfd);
+	unlink(argv[1]);
+	dst = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (src < 0 || dst < 0 || connect(dst, (struct sockaddr *)&da, sizeof(da)) < 0) {
+		perror("mig-proxy: connect");
+		return 1;
+	}
+	if (irqchip >= 0) {
+		/* The greeting is the stream's first frame: rewrite its irqchip type, fix its CRC. */
+		uint8_t hello[HEADER + 48];
+		size_t got = 0;
+		while (got < sizeof(hello)) {
+			ssize_t k = recv(src, hello + got, sizeof(hello) - got, 0);
+			if (k <= 0)
+				return 1;
+			got += (size_t)k;
+		}
+		put32(hello + HEADER + HELLO_IRQCHIP, (uint32_t)irqchip);
+		put32(hello + 16, (uint32_t)crc32(0, hello + HEADER, 48));
+		if (write_all(dst, hello, sizeof(hello)) < 0)
+			return 1;
+		seen = sizeof(hello);
+	}
+	/* Until the destination hangs up: the source may go first (after its last frame). */
+	for (int src_open = 1;;) {
+		struct pollfd p[2] = { { .fd = src_open ? src : -1, .events = POLLIN }, { .fd = dst, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return 1;
+		for (int i = 0; i < 2; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t k = recv(p[i].fd, buf, sizeof(buf), 0);
+			if (k <= 0 && i == 0) {
+				shutdown(dst, SHUT_WR);
+				src_open = 0;
+				continue;
+			}
+			if (k <= 0)
+				return 0;
+			if (i == 0 && flip >= seen && flip < seen + (uint64_t)k)
+				buf[flip - seen] ^= 0x40;
+			if (i == 0)
+				seen += (uint64_t)k;
+			if (write_all(i ? src : dst, buf, (size_t)k) < 0 && i == 0)
+				return 0;
+		}
+	}
+}

@@ -111,7 +111,8 @@ uint8_t *snap_buf_reserve(struct snap_buf *b, size_t n)
 		b->err = true;
 		return NULL;
 	}
-	if (b->len + n > b->cap) {
+	/* Always some room: even an empty payload has a pointer to point past (NULL + 0 is undefined). */
+	if (b->len + n > b->cap || !b->data) {
 		size_t cap = b->cap ? b->cap : 64;
 		while (cap < b->len + n)
 			cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;

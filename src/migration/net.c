@@ -292,30 +292,6 @@ int mig_send_frame(int fd, uint32_t tag, uint32_t instance, const void *payload,
 	return mig_send_iov(fd, iov, len ? 2 : 1, timeout_ms);
 }
 
-int mig_recv_exact(int fd, void *buf, size_t len, int timeout_ms)
-{
-	uint64_t deadline = deadline_in(timeout_ms);
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t k = recv(fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
-		if (k > 0) {
-			got += (size_t)k;
-			continue;
-		}
-		if (k == 0)
-			return got ? -EPROTO : -ENODATA;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		int r = wait_until(fd, POLLIN, deadline);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* --- buffered frames ------------------------------------------------------------------- */
 
 int mig_writer_init(struct mig_writer *w, int fd, int timeout_ms)

@@ -50,8 +50,6 @@ struct iovec;
 int mig_send_iov(int fd, struct iovec *iov, int n, int timeout_ms);
 /* One frame: header and payload. 0 or -errno (no message). */
 int mig_send_frame(int fd, uint32_t tag, uint32_t instance, const void *payload, size_t len, int timeout_ms);
-/* Exactly len bytes within timeout_ms. 0, -ENODATA (the peer closed before the first byte), -EPROTO (mid-way), -ETIMEDOUT, -errno. */
-int mig_recv_exact(int fd, void *buf, size_t len, int timeout_ms);
 
 /*
  * Frames gathered into large writes, and read back from large reads: a
@@ -82,7 +80,10 @@ struct mig_reader {
 	int timeout_ms;		/* for each read that must wait */
 };
 int mig_reader_init(struct mig_reader *r, int fd, int timeout_ms);
-/* Exactly len bytes: as mig_recv_exact. */
+/*
+ * Exactly len bytes, waiting at most timeout_ms for each read. 0, -ENODATA
+ * (the peer closed before the first byte), -EPROTO (mid-way), -ETIMEDOUT, -errno.
+ */
 int mig_reader_read(struct mig_reader *r, void *dst, size_t len);
 void mig_reader_free(struct mig_reader *r);
 

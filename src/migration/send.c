@@ -50,7 +50,10 @@ static int read_reply(struct mig_send *m, int timeout_ms, bool *yes, char *reaso
 	uint8_t hdr[MIG_FRAME_HEADER_SIZE], payload[8 + MIG_MAX_REASON];
 	uint32_t tag, instance, crc;
 	uint64_t len;
-	int err = mig_recv_exact(m->fd, hdr, sizeof(hdr), timeout_ms);
+	int err;
+
+	m->in.timeout_ms = timeout_ms;
+	err = mig_reader_read(&m->in, hdr, sizeof(hdr));
 
 	if (err == -ETIMEDOUT)
 		return fail(m, err, "the destination did not answer within %d s", timeout_ms / 1000);
@@ -62,7 +65,7 @@ static int read_reply(struct mig_send *m, int timeout_ms, bool *yes, char *reaso
 	if (!err && tag != MIG_TAG_REPLY)
 		err = -EPROTO;
 	if (!err)
-		err = mig_recv_exact(m->fd, payload, (size_t)len, timeout_ms);
+		err = mig_reader_read(&m->in, payload, (size_t)len);
 	if (!err && snap_crc32(payload, (size_t)len) != crc)
 		err = -EPROTO;
 	if (!err)
@@ -359,6 +362,7 @@ static void finish_step(struct mig_send *m)
 	}
 	close_fd(&m->fd);
 	mig_writer_free(&m->out);
+	mig_reader_free(&m->in);
 	snap_reader_close(&m->state);
 	if (m->result == 0) {
 		pr_info("migrated to %s: %u rounds, %llu MiB sent, downtime %llu ms, total %llu ms", m->addr.text,
@@ -408,7 +412,7 @@ static int handshake(struct mig_send *m)
 	m->fd = mig_connect(&m->addr, CONNECT_TIMEOUT_MS);
 	if (m->fd < 0)
 		return fail(m, m->fd, "%s", log_last_error());
-	if (mig_writer_init(&m->out, m->fd, SEND_TIMEOUT_MS) < 0)
+	if (mig_writer_init(&m->out, m->fd, SEND_TIMEOUT_MS) < 0 || mig_reader_init(&m->in, m->fd, REPLY_TIMEOUT_MS) < 0)
 		return fail(m, -ENOMEM, "out of memory starting the migration");
 	err = send_frame(m, MIG_TAG_HELLO, 0, m->hello, MIG_HELLO_SIZE);
 	if (!err)

@@ -48,6 +48,7 @@ struct mig_send {
 	void *opaque;
 	int fd;				/* the connection, -1 */
 	struct mig_writer out;		/* frames to it, gathered */
+	struct mig_reader in;		/* its answers */
 	pthread_t thread;
 	bool thread_started;
 	int event_fd;			/* the thread wakes the main thread: stop the VM, or finished */

@@ -7,7 +7,7 @@
  * would almost never get past the checksum, and the checksum check itself is
  * a unit test's), unless the header's CRC is 0xffffffff, which goes through
  * as it is. After the handshake the pages go into a "guest RAM" buffer of
- * exactly the size the greeting declared (at most 64 MiB; a larger one ends
+ * exactly the size the greeting declared (at most 16 MiB; a larger one ends
  * the input), so one byte outside it is an ASan report. When the stream
  * completes, the state it assembled is checked against what the reader
  * promises: sections inside the image, each found again.
@@ -24,7 +24,7 @@
 #include "core/log.h"
 #include "migration/stream.h"
 
-#define MAX_RAM (64ull << 20)
+#define MAX_RAM (16ull << 20)
 
 static FILE *report;
 
@@ -72,10 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* The destination would build the VM here; the fuzzer's RAM is a buffer of the declared size. */
 			if (rx.h.mem_size > MAX_RAM)
 				break;
-			ram = malloc((size_t)rx.h.mem_size);
+			ram = calloc(1, (size_t)rx.h.mem_size);
 			if (!ram)
 				break;
-			memset(ram, 0, (size_t)rx.h.mem_size);
 			mig_rx_set_ram(&rx, ram);
 		}
 		if (rx.phase == MIG_RX_DONE) {

@@ -973,6 +973,18 @@ static struct virtio_blk *b2;
 /* The identity the snapshot recorded (in CONF), as a restore hands it to the disk. */
 static struct disk_identity recorded;
 
+/* The disk created again in vm2 from cfg, sharing vm's RAM. */
+static void create_in_vm2(const struct disk_config *cfg)
+{
+	memset(&vm2, 0, sizeof(vm2));
+	vm2.vm_fd = -1;
+	vm2.irqchip.ops = &recording_ops;
+	vm2.mem = vm.mem;
+	assert_int_equal(create_disk(&vm2, cfg), 0);
+	t2 = transport(&vm2, 0);
+	b2 = t2->dev;
+}
+
 /* Close the fixture's device (its flock goes with it) and create the disk again in vm2, as a restore does. */
 static void recreate(bool read_only)
 {
@@ -982,13 +994,7 @@ static void recreate(bool read_only)
 	assert_int_equal(virtio_blk_identity(b, &recorded), 0);
 	virtio_blk_destroy(b);
 	b = NULL;
-	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = -1;
-	vm2.irqchip.ops = &recording_ops;
-	vm2.mem = vm.mem;
-	assert_int_equal(create_disk(&vm2, &cfg), 0);
-	t2 = transport(&vm2, 0);
-	b2 = t2->dev;
+	create_in_vm2(&cfg);
 }
 
 static void drop_recreated(void)
@@ -1056,14 +1062,8 @@ static void test_snapshot_disk_changed(void **state)
 	virtio_blk_destroy(b);
 	b = NULL;
 	assert_int_equal(truncate(path, (DISK_SECTORS + 8) * 512), 0);
-	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = -1;
-	vm2.irqchip.ops = &recording_ops;
-	vm2.mem = vm.mem;
 	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD };
-	assert_int_equal(create_disk(&vm2, &cfg), 0);
-	t2 = transport(&vm2, 0);
-	b2 = t2->dev;
+	create_in_vm2(&cfg);
 	struct virtio_mmio_state before = t2->st;
 	edges = 0;
 	struct snap_cursor c = { .p = buf.data, .len = buf.len };
@@ -1161,13 +1161,7 @@ static void test_snapshot_disk_written_since(void **state)
 	/* --allow-changed-disk: the size is all that is checked. */
 	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD, .untrusted_path = true,
 				   .check = DISK_CHECK_SIZE, .recorded = &recorded };
-	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = -1;
-	vm2.irqchip.ops = &recording_ops;
-	vm2.mem = vm.mem;
-	assert_int_equal(create_disk(&vm2, &cfg), 0);
-	t2 = transport(&vm2, 0);
-	b2 = t2->dev;
+	create_in_vm2(&cfg);
 	c = (struct snap_cursor){ .p = buf.data, .len = buf.len };
 	assert_int_equal(virtio_mmio_restore(t2, &c), 0);
 	drop_recreated();

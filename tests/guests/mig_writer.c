@@ -27,19 +27,16 @@
  * generation): a page whose last rewrite did not make it across, or whose
  * table entry did not, is caught.
  *
- * Timer: as snap_timer.c, INTID 27 every PERIOD_MS on a fixed schedule;
+ * Timer: lib/ticker.c's fixed schedule (as snap_timer's), every PERIOD_MS;
  * after 'g' the tick count must match the counter within one.
  */
-#include "gic.h"
+#include "ticker.h"
 
-#define VTIMER_INTID 27
-#define VTIMER_PRIO 0xa0
 #define PERIOD_MS 10
 #define TICKS_READY 20
 #define TICKS_AFTER 50
 #define WAIT_MS 20000
 #define WAIT_G_MS 900000
-#define MAX_STALE 1000
 
 #define BEFORE_SIZE (4ULL << 20)
 #define PAGE 4096ULL
@@ -49,10 +46,6 @@
 #define MAX_MIB 1024
 #define DEFAULT_RATE 2000
 
-#define CNTV_CTL_ENABLE (1ULL << 0)
-#define CNTV_CTL_IMASK (1ULL << 1)
-#define CNTV_CTL_ISTATUS (1ULL << 2)
-
 extern char _end[];
 
 struct page_entry {
@@ -61,10 +54,8 @@ struct page_entry {
 };
 
 static struct gic gic;
-static uint64_t seed, period, cval_base;
+static uint64_t seed;
 static uint64_t before_base, table_base, region_base, npages, rate = DEFAULT_RATE, mib = DEFAULT_MIB;
-static volatile uint64_t next_cval, ticks, last_count;
-static volatile unsigned stale;
 
 static uint64_t mix(uint64_t v)
 {
@@ -75,59 +66,6 @@ static uint64_t mix(uint64_t v)
 static uint64_t word_of(uint64_t addr, uint64_t gen)
 {
 	return mix(addr + seed + gen * 0x100000001b3ULL);
-}
-
-static void timer_irq(void)
-{
-	uint32_t iar = gic_ack(&gic);
-	unsigned intid = gic_iar_intid(&gic, iar);
-	uint64_t ctl, now;
-
-	if (gic_intid_spurious(intid)) {
-		if (++stale > MAX_STALE)
-			fail("mig-writer: more than %d spurious interrupts", MAX_STALE);
-		return;
-	}
-	if (intid != VTIMER_INTID) {
-		gic_eoi(&gic, iar);
-		fail("mig-writer: acknowledged INTID %u, expected %d", intid, VTIMER_INTID);
-	}
-	ctl = read_sysreg(cntv_ctl_el0);
-	now = counter_now();
-	if (now < last_count)
-		fail("mig-writer: CNTVCT went backwards: 0x%llx after 0x%llx", (unsigned long long)now,
-		     (unsigned long long)last_count);
-	last_count = now;
-	if (!(ctl & CNTV_CTL_ISTATUS)) {
-		gic_eoi(&gic, iar);
-		if (++stale > MAX_STALE)
-			fail("mig-writer: more than %d timer interrupts with ISTATUS clear", MAX_STALE);
-		return;
-	}
-	if (read_sysreg(cntv_cval_el0) != next_cval)
-		fail("mig-writer: tick %llu: CNTV_CVAL_EL0 0x%llx, this guest armed 0x%llx",
-		     (unsigned long long)ticks + 1, (unsigned long long)read_sysreg(cntv_cval_el0),
-		     (unsigned long long)next_cval);
-	ticks = ticks + 1;
-	next_cval = next_cval + period;
-	write_sysreg(cntv_cval_el0, next_cval);
-	isb();
-	gic_eoi(&gic, iar);
-}
-
-/* The value of "<key>" as a whole word of the bootargs, or NULL. */
-static const char *bootarg(const char *args, const char *key)
-{
-	for (const char *p = args; *p; p++) {
-		size_t i;
-		if (p != args && p[-1] != ' ')
-			continue;
-		for (i = 0; key[i] && p[i] == key[i]; i++)
-			;
-		if (!key[i])
-			return p + i;
-	}
-	return NULL;
 }
 
 static uint64_t number(const char *p, const char *key, uint64_t max)
@@ -144,14 +82,11 @@ static uint64_t number(const char *p, const char *key, uint64_t max)
 
 static void parse_bootargs(void)
 {
-	const char *args, *p;
-	int chosen = fdt_path_offset(&guest_fdt, "/chosen");
+	const char *p;
 
-	if (chosen < 0 || fdt_getprop_string(&guest_fdt, chosen, "bootargs", &args) < 0)
-		return;
-	if ((p = bootarg(args, "mig.mib=")))
+	if ((p = dt_bootarg(&guest_fdt, "mig.mib=")))
 		mib = number(p, "mig.mib=", MAX_MIB);
-	if ((p = bootarg(args, "mig.rate=")))
+	if ((p = dt_bootarg(&guest_fdt, "mig.rate=")))
 		rate = number(p, "mig.rate=", 1000000);
 	if (mib == 0)
 		fail("mig-writer: mig.mib= must be at least 1");
@@ -231,7 +166,7 @@ static void check_during(void)
 void guest_main(uintptr_t dtb)
 {
 	const char *what = "";
-	uint64_t rewrites = 0, i = 0, t0, now, expected, diff, target, deadline, step;
+	uint64_t rewrites = 0, i = 0, t0, now, expected, count, deadline, step;
 	int err, c;
 
 	guest_init(dtb, true);
@@ -249,23 +184,8 @@ void guest_main(uintptr_t dtb)
 	for (uint64_t p = 0; p < npages; p++)
 		rewrite(p, 1);
 
-	period = counter_freq() * PERIOD_MS / 1000;
-	write_sysreg(cntv_ctl_el0, 0);
-	isb();
-	gic_init(&gic);
-	gic_enable_ppi(&gic, VTIMER_INTID, VTIMER_PRIO);
-	irq_handler = timer_irq;
-	last_count = counter_now();
-	cval_base = last_count;
-	next_cval = cval_base + period;
-	write_sysreg(cntv_cval_el0, next_cval);
-	write_sysreg(cntv_ctl_el0, CNTV_CTL_ENABLE);
-	isb();
-	irq_enable();
-	deadline = counter_deadline_ms(WAIT_MS);
-	while (ticks < TICKS_READY)
-		if (counter_now() >= deadline)
-			fail("mig-writer: only %llu of %d ticks within %d ms", (unsigned long long)ticks, TICKS_READY, WAIT_MS);
+	ticker_start(&gic, "mig-writer", PERIOD_MS);
+	ticker_wait_ready(TICKS_READY, WAIT_MS);
 	kprintf("mig-writer: ready pages=%llu rate=%llu\n", (unsigned long long)npages, (unsigned long long)rate);
 
 	/* Rewriting on a fixed schedule (rate pages a second) until 'g': the migration happens meanwhile. */
@@ -273,7 +193,7 @@ void guest_main(uintptr_t dtb)
 	t0 = counter_now();
 	deadline = counter_deadline_ms(WAIT_G_MS);
 	for (;;) {
-		now = counter_now();
+		now = ticker_poll("rewriting");
 		if (now >= deadline)
 			fail("mig-writer: no 'g' on the UART within %d s", WAIT_G_MS / 1000);
 		if (!step || now - t0 >= rewrites * step) {
@@ -286,24 +206,8 @@ void guest_main(uintptr_t dtb)
 			break;
 	}
 
-	target = ticks + TICKS_AFTER;
-	deadline = counter_deadline_ms(WAIT_MS);
-	for (;;) {
-		irq_disable();
-		now = counter_now();
-		expected = (now - cval_base) / period;
-		diff = expected > ticks ? expected - ticks : ticks - expected;
-		if (ticks >= target && diff <= 1)
-			break;
-		if (now >= deadline)
-			fail("mig-writer: %llu ticks, expected %llu, %d ms after 'g'", (unsigned long long)ticks,
-			     (unsigned long long)expected, WAIT_MS);
-		irq_enable();
-	}
-	write_sysreg(cntv_ctl_el0, CNTV_CTL_IMASK);
-	isb();
-	irq_handler = NULL;
-	kprintf("mig-writer: ticks ok count=%llu expected=%llu\n", (unsigned long long)ticks,
+	ticker_finish(TICKS_AFTER, WAIT_MS, &count, &expected);
+	kprintf("mig-writer: ticks ok count=%llu expected=%llu\n", (unsigned long long)count,
 		(unsigned long long)expected);
 	check_before();
 	kprintf("mig-writer: before ok bytes=%llu\n", (unsigned long long)BEFORE_SIZE);

@@ -7,7 +7,12 @@
  *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET irqchip TYPE
  *       rewrite the greeting's irqchip type (its frame checksum fixed): the
  *       destination must then provide an interrupt controller it may lack
- * Both are unix socket paths; one connection is served, then the proxy exits.
+ *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET hold OFFSET
+ *       forward the source's first OFFSET bytes, say "holding" on stderr and
+ *       forward no more, so the test can kill the destination mid-stream
+ *       whatever the speed of the host
+ * Both are unix socket paths; one connection is served, then the proxy exits
+ * (when the destination hangs up, so does the source's connection).
  */
 #include <errno.h>
 #include <poll.h>
@@ -56,19 +61,21 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 int main(int argc, char **argv)
 {
 	struct sockaddr_un la, da;
-	uint64_t flip = UINT64_MAX, seen = 0;
+	uint64_t flip = UINT64_MAX, hold = UINT64_MAX, seen = 0;
 	long irqchip = -1;
 	uint8_t buf[65536];
 	int lfd, src, dst;
 
 	if (argc != 5 || unix_addr(argv[1], &la) || unix_addr(argv[2], &da)) {
-		fprintf(stderr, "usage: mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET|irqchip TYPE\n");
+		fprintf(stderr, "usage: mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET|irqchip TYPE|hold OFFSET\n");
 		return 2;
 	}
 	if (strcmp(argv[3], "flip") == 0)
 		flip = strtoull(argv[4], NULL, 0);
 	else if (strcmp(argv[3], "irqchip") == 0)
 		irqchip = strtol(argv[4], NULL, 0);
+	else if (strcmp(argv[3], "hold") == 0)
+		hold = strtoull(argv[4], NULL, 0);
 	else
 		return 2;
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -102,13 +109,17 @@ int main(int argc, char **argv)
 	}
 	/* Until the destination hangs up: the source may go first (after its last frame). */
 	for (int src_open = 1;;) {
-		struct pollfd p[2] = { { .fd = src_open ? src : -1, .events = POLLIN }, { .fd = dst, .events = POLLIN } };
+		int reading = src_open && seen < hold;
+		struct pollfd p[2] = { { .fd = reading ? src : -1, .events = POLLIN }, { .fd = dst, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return 1;
 		for (int i = 0; i < 2; i++) {
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			ssize_t k = recv(p[i].fd, buf, sizeof(buf), 0);
+			size_t want = sizeof(buf);
+			if (i == 0 && hold - seen < want)
+				want = (size_t)(hold - seen);
+			ssize_t k = recv(p[i].fd, buf, want, 0);
 			if (k <= 0 && i == 0) {
 				shutdown(dst, SHUT_WR);
 				src_open = 0;
@@ -122,6 +133,10 @@ int main(int argc, char **argv)
 				seen += (uint64_t)k;
 			if (write_all(i ? src : dst, buf, (size_t)k) < 0 && i == 0)
 				return 0;
+			if (i == 0 && seen == hold) {
+				fprintf(stderr, "holding\n");
+				fflush(stderr);
+			}
 		}
 	}
 }

@@ -182,18 +182,26 @@ _mig_failures() {
 		verdict "mig-corrupted-stream-$_ic"
 	fi
 
-	# The destination killed in the middle of the memory rounds.
-	_mig_dst "killed-$_ic" "unix:$TMPDIR/killed.sock"
-	_killed=$DST
-	(
-		_mig_wait "$DST_OUT" "accepted a VM" 60 && kill -KILL $_killed
-	) &
-	_killer=$!
-	_mig_refused "mig-destination-killed-$_ic" "unix:$TMPDIR/killed.sock" "the destination went away"
-	wait $_killer
-	wait $_killed
-	grep -q "received the VM" "$DST_OUT" && why "the destination got the whole VM before it was killed"
-	verdict "mig-destination-killed-$_ic"
+	# The destination killed in the middle of the memory rounds: the proxy holds the stream
+	# 4 MiB in (past the handshake, well before the end) while the destination dies.
+	if [ -x "$MIG_PROXY" ]; then
+		_mig_dst "killed-$_ic" "unix:$TMPDIR/killed.sock"
+		_killed=$DST
+		"$MIG_PROXY" "$TMPDIR/proxy.sock" "$TMPDIR/killed.sock" hold 4194304 2> "$TMPDIR/proxy.err" &
+		_proxy=$!
+		sleep 0.5
+		(
+			_mig_wait "$TMPDIR/proxy.err" "holding" 120 && kill -KILL $_killed
+		) &
+		_killer=$!
+		_mig_refused "mig-destination-killed-$_ic" "unix:$TMPDIR/proxy.sock" "the destination went away"
+		wait $_killer
+		wait $_killed
+		wait $_proxy
+		grep -q "accepted a VM" "$DST_OUT" || why "the destination was killed before the memory rounds"
+		grep -q "received the VM" "$DST_OUT" && why "the destination got the whole VM before it was killed"
+		verdict "mig-destination-killed-$_ic"
+	fi
 
 	# After all of that the guest is intact: its memory, its ticks.
 	OUT=$SRC_OUT

@@ -9,6 +9,14 @@
 
 SNAP_EDIT=${SNAP_EDIT:-$(dirname "$ARMVMM")/snap-edit}
 
+# _disk FILE: a 1 MiB disk image with a pattern in its first sector (the stored v1
+# snapshots recorded one like it).
+_disk() {
+	_i=0
+	while [ $_i -lt 32 ]; do printf 'v1 disk line %02d\n' $_i; _i=$((_i + 1)); done > "$1"
+	head -c $((1048576 - 512)) /dev/zero >> "$1"
+}
+
 # _script NAME: writes the script text from stdin to $TMPDIR/NAME.script, prints the path.
 _script() {
 	cat > "$TMPDIR/$1.script"
@@ -22,11 +30,9 @@ _migrated() {
 	[ "$_m" = "$1" ] && [ "$_r" = "$1" ] || why "expected $1 migration(s), saw $_m snapshot(s) and $_r restore(s)"
 }
 
-# Bare-metal guests across one migrate, on irqchip $1.
-_snap_guests() {
-	_ic=$1
-	s=$(_script snap-timer <<'EOS'
-# snap_timer.bin: ticks and a memory pattern; the VM moves to a new process mid-run.
+# snap_timer.bin's script: ticks and a memory pattern; the VM moves to a new process mid-run.
+_snap_timer_migrate_script() {
+	_script snap-timer <<'EOS'
 timeout 60
 wait snap-timer: ready
 migrate
@@ -34,7 +40,12 @@ send g
 wait snap-timer: all ok
 expect-exit 0
 EOS
-)
+}
+
+# Bare-metal guests across one migrate, on irqchip $1.
+_snap_guests() {
+	_ic=$1
+	s=$(_snap_timer_migrate_script)
 	boot "snap-timer-migrate-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" --irqchip "$_ic" --script "$s" --loglevel info
 	want_rc 0
 	want "snap-timer: ready" "snap-timer: ticks ok" "snap-timer: memory ok" "snap-timer: all ok"
@@ -340,9 +351,7 @@ _snap_stored_v1() {
 		chmod 700 "$_d"
 		cp "$DATA/snapshot-v1-$hgic-$_ic/state" "$_d/state"
 		gunzip -c "$DATA/snapshot-v1-$hgic-$_ic/memory.gz" > "$_d/memory"
-		_i=0
-		while [ $_i -lt 32 ]; do printf 'v1 disk line %02d\n' $_i; _i=$((_i + 1)); done > /tmp/armvmm-v1/disk.img
-		head -c $((1048576 - 512)) /dev/zero >> /tmp/armvmm-v1/disk.img
+		_disk /tmp/armvmm-v1/disk.img
 		s=$(_script stored-v1 <<'EOS'
 timeout 60
 send g
@@ -363,12 +372,6 @@ EOS
 	done
 }
 
-# _disk FILE: a 1 MiB disk image with a pattern in its first sector.
-_disk() {
-	_i=0
-	while [ $_i -lt 32 ]; do printf 'disk line %05d\n' $_i; _i=$((_i + 1)); done > "$1"
-	head -c $((1048576 - 512)) /dev/zero >> "$1"
-}
 
 # Disks in snapshots: recorded by canonical path and identity, whatever path the user typed;
 # a disk that changed since, a recorded path that is a symlink now, a snapshot another user
@@ -447,15 +450,7 @@ EOS
 	rm -rf "$_snap"
 
 	# A script's migrate with a disk (its lock handed from the old process to the new one).
-	s=$(_script trust-migrate <<'EOS'
-timeout 60
-wait snap-timer: ready
-migrate
-send g
-wait snap-timer: all ok
-expect-exit 0
-EOS
-)
+	s=$(_snap_timer_migrate_script)
 	boot "snap-script-migrate-disk-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" -d "$_d/disk.img" --irqchip "$_ic" \
 		--script "$s" --loglevel info
 	want_rc 0

@@ -59,3 +59,22 @@ int dt_memory(const struct fdt *f, uint64_t *base, uint64_t *size)
 			return fdt_get_reg(f, node, 0, base, size);
 	}
 }
+
+const char *dt_bootarg(const struct fdt *f, const char *key)
+{
+	const char *args;
+	int chosen = fdt_path_offset(f, "/chosen");
+
+	if (chosen < 0 || fdt_getprop_string(f, chosen, "bootargs", &args) < 0)
+		return NULL;
+	for (const char *p = args; *p; p++) {
+		size_t i;
+		if (p != args && p[-1] != ' ')
+			continue;
+		for (i = 0; key[i] && p[i] == key[i]; i++)
+			;
+		if (!key[i])
+			return p + i;
+	}
+	return NULL;
+}

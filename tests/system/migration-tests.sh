@@ -99,6 +99,48 @@ _mig_live() {
 	verdict "$_name"
 }
 
+# Linux on a virtio root disk, writing and reading the disk back in a loop while it moves:
+# the disk's lock goes from source to destination, and what virtio-blk wrote into guest RAM
+# during the rounds (which KVM's dirty log does not see) arrives too, or the loop's md5sums
+# (and the file system) would tell.
+_mig_linux_disk() {
+	_ic=$1 _root="$TMPDIR/mig-root.ext4"
+	cp "$GUEST_ROOTFS" "$_root"
+	cat > "$TMPDIR/mig-linux.script" <<'EOS'
+timeout 120
+wait diskloop: round
+sendline stop
+wait diskloop: stopped after
+wait rootfs: done, 0 failure(s)
+expect-exit 0
+EOS
+	_mig_dst "linux-d-$_ic" "unix:$TMPDIR/linux.sock" --script "$TMPDIR/mig-linux.script" ||
+		why "the destination never listened"
+	SRC_OUT="$TMPDIR/linux-s.src.out"
+	timeout -s KILL 600 "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 -d "$_root" --irqchip "$_ic" \
+		--name "linux-s-$_ic" --loglevel info -p "panic=-1 armvmm.run=diskloop" < /dev/null > "$SRC_OUT" 2>&1 &
+	SRC=$!
+	_mig_wait "$SRC_OUT" "diskloop: round 2 ok" 240 || why "the guest's disk loop never got going"
+	OUT="$TMPDIR/linux.migrate.out"
+	timeout -s KILL 300 "$ARMVMM" migrate "linux-s-$_ic" "unix:$TMPDIR/linux.sock" > "$OUT" 2>&1
+	RC=$?
+	want_rc 0
+	_mig_summary "$OUT" "linux-s-$_ic" "unix:$TMPDIR/linux.sock"
+	wait $SRC
+	_src_rc=$?
+	[ "$_src_rc" = 0 ] || why "the source exited with status $_src_rc"
+	wait $DST
+	RC=$?
+	OUT=$DST_OUT
+	want_rc 0
+	want "diskloop: stopped after" "rootfs: done, 0 failure(s)"
+	want_none "FAIL"
+	_r=$(grep -c "diskloop: round .* ok" "$DST_OUT")
+	[ "$_r" -ge 1 ] || why "no round of the disk loop completed after the migration"
+	verdict "mig-linux-disk-$_ic"
+	rm -f "$_root"
+}
+
 # A -> B -> A: the VM leaves, and comes back to a new process on the first host.
 _mig_round_trip() {
 	_ic=$1
@@ -282,6 +324,7 @@ migration_tests() {
 	_mig_live "mig-unix-user" user "unix:$TMPDIR/mig-user.sock"
 	_mig_live "mig-tcp-user" user "tcp:127.0.0.1:4402" -p "mig.rate=4000"
 	_mig_round_trip "$ic"
+	_mig_linux_disk "$ic"
 	_mig_failures "$ic"
 	[ "$hgic" = v3 ] && _mig_netns
 	unset XDG_RUNTIME_DIR

@@ -91,7 +91,9 @@ static int send_failed(struct mig_send *m, int err)
 		return fail(m, -EPROTO, "the destination refused the migration: %s", reason);
 	}
 	m->msg[0] = 0;
-	return fail(m, err, "the destination went away during the migration (%s)", strerror(-err));
+	/* -EAGAIN / -ECONNRESET from the checks between frames: it hung up without a word. */
+	return fail(m, err, "the destination went away during the migration (%s)",
+		    err == -EAGAIN || err == -ECONNRESET ? "it closed the connection" : strerror(-err));
 }
 
 static int send_frame(struct mig_send *m, uint32_t tag, uint32_t instance, const void *payload, size_t len)
@@ -264,7 +266,8 @@ static int precopy(struct mig_send *m)
 		if (err)
 			return err;
 		n = count_bits(m->dirty, words);
-		uint64_t estimate = rate ? n * ps * 1000000000ull / rate : (n ? UINT64_MAX : 0);
+		/* No rate measured yet (too little was sent): a few pages left is as good as none. */
+		uint64_t estimate = rate ? n * ps * 1000000000ull / rate : n * ps <= (256u << 10) ? 0 : UINT64_MAX;
 		pr_info("migration round %u: %llu pages dirty, %llu ms to send them at %llu MiB/s", m->st.rounds,
 			(unsigned long long)n, (unsigned long long)(estimate == UINT64_MAX ? 0 : estimate / 1000000),
 			(unsigned long long)(rate >> 20));

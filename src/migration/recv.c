@@ -143,15 +143,26 @@ static int accept_vm(struct board *b, struct mig_rx *rx, const struct vm_config 
 	return ret;
 }
 
-static int acquire_devices(struct board *b)
+/* Take the disks; *n says how many devices got theirs (to let go again on failure). */
+static int acquire_devices(struct board *b, unsigned int *n)
 {
-	for (unsigned int i = 0; i < b->devices.count; i++) {
-		struct device *d = &b->devices.dev[i];
+	for (*n = 0; *n < b->devices.count; (*n)++) {
+		struct device *d = &b->devices.dev[*n];
 		int ret = d->ops->acquire ? d->ops->acquire(d) : 0;
 		if (ret < 0)
 			return ret;
 	}
 	return 0;
+}
+
+/* A failed restore lets go of the disks before it says no: the source takes them back at once. */
+static void release_devices(struct board *b, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		struct device *d = &b->devices.dev[i];
+		if (d->ops->release)
+			d->ops->release(d);
+	}
 }
 
 int mig_receive(struct board *b, const struct vm_config *req, struct vm_config *restored, struct mig_incoming *in)
@@ -186,10 +197,13 @@ int mig_receive(struct board *b, const struct vm_config *req, struct vm_config *
 		ret = next_frame(in, &rx, &buf, &cap);
 	/* The source has let go of the disks: take them, then the state goes in as a snapshot's would. */
 	uint64_t t_done = clock_monotonic_ns();
+	unsigned int acquired = 0;
 	if (ret == 0)
-		ret = acquire_devices(b);
+		ret = acquire_devices(b, &acquired);
 	if (ret == 0)
 		ret = snapshot_load(b, &rx.state, &expect);
+	if (ret < 0)
+		release_devices(b, acquired);
 	if (ret == 0)
 		pr_info("received the VM from %s: %llu pages, %llu zero pages, in %llu ms; state loaded in %llu ms",
 			in->addr.text, (unsigned long long)rx.pages, (unsigned long long)rx.zero_pages,

@@ -28,6 +28,7 @@
 /* The destination builds a VM before it answers, and restores one before it confirms: both may take a while. */
 #define REPLY_TIMEOUT_MS 120000
 #define CLEAR_CHUNK 4096u	/* pages write-protected again at a time (manual dirty log), 64 words */
+#define TAKE_BACK_TRIES 5	/* tenths of a second to get the disks back after a failure */
 
 /* --- talking to the destination ---------------------------------------------------------- */
 
@@ -340,10 +341,17 @@ static void take_back(struct mig_send *m)
 
 	vm_dirty_log_stop(&b->vm);
 	guest_mem_track(&b->vm.mem, false);
-	for (unsigned int i = 0; i < m->released; i++) {
-		struct device *d = &b->devices.dev[i];
-		if (d->ops->acquire && d->ops->acquire(d) < 0)
-			ret = -EBUSY;
+	/* A destination that took the disks and then failed lets go of them as it says no: wait a moment for it. */
+	for (unsigned int tries = 0; m->released && tries < TAKE_BACK_TRIES; tries++) {
+		ret = 0;
+		for (unsigned int i = 0; i < m->released; i++) {
+			struct device *d = &b->devices.dev[i];
+			if (d->ops->acquire && d->ops->acquire(d) < 0)
+				ret = -EBUSY;
+		}
+		if (ret == 0)
+			break;
+		usleep(100000);
 	}
 	m->released = 0;
 	if (ret < 0) {

@@ -81,7 +81,7 @@ if "$ARMVMM" --help 2>&1 | grep -q restore; then
 	for mem in 256 2048; do
 		name=bench$mem snap="$TMPDIR/bench-snap-$mem"
 		rm -rf "$snap"
-		"$ARMVMM" run -k "$GUESTS/wait.bin" -m "$mem" --name "$name" < /dev/null > "$TMPDIR/$name.out" 2>&1 &
+		"$ARMVMM" run -k "$GUESTS/wait.bin" -m "$mem" --name "$name" --loglevel info < /dev/null > "$TMPDIR/$name.out" 2>&1 &
 		pid=$!
 		i=0
 		while [ $i -lt 100 ] && ! grep -q "wait: running" "$TMPDIR/$name.out"; do sleep 0.1; i=$((i + 1)); done
@@ -92,6 +92,14 @@ if "$ARMVMM" --help 2>&1 | grep -q restore; then
 		done
 		p=$(sort -n "$TMPDIR/$name.pauses" | sed -n 6p)
 		echo "BENCH: pause latency, $mem MiB guest ($ic): median ${p:-?} us (11 pauses, request to every vCPU out of KVM_RUN)"
+		# Five saves of the running guest (the save time each reports), then the one kept, with --stop.
+		: > "$TMPDIR/$name.saves"
+		for i in 1 2 3 4 5; do
+			"$ARMVMM" snapshot "$name" "$snap-$i" 2>&1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p' >> "$TMPDIR/$name.saves"
+			rm -rf "$snap-$i"
+		done
+		echo "BENCH: snapshot save time, $mem MiB guest ($ic): median $(sort -n "$TMPDIR/$name.saves" | sed -n 3p) ms (5 saves: $(sort -n "$TMPDIR/$name.saves" | tr '\n' ' ')ms)"
+		sed -n 's/^armvmm: snapshot written to [^:]*: .* ms (\(state.*\))$/BENCH:   \1/p' "$TMPDIR/$name.out" | head -n5
 		line=$("$ARMVMM" snapshot "$name" "$snap" --stop 2>&1 | head -n1)
 		wait $pid
 		st=$(du -k "$snap/state" 2>/dev/null | cut -f1) mm=$(du -k "$snap/memory" 2>/dev/null | cut -f1)

@@ -182,18 +182,20 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 	struct snap_reader state;
 	struct snap_header h;
 	struct snap_writer *w = NULL;
-	uint64_t t0 = clock_monotonic_ns(), *touched = NULL;
+	uint64_t t0 = clock_monotonic_ns(), t_state = 0, t_touched = 0, *touched = NULL;
 	int ret;
 
 	/* Everything is read from KVM and the devices before the first byte is written. */
 	snapshot_header(b, &h);
 	ret = snapshot_capture(b, &state);
+	t_state = clock_monotonic_ns();
 	if (ret == 0) {
 		touched = malloc(guest_mem_bitmap_bytes(&vm->mem));
 		ret = touched ? guest_mem_touched(&vm->mem, touched) : -ENOMEM;
 		if (!touched)
 			pr_err("out of memory saving guest RAM");
 	}
+	t_touched = clock_monotonic_ns();
 	if (ret == 0)
 		ret = snap_writer_open(&w, dir, &h, board_snap_kinds, board_nr_snap_kinds);
 	for (unsigned int i = 0; ret == 0 && i < state.nr_sections; i++) {
@@ -214,9 +216,11 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 	if (ret < 0)
 		return ret;
 	res->ns = clock_monotonic_ns() - t0;
-	pr_info("snapshot written to %s: state %llu bytes, %llu MiB of RAM data, %llu ms", dir,
-		(unsigned long long)res->state_bytes, (unsigned long long)(res->memory_bytes >> 20),
-		(unsigned long long)(res->ns / 1000000));
+	pr_info("snapshot written to %s: state %llu bytes, %llu MiB of RAM data, %llu ms (state %llu ms, finding "
+		"the touched pages %llu ms, writing %llu ms)", dir, (unsigned long long)res->state_bytes,
+		(unsigned long long)(res->memory_bytes >> 20), (unsigned long long)(res->ns / 1000000),
+		(unsigned long long)((t_state - t0) / 1000000), (unsigned long long)((t_touched - t_state) / 1000000),
+		(unsigned long long)((t0 + res->ns - t_touched) / 1000000));
 	return 0;
 }
 

@@ -7,6 +7,10 @@
  *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET irqchip TYPE
  *       rewrite the greeting's irqchip type (its frame checksum fixed): the
  *       destination must then provide an interrupt controller it may lack
+ *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip-frame TAG
+ *       forward everything, with a payload byte of the first frame tagged TAG
+ *       (four characters, e.g. VCPU: a state section, sent once the source has
+ *       paused the VM and let go of its disks) flipped
  *   mig-proxy LISTEN-SOCKET DESTINATION-SOCKET hold OFFSET
  *       forward the source's first OFFSET bytes, say "holding" on stderr and
  *       forward no more, so the test can kill the destination mid-stream
@@ -58,16 +62,50 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Frame boundaries in the source's stream: the header being read, and the payload bytes left. */
+struct frames {
+	uint8_t hdr[HEADER];
+	size_t have;		/* header bytes seen */
+	uint64_t left;		/* payload bytes to go */
+	int done;		/* the frame was found and spoiled */
+};
+
+/* Walk n bytes of the stream; flip the first payload byte of the first frame tagged tag. */
+static void flip_in_frame(struct frames *f, const char *tag, uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n && !f->done; i++) {
+		if (f->left) {
+			f->left--;
+			continue;
+		}
+		f->hdr[f->have++] = p[i];
+		if (f->have < HEADER)
+			continue;
+		f->have = 0;
+		f->left = 0;
+		for (int k = 7; k >= 0; k--)
+			f->left = f->left << 8 | f->hdr[8 + k];
+		if (memcmp(f->hdr, tag, 4) == 0 && f->left && i + 1 < n) {
+			p[i + 1] ^= 0x40;
+			f->done = 1;
+		} else if (memcmp(f->hdr, tag, 4) == 0 && f->left) {
+			f->done = 2; /* the payload starts in the next read */
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un la, da;
 	uint64_t flip = UINT64_MAX, hold = UINT64_MAX, seen = 0;
+	char flip_tag[4] = { 0 };
+	struct frames fr = { 0 };
 	long irqchip = -1;
 	uint8_t buf[65536];
 	int lfd, src, dst;
 
 	if (argc != 5 || unix_addr(argv[1], &la) || unix_addr(argv[2], &da)) {
-		fprintf(stderr, "usage: mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET|irqchip TYPE|hold OFFSET\n");
+		fprintf(stderr, "usage: mig-proxy LISTEN-SOCKET DESTINATION-SOCKET flip OFFSET|flip-frame TAG|irqchip TYPE|hold OFFSET\n");
 		return 2;
 	}
 	if (strcmp(argv[3], "flip") == 0)
@@ -76,6 +114,8 @@ int main(int argc, char **argv)
 		irqchip = strtol(argv[4], NULL, 0);
 	else if (strcmp(argv[3], "hold") == 0)
 		hold = strtoull(argv[4], NULL, 0);
+	else if (strcmp(argv[3], "flip-frame") == 0 && strlen(argv[4]) == 4)
+		memcpy(flip_tag, argv[4], 4);
 	else
 		return 2;
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -129,6 +169,12 @@ int main(int argc, char **argv)
 				return 0;
 			if (i == 0 && flip >= seen && flip < seen + (uint64_t)k)
 				buf[flip - seen] ^= 0x40;
+			if (i == 0 && fr.done == 2) {
+				buf[0] ^= 0x40;
+				fr.done = 1;
+			} else if (i == 0 && flip_tag[0]) {
+				flip_in_frame(&fr, flip_tag, buf, (size_t)k);
+			}
 			if (i == 0)
 				seen += (uint64_t)k;
 			if (write_all(i ? src : dst, buf, (size_t)k) < 0 && i == 0)

@@ -181,8 +181,9 @@ _mig_refused() {
 # One source VM through every way a migration can fail; then it finishes its own checks.
 _mig_failures() {
 	_ic=$1
-	SRC_NAME="f-$_ic"
-	_mig_src "$SRC_NAME" "$_ic" -p "mig.mib=64 mig.rate=0" || why "the source guest never got ready"
+	SRC_NAME="f-$_ic" _fdisk="$TMPDIR/fail-disk.img"
+	head -c 1048576 /dev/zero > "$_fdisk"
+	_mig_src "$SRC_NAME" "$_ic" -p "mig.mib=64 mig.rate=0" -d "$_fdisk" || why "the source guest never got ready"
 
 	_mig_refused "mig-nobody-listening-unix-$_ic" "unix:$TMPDIR/nobody.sock" "cannot connect to unix:$TMPDIR/nobody.sock"
 	verdict "mig-nobody-listening-unix-$_ic"
@@ -222,6 +223,25 @@ _mig_failures() {
 			why "the destination did not say why it refused"
 		wait $_proxy
 		verdict "mig-corrupted-stream-$_ic"
+	fi
+
+	# A state section spoiled, sent after the source paused the VM and let go of its disk: the
+	# destination refuses it; the source takes its disk back and the guest runs on.
+	if [ -x "$MIG_PROXY" ]; then
+		_mig_dst "late-$_ic" "unix:$TMPDIR/late.sock"
+		"$MIG_PROXY" "$TMPDIR/proxy.sock" "$TMPDIR/late.sock" flip-frame VCPU &
+		_proxy=$!
+		sleep 0.5
+		_pauses=$(grep -c "VM paused" "$SRC_OUT")
+		_mig_refused "mig-refused-after-pause-$_ic" "unix:$TMPDIR/proxy.sock" "fails its checksum (frame VCPU/0)"
+		[ "$(grep -c "VM paused" "$SRC_OUT")" -gt "$_pauses" ] || why "the source never paused: not the state that failed"
+		grep -q "VM resumed" "$SRC_OUT" || why "the source did not resume the guest"
+		timeout -s KILL 30 "$ARMVMM" run -k "$GUESTS/hello.bin" -d "$_fdisk" < /dev/null > "$TMPDIR/late-lock.out" 2>&1 &&
+			why "another VM got the disk: the source did not take its lock back"
+		grep -q "in use by another process" "$TMPDIR/late-lock.out" || why "no lock refusal: $(cat "$TMPDIR/late-lock.out")"
+		wait $DST
+		wait $_proxy
+		verdict "mig-refused-after-pause-$_ic"
 	fi
 
 	# The destination killed in the middle of the memory rounds: the proxy holds the stream

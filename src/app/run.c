@@ -105,6 +105,18 @@ static int op_snapshot(void *opaque, const char *dir, bool stop, struct control_
 	return 0;
 }
 
+static int op_msi(void *opaque, uint32_t devid, uint32_t event_id, char *msg, size_t msg_cap)
+{
+	struct running_vm *r = opaque;
+	int ret;
+
+	log_clear_error();
+	ret = irqchip_signal_msi(&r->board.irqchip, devid, event_id);
+	if (ret < 0)
+		snprintf(msg, msg_cap, "%s", *log_last_error() ? log_last_error() : strerror(-ret));
+	return ret;
+}
+
 /* Main thread: the migration ended; the client that asked for it hears how. */
 static void migration_done(void *opaque, int result, const struct mig_stats *st, const char *msg)
 {
@@ -133,6 +145,7 @@ static const struct control_ops running_vm_ops = {
 	.resume = op_resume,
 	.stop = op_stop,
 	.snapshot = op_snapshot,
+	.msi = op_msi,
 	.migrate = op_migrate,
 };
 

@@ -4,8 +4,10 @@
  *   u32 nr_cpus, u64 mem_size, u32 console (0 serial, 1 virtio), u8 nodefaults,
  *   u8 has_rtc, u32 nr_disks, per disk: the disk's identity (devices/disk.h:
  *   canonical path, device, inode, size, mtime), u8 read_only, u32 io
- *   (0 auto, 1 uring, 2 thread), u32 nr_virtio, per slot: u32 virtio device id.
- * Version 1 recorded a disk by its absolute path alone (a string).
+ *   (0 auto, 1 uring, 2 thread), u32 nr_virtio, per slot: u32 virtio device id,
+ *   u8 pmu (the vCPUs have a PMUv3).
+ * Version 1 recorded a disk by its absolute path alone (a string), and no pmu
+ * (a PMU section said so).
  * The irqchip type is the snapshot header's (one place says it).
  */
 #include "board/board.h"
@@ -66,6 +68,8 @@ void board_conf_save(const struct board *b, struct snap_buf *buf)
 		if (d->ops->snap_tag == VIRTIO_MMIO_SNAP_TAG)
 			snap_put_u32(buf, ((const struct virtio_mmio *)d->priv)->ops->device_id);
 	}
+	/* The vCPUs are created with a PMU or without: a migration's destination must know before its state comes. */
+	snap_put_u8(buf, cfg->pmu);
 }
 
 /* Storage for the restored configuration's disks (one restore per process). */
@@ -167,6 +171,8 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 	}
 	for (unsigned int i = 0; i < expect->nr_virtio; i++)
 		expect->virtio_ids[i] = snap_get_u32(c);
+	if (!v1)
+		cfg->pmu = snap_get_bool(c);
 	if (snap_cursor_done(c, "CONF") < 0)
 		return -EINVAL;
 	if (bad || console > 1) {
@@ -189,6 +195,7 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 	switch (irqchip_type) {
 	case IRQCHIP_GICV2_KVM: cfg->irqchip = IRQCHIP_REQ_GICV2_KERNEL; break;
 	case IRQCHIP_GICV3_KVM: cfg->irqchip = IRQCHIP_REQ_GICV3; break;
+	case IRQCHIP_GICV3_ITS_KVM: cfg->irqchip = IRQCHIP_REQ_GICV3_ITS; break;
 	case IRQCHIP_GICV2_USER: cfg->irqchip = IRQCHIP_REQ_USER; break;
 	default:
 		pr_err("snapshot has an irqchip (%s) that cannot be restored",

@@ -34,6 +34,7 @@
 #include "board/board.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "devices/pmu.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
 #include "snapshot/vcpu_state.h"
@@ -318,6 +319,9 @@ int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req,
 	if (ret == 0)
 		ret = board_conf_load(&c, req, r->h.nr_vcpus, r->h.mem_gpa, r->h.mem_size, r->h.irqchip_type, restored,
 				      expect);
+	/* Version 1's CONF says nothing of a PMU: its own section says the vCPUs had one. */
+	if (ret == 0 && r->h.version == 1)
+		restored->pmu = snap_reader_find(r, PMU_SNAP_TAG, 0, &c) == 0;
 	return ret;
 }
 

@@ -226,6 +226,10 @@ check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console
 . "$SNAPSHOT_TESTS"
 snapshot_tests
 
+# --- kvmtool parity: the help form, a harness's invocation, the GICv3 ITS, the PMU ----------
+. "$PARITY_TESTS"
+parity_tests
+
 # --- live migration ----------------------------------------------------------------------
 . "$MIGRATION_TESTS"
 migration_tests

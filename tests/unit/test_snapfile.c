@@ -545,7 +545,7 @@ MODEL(m_page2048, m->page_size = 2048)
 MODEL(m_page128k, m->page_size = 131072)
 MODEL(m_page0, m->page_size = 0)
 MODEL(m_irqchip9, m->irqchip = 9)
-MODEL(m_irqchip4, m->irqchip = 4)
+MODEL(m_irqchip5, m->irqchip = IRQCHIP_NR_TYPES)	/* one past the last type (4: GICv3 with ITS) */
 MODEL(m_mem0, m->mem_size = 0)
 MODEL(m_gpa_unaligned, m->mem_gpa += 0x800)
 MODEL(m_size_unaligned, m->mem_size += 0x800)
@@ -601,7 +601,7 @@ static const struct corruption corruptions[] = {
 	{ "page_size 128K", m_page128k, NULL, false, "page size 131072" },
 	{ "page_size 0", m_page0, NULL, false, "page size 0" },
 	{ "irqchip_type 9", m_irqchip9, NULL, false, "irqchip type 9" },
-	{ "irqchip_type 4", m_irqchip4, NULL, false, "irqchip type 4" },
+	{ "irqchip_type 5", m_irqchip5, NULL, false, "irqchip type 5" },
 	{ "mem_size 0", m_mem0, NULL, false, "memory is empty" },
 	{ "mem_gpa not page-aligned", m_gpa_unaligned, NULL, false, "not page-aligned" },
 	{ "mem_size not page-aligned", m_size_unaligned, NULL, false, "not page-aligned" },

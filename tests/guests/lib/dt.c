@@ -60,6 +60,28 @@ int dt_memory(const struct fdt *f, uint64_t *base, uint64_t *size)
 	}
 }
 
+bool dt_bootargs_has(const struct fdt *f, const char *word)
+{
+	const char *args, *p;
+	size_t n = strlen(word);
+	int chosen = fdt_path_offset(f, "/chosen");
+
+	if (chosen < 0 || fdt_getprop_string(f, chosen, "bootargs", &args) < 0)
+		return false;
+	for (p = args; *p;) {
+		const char *start;
+
+		while (*p == ' ')
+			p++;
+		start = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - start) == n && memcmp(start, word, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 const char *dt_bootarg(const struct fdt *f, const char *key)
 {
 	const char *args;

@@ -97,7 +97,7 @@ static void test_kvmtool_harness_invocation(void **state)
 /* "armvmm --help": kvmtool's layout, the line harnesses look for, every command. */
 static void test_usage_in_kvmtool_form(void **state)
 {
-	static const char *const cmds[] = { "run", "restore", "list", "pause", "resume", "stop", "snapshot" };
+	static const char *const cmds[] = { "run", "restore", "list", "pause", "resume", "stop", "snapshot", "migrate" };
 	char buf[4096] = "";
 	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
 

@@ -141,6 +141,37 @@ EOS
 	rm -f "$_root"
 }
 
+# pmu.bin with --pmu: the destination learns from the configuration (before any state) that
+# the vCPUs have a PMU, and the counters and their overflow interrupts carry on.
+_mig_pmu() {
+	_ic=$1
+	cat > "$TMPDIR/mig-pmu.script" <<'EOS'
+timeout 120
+send g
+wait pmu: all ok
+expect-exit 0
+EOS
+	_mig_dst "pmu-d-$_ic" "unix:$TMPDIR/pmu.sock" --script "$TMPDIR/mig-pmu.script" || why "the destination never listened"
+	SRC_OUT="$TMPDIR/pmu-s.src.out"
+	timeout -s KILL 300 "$ARMVMM" run -k "$GUESTS/pmu.bin" --pmu --irqchip "$_ic" --name "pmu-s-$_ic" --loglevel info \
+		< /dev/null > "$SRC_OUT" 2>&1 &
+	SRC=$!
+	_mig_wait "$SRC_OUT" "pmu: ready" 60 || why "the guest never got ready"
+	OUT="$TMPDIR/pmu.migrate.out"
+	timeout -s KILL 300 "$ARMVMM" migrate "pmu-s-$_ic" "unix:$TMPDIR/pmu.sock" > "$OUT" 2>&1
+	RC=$?
+	want_rc 0
+	_mig_summary "$OUT" "pmu-s-$_ic" "unix:$TMPDIR/pmu.sock"
+	wait $SRC
+	wait $DST
+	RC=$?
+	OUT=$DST_OUT
+	want_rc 0
+	want "pmu: state ok after g" "pmu: counting ok after g" "pmu: overflow irq ok (after g)" "pmu: all ok"
+	want_none "FAIL"
+	verdict "mig-pmu-$_ic"
+}
+
 # A -> B -> A: the VM leaves, and comes back to a new process on the first host.
 _mig_round_trip() {
 	_ic=$1
@@ -344,6 +375,7 @@ migration_tests() {
 	_mig_live "mig-unix-user" user "unix:$TMPDIR/mig-user.sock"
 	_mig_live "mig-tcp-user" user "tcp:127.0.0.1:4402" -p "mig.rate=4000"
 	_mig_round_trip "$ic"
+	_mig_pmu "$ic"
 	_mig_linux_disk "$ic"
 	_mig_failures "$ic"
 	[ "$hgic" = v3 ] && _mig_netns

@@ -238,7 +238,7 @@ if "$ARMVMM" --help 2>&1 | grep -q restore; then
 	for mem in 256 2048; do
 		name=bench$mem snap="$TMPDIR/bench-snap-$mem"
 		rm -rf "$snap"
-		"$ARMVMM" run -k "$GUESTS/wait.bin" -m "$mem" --name "$name" < /dev/null > "$TMPDIR/$name.out" 2>&1 &
+		"$ARMVMM" run -k "$GUESTS/wait.bin" -m "$mem" --name "$name" --loglevel info < /dev/null > "$TMPDIR/$name.out" 2>&1 &
 		pid=$!
 		i=0
 		while [ $i -lt 100 ] && ! grep -q "wait: running" "$TMPDIR/$name.out"; do sleep 0.1; i=$((i + 1)); done
@@ -249,6 +249,14 @@ if "$ARMVMM" --help 2>&1 | grep -q restore; then
 		done
 		p=$(sort -n "$TMPDIR/$name.pauses" | sed -n 6p)
 		echo "BENCH: pause latency, $mem MiB guest ($ic): median ${p:-?} us (11 pauses, request to every vCPU out of KVM_RUN)"
+		# Five saves of the running guest (the save time each reports), then the one kept, with --stop.
+		: > "$TMPDIR/$name.saves"
+		for i in 1 2 3 4 5; do
+			"$ARMVMM" snapshot "$name" "$snap-$i" 2>&1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p' >> "$TMPDIR/$name.saves"
+			rm -rf "$snap-$i"
+		done
+		echo "BENCH: snapshot save time, $mem MiB guest ($ic): median $(sort -n "$TMPDIR/$name.saves" | sed -n 3p) ms (5 saves: $(sort -n "$TMPDIR/$name.saves" | tr '\n' ' ')ms)"
+		sed -n 's/^armvmm: snapshot written to [^:]*: .* ms (\(state.*\))$/BENCH:   \1/p' "$TMPDIR/$name.out" | head -n5
 		line=$("$ARMVMM" snapshot "$name" "$snap" --stop 2>&1 | head -n1)
 		wait $pid
 		st=$(du -k "$snap/state" 2>/dev/null | cut -f1) mm=$(du -k "$snap/memory" 2>/dev/null | cut -f1)
@@ -340,4 +348,70 @@ if [ "$ic" = gicv3 ] && "$ARMVMM" run --help 2>&1 | grep -q -- '--sandbox'; then
 	echo "BENCH: soak: one VM (256 MiB, a disk): 50 pause/resume cycles: open fds $fd0 -> $fd1, RSS $rss0 -> $rss1 KiB ($((rss1 - rss0)) KiB): $(bounds $fd0 $fd1 $rss0 $rss1)"
 	echo "BENCH: soak: the same VM, 20 snapshot cycles: open fds $fd1 -> $fd2, RSS $rss1 -> $rss2 KiB ($((rss2 - rss1)) KiB): $(bounds $fd1 $fd2 $rss1 $rss2); $fails requests failed, exit status $rc"
 	unset XDG_RUNTIME_DIR
+fi
+
+# Live migration against stop-and-copy: a mostly idle guest (wait.bin) and one that rewrites
+# memory at a fixed rate (mig_writer.bin: 64 MiB rewritten at 2000 pages a second, 8 MiB/s),
+# with 512 MiB and 2 GiB of RAM, each migrated over a unix socket (rounds, MiB sent, downtime,
+# total), then the same guest saved with "snapshot --stop" and restored (save time + restore
+# to vCPUs running): what a migration costs the guest without pre-copy.
+if "$ARMVMM" --help 2>&1 | grep -q migrate && [ -f "$GUESTS/mig_writer.bin" ]; then
+	export XDG_RUNTIME_DIR="$TMPDIR/bench-xdg"
+	mkdir -p "$XDG_RUNTIME_DIR"
+	chmod 700 "$XDG_RUNTIME_DIR"
+	ip link set lo up 2> /dev/null
+	: > "$TMPDIR/bench-empty.script"
+	bwait() { # FILE TEXT: wait up to 60 s for TEXT
+		i=0
+		while [ $i -lt 600 ] && ! grep -q "$2" "$1" 2> /dev/null; do sleep 0.1; i=$((i + 1)); done
+	}
+	for mem in 512 2048; do
+		for kind in idle writer; do
+			if [ $kind = idle ]; then
+				guest="$GUESTS/wait.bin" ready="wait: running" params=""
+			else
+				guest="$GUESTS/mig_writer.bin" ready="mig-writer: ready" params="mig.mib=64 mig.rate=2000"
+			fi
+			label="$mem MiB $kind guest ($ic)"
+			sock="$TMPDIR/bench-mig.sock"
+			rm -f "$sock"
+			"$ARMVMM" restore --incoming "unix:$sock" --name bdst --loglevel info < /dev/null > "$TMPDIR/bdst.out" 2>&1 &
+			dpid=$!
+			bwait "$TMPDIR/bdst.out" "waiting for an incoming VM"
+			"$ARMVMM" run -k "$guest" -m "$mem" -p "$params" --name bsrc --loglevel info < /dev/null > "$TMPDIR/bsrc.out" 2>&1 &
+			spid=$!
+			bwait "$TMPDIR/bsrc.out" "$ready"
+			sleep 2
+			line=$("$ARMVMM" migrate bsrc "unix:$sock" 2>&1 | head -n1)
+			wait $spid
+			echo "BENCH: live migration, $label: ${line#*: migrated to unix:$sock: }"
+			sed -n 's/^armvmm: migration round /BENCH:   round /p; s/^armvmm: migration: /BENCH:   /p' "$TMPDIR/bsrc.out"
+			down=$(echo "$line" | sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p')
+			"$ARMVMM" stop bdst > /dev/null 2>&1
+			wait $dpid
+			# The same guest, stopped, saved and restored.
+			snap="$TMPDIR/bench-sc-snap"
+			rm -rf "$snap"
+			"$ARMVMM" run -k "$guest" -m "$mem" -p "$params" --name bsc < /dev/null > "$TMPDIR/bsc.out" 2>&1 &
+			spid=$!
+			bwait "$TMPDIR/bsc.out" "$ready"
+			sleep 2
+			save=$("$ARMVMM" snapshot bsc "$snap" --stop 2>&1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p' | head -n1)
+			wait $spid
+			rest=$("$ARMVMM" restore "$snap" --script "$TMPDIR/bench-empty.script" --loglevel info 2>&1 < /dev/null |
+				sed -n 's/.*restore: vCPUs running \([0-9]*\) ms.*/\1/p' | head -n1)
+			rm -rf "$snap"
+			if [ -n "$save" ] && [ -n "$rest" ]; then
+				sc=$((save + rest))
+				echo "BENCH: stop-and-copy, $label: save ${save} ms + restore ${rest} ms = ${sc} ms of downtime"
+				[ -n "$down" ] && awk -v d="$down" -v s="$sc" -v l="$label" 'BEGIN {
+					printf "BENCH: live migration downtime / stop-and-copy, %s: %.0f%%\n", l, 100 * d / s }'
+			else
+				echo "BENCH: stop-and-copy, $label: FAILED (save '${save}' ms, restore '${rest}' ms)"
+			fi
+		done
+	done
+	unset XDG_RUNTIME_DIR
+else
+	echo "BENCH: live migration: skipped (this armvmm cannot migrate)"
 fi

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The folders under src/ are layers, each using only the layers below it:
-#   core < irqchip < devices < board < snapshot < app
+#   core < irqchip < devices < board < snapshot < migration < app
 # This fails (naming the file and the include) when a file includes a header of
 # its own layer's superior, or of a folder that is not a layer at all.
 #   check-layers.sh SRC-DIR
@@ -23,7 +23,7 @@ if [ "${1:-}" = --self-test ]; then
 	exit 0
 fi
 src=${1:?usage: check-layers.sh SRC-DIR}
-layers="core irqchip devices board snapshot app"
+layers="core irqchip devices board snapshot migration app"
 
 rank() {
 	r=0

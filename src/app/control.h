@@ -12,8 +12,13 @@
  *   resume                    -> "ok"
  *   stop                      -> "ok"
  *   snapshot [stop ]<abs-dir> -> "ok <bytes of state> <bytes of memory data> <ns>"
+ *   migrate [downtime <ms> ]<address>
+ *                             -> "ok <rounds> <bytes sent> <downtime ns> <total ns>",
+ *                                once the destination runs the VM (this one then ends)
  * The directory is the rest of the line, taken literally (it may hold spaces
  * or end in " stop"); "stop " before it ends the VM once it is written.
+ * While a migration runs, pause, resume, snapshot and migrate are refused
+ * (stop is not: it ends the VM and the migration with it).
  * Errors: "error <one line>".
  */
 #ifndef ARMVMM_CONTROL_H
@@ -57,6 +62,18 @@ struct control_ops {
 	 * one-line reason in msg.
 	 */
 	int (*msi)(void *opaque, uint32_t devid, uint32_t event_id, char *msg, size_t msg_cap);
+	/*
+	 * Start migrating to addr (downtime_ms 0: the default target). 0 when it
+	 * runs: the server's reply waits for control_server_migrated(); or
+	 * -errno and a one-line reason in msg.
+	 */
+	int (*migrate)(void *opaque, const char *addr, unsigned int downtime_ms, char *msg, size_t msg_cap);
+};
+
+/* How a migration ended, for the deferred reply. */
+struct control_migrate_result {
+	unsigned int rounds;
+	uint64_t bytes, downtime_ns, total_ns;
 };
 
 /* Names: 1..64 characters of [A-Za-z0-9._-], not starting with '.'. */
@@ -123,6 +140,8 @@ struct control_server {
 	uint64_t req_seq;	/* which request the state and reply belong to */
 	char request[CONTROL_LINE_MAX + 1];
 	char reply[CONTROL_LINE_MAX];
+	/* A migration runs (under lock): its request stays pending until control_server_migrated. */
+	bool migrating;
 };
 
 /*
@@ -131,10 +150,19 @@ struct control_server {
  * the hand-over's eventfd in loop. 0 or -errno after one error line.
  */
 int control_server_start(struct control_server *s, struct eventloop *loop, const struct control_server_config *cfg);
-/* Handle one request line on the loop's thread (what a posted request runs; exposed for tests). */
-void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
 /* Stop the control thread, then close and unlink the socket. Safe to call twice or without start. */
 void control_server_stop(struct control_server *s);
+/*
+ * Handle one request line on the loop's thread (what a posted request runs;
+ * exposed for tests). Writes the reply line and returns 0, or returns
+ * CONTROL_DEFERRED (reply empty) for a migration that started: its reply
+ * comes with control_server_migrated.
+ */
+#define CONTROL_DEFERRED 1
+int control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap);
+/* The migration ended (result 0: the VM moved): the waiting client gets its reply. */
+void control_server_migrated(struct control_server *s, int result, const struct control_migrate_result *r,
+			     const char *msg);
 
 /* "armvmm pause|resume|stop|list|snapshot ...": argv[0] is the command. Returns the exit status. */
 int control_client_main(int argc, char **argv);

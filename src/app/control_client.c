@@ -26,15 +26,17 @@
 /* A command line after the command: the arguments it takes, in order. */
 struct client_args {
 	const char *name;	/* the VM's */
-	const char *dir;	/* snapshot's */
+	const char *dir;	/* snapshot's, or migrate's address */
 	bool stop;		/* --stop */
+	unsigned int downtime_ms;	/* --downtime-ms, 0: the VM's default */
 };
 
 struct client_cmd {
 	const char *name;
 	const char *args;	/* what it needs, for "needs ..." errors */
-	int nargs;		/* 0 to 2: name, then dir */
+	int nargs;		/* 0 to 2: name, then dir (or address) */
 	bool has_stop;		/* takes --stop */
+	bool has_downtime;	/* takes --downtime-ms N */
 	const char *help;
 	int (*run)(const struct client_args *a);
 };
@@ -263,6 +265,35 @@ static int cmd_snapshot(const struct client_args *a)
 	return a->stop ? report_stopped(a->name, x.path) : 0;
 }
 
+static int cmd_migrate(const struct client_args *a)
+{
+	char req[CONTROL_LINE_MAX];
+	struct exchange x;
+	unsigned int rounds;
+	uint64_t bytes, down, total;
+
+	if (strchr(a->dir, '\n')) {
+		pr_err("a migration address must not contain a newline");
+		return EXIT_FAILURE;
+	}
+	if (a->downtime_ms)
+		snprintf(req, sizeof(req), "migrate downtime %u %s", a->downtime_ms, a->dir);
+	else
+		snprintf(req, sizeof(req), "migrate %s", a->dir);
+	/* No time limit: pre-copy takes as long as the guest's memory and its writes make it. */
+	if (client_request(a->name, req, -1, &x) < 0)
+		return EXIT_FAILURE;
+	if (sscanf(x.reply, "ok %u %" SCNu64 " %" SCNu64 " %" SCNu64, &rounds, &bytes, &down, &total) != 4)
+		return unexpected_reply(a->name, x.reply);
+	printf("%s: migrated to %s: %u rounds, %.1f MiB sent, downtime %" PRIu64 " ms, total %" PRIu64 " ms\n",
+	       a->name, a->dir, rounds, (double)bytes / (1024.0 * 1024.0), (down + 500000) / 1000000,
+	       (total + 500000) / 1000000);
+	fflush(stdout);
+	/* This copy of the VM ends now that the destination runs it: let it go before returning. */
+	wait_gone(a->name, x.path);
+	return 0;
+}
+
 struct list_entry {
 	char name[CONTROL_NAME_MAX + 1];
 	char pid[24];
@@ -382,31 +413,45 @@ static int cmd_list(const struct client_args *a)
 }
 
 static const struct client_cmd client_cmds[] = {
-	{ "list", NULL, 0, false,
+	{ "list", NULL, 0, false, false,
 	  "usage: armvmm list\n"
 	  "\n"
 	  "List your running VMs (those started with 'armvmm run --name NAME'), one line\n"
 	  "each: name, process id and state (running, paused, or busy when the VM does\n"
 	  "not answer within 5 s, e.g. while it writes a snapshot).\n",
 	  cmd_list },
-	{ "pause", "a VM name", 1, false,
+	{ "pause", "a VM name", 1, false, false,
 	  "usage: armvmm pause NAME\n"
 	  "\n"
 	  "Stop the vCPUs of the VM NAME until 'armvmm resume NAME'. Says how long it\n"
 	  "took for every vCPU to leave the guest. Pausing a paused VM does nothing.\n",
 	  cmd_pause },
-	{ "resume", "a VM name", 1, false,
+	{ "resume", "a VM name", 1, false, false,
 	  "usage: armvmm resume NAME\n"
 	  "\n"
 	  "Let the vCPUs of the paused VM NAME run again.\n",
 	  cmd_resume },
-	{ "stop", "a VM name", 1, false,
+	{ "stop", "a VM name", 1, false, false,
 	  "usage: armvmm stop NAME\n"
 	  "\n"
 	  "End the VM NAME: its armvmm exits with status 0, as on a guest power-off.\n"
 	  "Waits up to 30 s for it to be gone.\n",
 	  cmd_stop },
-	{ "snapshot", "a VM name and a directory", 2, true,
+	{ "migrate", "a VM name and an address", 2, false, true,
+	  "usage: armvmm migrate NAME unix:PATH|tcp:HOST:PORT [--downtime-ms N]\n"
+	  "\n"
+	  "Send the running VM NAME to the armvmm waiting at the address\n"
+	  "('armvmm restore --incoming ADDR'), while the guest runs: its memory first,\n"
+	  "then rounds of what it changed meanwhile, then a short pause for the rest and\n"
+	  "its state. Once the destination runs the VM, this one ends, and one line says\n"
+	  "how many rounds it took, how much was sent, how long the guest was paused and\n"
+	  "how long it all took. On any failure the VM keeps running here. tcp: is\n"
+	  "unencrypted: use a trusted network or a tunnel.\n"
+	  "\n"
+	  "      --downtime-ms N   the pause to aim for (default 300 ms)\n"
+	  "  -h, --help          this text\n",
+	  cmd_migrate },
+	{ "snapshot", "a VM name and a directory", 2, true, false,
 	  "usage: armvmm snapshot NAME DIR [--stop]\n"
 	  "\n"
 	  "Save the VM NAME (vCPUs, interrupt controller, devices, RAM) into the new\n"
@@ -428,7 +473,7 @@ static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv
 	bool options = true;
 	int n = 0;
 
-	*out = (struct client_args){ .stop = false };
+	*out = (struct client_args){ .stop = false, .downtime_ms = 0 };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -440,6 +485,15 @@ static int parse_client_args(const struct client_cmd *cmd, int argc, char **argv
 				return 1;
 			} else if (cmd->has_stop && strcmp(a, "--stop") == 0) {
 				out->stop = true;
+			} else if (cmd->has_downtime && strcmp(a, "--downtime-ms") == 0) {
+				char *end;
+				unsigned long v = i + 1 < argc ? strtoul(argv[i + 1], &end, 10) : 0;
+				if (i + 1 >= argc || !*argv[i + 1] || *end || v == 0 || v > 3600000) {
+					pr_err("--downtime-ms: give the pause to aim for, in milliseconds (1 to 3600000)");
+					return -1;
+				}
+				out->downtime_ms = (unsigned int)v;
+				i++;
 			} else {
 				pr_err("unknown option '%s' (see 'armvmm %s --help')", a, cmd->name);
 				return -1;

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
@@ -155,7 +156,7 @@ static void answer(int c, const char *reply)
 struct pending {
 	int conn;		/* the client's connection, or -1 */
 	uint64_t seq;
-	bool snapshot;		/* no run time limit: saving takes as long as the disk does */
+	bool unlimited;		/* no run time limit: a snapshot or a migration takes as long as it takes */
 	uint64_t posted_ms;
 };
 
@@ -168,7 +169,8 @@ static void post(struct control_server *s, struct pending *p, int c, const char 
 	snprintf(s->request, sizeof(s->request), "%s", req);
 	s->req_seq++;
 	s->req_state = CONTROL_REQ_POSTED;
-	*p = (struct pending){ .conn = c, .seq = s->req_seq, .snapshot = strncmp(req, "snapshot ", 9) == 0,
+	*p = (struct pending){ .conn = c, .seq = s->req_seq, .unlimited = strncmp(req, "snapshot ", 9) == 0 ||
+							      strncmp(req, "migrate ", 8) == 0,
 			       .posted_ms = clock_monotonic_ms() };
 	pthread_mutex_unlock(&s->lock);
 	if (write(s->req_fd, &one, sizeof(one)) < 0)
@@ -210,7 +212,7 @@ static uint64_t pending_deadline(struct control_server *s, const struct pending 
 	pthread_mutex_unlock(&s->lock);
 	if (st == CONTROL_REQ_POSTED)
 		return p->posted_ms + CONTROL_TAKE_TIMEOUT_MS;
-	if (st == CONTROL_REQ_RUNNING && !p->snapshot)
+	if (st == CONTROL_REQ_RUNNING && !p->unlimited)
 		return p->posted_ms + CONTROL_RUN_TIMEOUT_MS;
 	return UINT64_MAX;
 }
@@ -243,7 +245,17 @@ static void on_connection(struct control_server *s, struct pending *p)
 		pr_info("stopping the VM on request of its control socket");
 		answer(c, s->ops->stop(s->opaque, VM_EXIT_POWEROFF) < 0 ? "error cannot stop" : "ok");
 	} else if (p->conn >= 0) {
-		answer(c, "error busy with another request; try again");
+		pthread_mutex_lock(&s->lock);
+		bool migrating = s->migrating;
+		pthread_mutex_unlock(&s->lock);
+		if (migrating && strcmp(req, "status") == 0) {
+			char reply[64];
+			snprintf(reply, sizeof(reply), "ok %ld migrating", (long)getpid());
+			answer(c, reply);
+		} else {
+			answer(c, migrating ? "error a migration of this VM is in progress"
+					    : "error busy with another request; try again");
+		}
 	} else {
 		post(s, p, c, req);
 	}
@@ -364,7 +376,13 @@ static void request_cb(void *opaque, int fd, short revents)
 	snprintf(req, sizeof(req), "%s", s->request);
 	pthread_mutex_unlock(&s->lock);
 
-	control_server_handle(s, req, reply, sizeof(reply));
+	if (control_server_handle(s, req, reply, sizeof(reply)) == CONTROL_DEFERRED) {
+		/* A migration started: the request stays running until control_server_migrated. */
+		pthread_mutex_lock(&s->lock);
+		s->migrating = true;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	if (s->req_seq == seq) {
@@ -431,6 +449,7 @@ void control_server_stop(struct control_server *s)
 		pthread_join(s->thread, NULL);
 		s->thread_started = false;
 	}
+	s->migrating = false;
 	/* Unlink before close, so that nobody finds our name refusing and takes it for stale. */
 	if (s->listen_fd >= 0 && still_our_socket(s, s->path))
 		unlink(s->path);
@@ -488,12 +507,78 @@ static void reply_ok_or_error(char *reply, size_t cap, const char *what, int ret
 		snprintf(reply, cap, "ok");
 }
 
-void control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap)
+/*
+ * "[downtime <ms> ]<address>": the option first, the address the rest (it
+ * starts with unix: or tcp:, so it is never mistaken for the option).
+ */
+static int handle_migrate(struct control_server *s, const char *arg, char *reply, size_t cap)
 {
+	unsigned long downtime = 0;
+	char msg[512] = "", *end;
 	int ret;
 
+	if (!s->ops->migrate) {
+		snprintf(reply, cap, "error this VM cannot be migrated");
+		return 0;
+	}
+	if (strncmp(arg, "downtime ", 9) == 0) {
+		downtime = strtoul(arg + 9, &end, 10);
+		if (end == arg + 9 || *end != ' ' || downtime == 0 || downtime > 3600000) {
+			snprintf(reply, cap, "error migrate: the downtime is a number of milliseconds from 1 to 3600000");
+			return 0;
+		}
+		arg = end + 1;
+	}
+	ret = s->ops->migrate(s->opaque, arg, (unsigned int)downtime, msg, sizeof(msg));
+	if (ret < 0) {
+		snprintf(reply, cap, "error %s", msg[0] ? msg : strerror(-ret));
+		return 0;
+	}
+	reply[0] = 0;
+	return CONTROL_DEFERRED;
+}
+
+void control_server_migrated(struct control_server *s, int result, const struct control_migrate_result *r,
+			     const char *msg)
+{
+	char reply[CONTROL_LINE_MAX];
+	uint64_t one = 1;
+
+	if (result < 0)
+		snprintf(reply, sizeof(reply), "error %s", msg && *msg ? msg : strerror(-result));
+	else
+		snprintf(reply, sizeof(reply), "ok %u %" PRIu64 " %" PRIu64 " %" PRIu64, r->rounds, r->bytes,
+			 r->downtime_ns, r->total_ns);
+	for (char *p = reply; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	pthread_mutex_lock(&s->lock);
+	if (!s->migrating) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	s->migrating = false;
+	snprintf(s->reply, sizeof(s->reply), "%s", reply);
+	s->req_state = CONTROL_REQ_DONE;	/* the migrate request is the pending one: nothing else was taken */
+	pthread_mutex_unlock(&s->lock);
+	if (s->reply_fd >= 0 && write(s->reply_fd, &one, sizeof(one)) < 0)
+		(void)0;
+}
+
+int control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap)
+{
+	bool migrating = s->migrating;
+	int ret;
+
+	if (migrating && strcmp(request, "status") != 0 && strcmp(request, "stop") != 0) {
+		snprintf(reply, cap, "error a migration of this VM is in progress");
+		return 0;
+	}
 	if (strcmp(request, "status") == 0) {
-		snprintf(reply, cap, "ok %ld %s", (long)getpid(), s->ops->is_paused(s->opaque) ? "paused" : "running");
+		snprintf(reply, cap, "ok %ld %s", (long)getpid(),
+			 migrating ? "migrating" : s->ops->is_paused(s->opaque) ? "paused" : "running");
+	} else if (strncmp(request, "migrate ", 8) == 0) {
+		return handle_migrate(s, request + 8, reply, cap);
 	} else if (strcmp(request, "pause") == 0) {
 		handle_pause(s, reply, cap);
 	} else if (strcmp(request, "resume") == 0) {
@@ -512,4 +597,5 @@ void control_server_handle(struct control_server *s, const char *request, char *
 	for (char *p = reply; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	return 0;
 }

@@ -27,7 +27,7 @@
 static void launcher_main(int fd, const struct vm_config *cfg)
 {
 	static const char *const levels[] = { "error", "warning", "info", "debug" };
-	char msg[PATH_MAX + 32], snap[PATH_MAX + 48], input[PATH_MAX + 48], *nl, *start;
+	char msg[PATH_MAX + 32], snap[PATH_MAX + 48], input[PATH_MAX + 48], restored[PATH_MAX + 48], *nl, *start;
 	const char *argv[24];
 	unsigned int a = 0;
 	size_t len = 0;
@@ -51,6 +51,7 @@ static void launcher_main(int fd, const struct vm_config *cfg)
 	start[strcspn(start, "\n")] = '\0';
 	snprintf(snap, sizeof(snap), "%s/snap", msg);
 	snprintf(input, sizeof(input), "%s/input", msg);
+	snprintf(restored, sizeof(restored), "%s/restored", msg);
 	argv[a++] = "armvmm";
 	argv[a++] = "restore";
 	argv[a++] = snap;
@@ -60,6 +61,9 @@ static void launcher_main(int fd, const struct vm_config *cfg)
 	argv[a++] = start;
 	argv[a++] = "--loglevel";
 	argv[a++] = levels[cfg->loglevel];
+	/* Created once the VM runs there: until then the snapshot is all there is of it. */
+	argv[a++] = "--script-restored";
+	argv[a++] = restored;
 	if (stat(input, &st) == 0) {
 		argv[a++] = "--script-input";
 		argv[a++] = input;

@@ -12,7 +12,7 @@
 /* The commands that talk to a running VM over its control socket. */
 static bool is_control_command(const char *cmd)
 {
-	static const char *const cmds[] = { "list", "pause", "resume", "stop", "snapshot" };
+	static const char *const cmds[] = { "list", "pause", "resume", "stop", "snapshot", "migrate" };
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)

@@ -18,12 +18,13 @@ static const struct {
 	const char *name, *summary;
 } commands[] = {
 	{ "run", "Boot a guest from an arm64 kernel Image or a flat binary" },
-	{ "restore", "Continue a VM from a snapshot directory" },
+	{ "restore", "Continue a VM from a snapshot directory, or receive a migrating one" },
 	{ "list", "Print the running VMs of this user" },
 	{ "pause", "Pause a running VM" },
 	{ "resume", "Resume a paused VM" },
 	{ "stop", "Stop a running VM" },
 	{ "snapshot", "Save a running VM into a snapshot directory" },
+	{ "migrate", "Send a running VM to another armvmm (live migration)" },
 	{ "version", "Print the version of armvmm" },
 	{ "help", "Print this text, or with COMMAND that command's help" },
 };
@@ -145,7 +146,7 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 enum {
 	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE,
 	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_PMU, OPT_SANDBOX, OPT_JAIL,
-	OPT_UID, OPT_GID,
+	OPT_UID, OPT_GID, OPT_INCOMING, OPT_REMAP, OPT_ALLOW_CHANGED, OPT_SCRIPT_RESTORED,
 };
 
 /* The options run and restore share, for both getopt tables. */
@@ -263,6 +264,10 @@ static int check_process_options(const struct vm_config *cfg)
 	}
 	if ((cfg->jail_uid >= 0) != (cfg->jail_gid >= 0)) {
 		pr_err("--jail: give both --uid and --gid, or neither");
+		return -EINVAL;
+	}
+	if (cfg->jail_dir && cfg->incoming) {
+		pr_err("--incoming: a jail has its own network namespace and root, where the address is not reachable: leave out --jail");
 		return -EINVAL;
 	}
 	if (cfg->jail_dir && cfg->dump_dtb_path) {
@@ -395,10 +400,18 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 void options_print_restore_help(void)
 {
 	printf("usage: armvmm restore DIR [options]\n"
+	       "       armvmm restore --incoming unix:PATH|tcp:ADDR:PORT [options]\n"
 	       "\n"
-	       "Continue the VM saved in snapshot directory DIR ('armvmm snapshot NAME DIR').\n"
-	       "The VM's shape (vCPUs, RAM, irqchip, devices, disks) comes from the snapshot.\n"
+	       "Continue the VM saved in snapshot directory DIR ('armvmm snapshot NAME DIR'),\n"
+	       "or wait at the address for one VM that 'armvmm migrate' sends, then run it.\n"
+	       "The VM's shape (vCPUs, RAM, irqchip, devices, disks) comes from the snapshot\n"
+	       "or the migration.\n"
 	       "\n"
+	       "      --incoming ADDR     wait for a migrating VM: unix:PATH, tcp:IPv4:PORT or\n"
+	       "                          tcp:[IPv6]:PORT (unencrypted: a trusted network only)\n"
+	       "      --disk OLD=NEW      the saved disk OLD is the file NEW now (same size)\n"
+	       "      --allow-changed-disk  restore even over a disk that changed since the save\n"
+	       "                          (its size must not): the guest's file system may break\n"
 	       "      --name NAME         listen on a control socket of this name\n"
 	       "      --script FILE       drive the console from a script\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
@@ -406,6 +419,27 @@ void options_print_restore_help(void)
 	       "      --jail DIR          run in namespaces with DIR as the root (see armvmm(1))\n"
 	       "      --uid N, --gid N    the user and group to drop to in the jail\n"
 	       "  -h, --help              this text\n");
+}
+
+/* --disk OLD=NEW: split at the first '=' (so OLD holds none). */
+static int parse_remap(const char *arg, struct vm_config *cfg)
+{
+	const char *eq = strchr(arg, '=');
+	char *from;
+
+	if (!eq || eq == arg || !eq[1]) {
+		pr_err("--disk '%s': give OLD=NEW, the saved disk's path and where it is now", arg);
+		return -EINVAL;
+	}
+	if (cfg->nr_disk_remaps == VM_MAX_DISKS) {
+		pr_err("--disk: at most %u disks", VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	from = strndup(arg, (size_t)(eq - arg));
+	if (!from)
+		return -ENOMEM;
+	cfg->disk_remaps[cfg->nr_disk_remaps++] = (struct disk_remap){ .from = from, .to = eq + 1 };
+	return 0;
 }
 
 static int parse_count(const char *opt, const char *arg, unsigned int *out)
@@ -425,9 +459,13 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 {
 	static const struct option longopts[] = {
 		SHARED_LONGOPTS,
+		{ "incoming", required_argument, NULL, OPT_INCOMING },
+		{ "disk", required_argument, NULL, OPT_REMAP },
+		{ "allow-changed-disk", no_argument, NULL, OPT_ALLOW_CHANGED },
 		/* Internal: a migrating script run passes where to continue. */
 		{ "script-start", required_argument, NULL, OPT_SCRIPT_START },
 		{ "script-input", required_argument, NULL, OPT_SCRIPT_INPUT },
+		{ "script-restored", required_argument, NULL, OPT_SCRIPT_RESTORED },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -448,6 +486,13 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 				return -EINVAL;
 			break;
 		case OPT_SCRIPT_INPUT: cfg->script_input = optarg; break;
+		case OPT_SCRIPT_RESTORED: cfg->script_restored = optarg; break;
+		case OPT_INCOMING: cfg->incoming = optarg; break;
+		case OPT_REMAP:
+			if (parse_remap(optarg, cfg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_ALLOW_CHANGED: cfg->allow_changed_disks = true; break;
 		case 'h':
 			options_print_restore_help();
 			return 1;
@@ -459,6 +504,14 @@ int options_parse_restore(int argc, char **argv, struct vm_config *cfg)
 			       argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (cfg->incoming) {
+		if (optind < argc) {
+			pr_err("unexpected argument '%s': a VM comes either from a snapshot or --incoming "
+			       "(see 'armvmm restore --help')", argv[optind]);
+			return -EINVAL;
+		}
+		return check_process_options(cfg);
 	}
 	if (optind != argc - 1) {
 		pr_err(optind == argc ? "no snapshot given: armvmm restore DIR (see 'armvmm restore --help')"

@@ -10,6 +10,7 @@
 #include "app/run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/sandbox.h"
+#include "migration/recv.h"
+#include "migration/send.h"
 #include "snapshot/snapshot.h"
 
 struct running_vm {
@@ -33,7 +36,20 @@ struct running_vm {
 	struct control_server ctl;
 	struct script *script;		/* --script, or NULL */
 	uint64_t t0_ns;			/* CLOCK_MONOTONIC when this process began building the VM */
+	struct mig_send mig;		/* "armvmm migrate": sending this VM elsewhere */
+	bool mig_ready;
+	struct mig_incoming incoming;	/* "restore --incoming": the source, until the vCPUs run here */
 };
+
+/* While the VM is being migrated, nothing else may pause, resume or save it. */
+static bool migrating(struct running_vm *r, char *msg, size_t cap)
+{
+	if (!r->mig_ready || !mig_send_active(&r->mig))
+		return false;
+	if (msg)
+		snprintf(msg, cap, "a migration of this VM is in progress");
+	return true;
+}
 
 /* --- what the control socket and scripts ask of the VM (main thread) ---------------- */
 
@@ -44,11 +60,15 @@ static bool op_is_paused(void *opaque)
 
 static int op_pause(void *opaque, uint64_t *ns)
 {
+	if (migrating(opaque, NULL, 0))
+		return -EBUSY;
 	return vm_pause(&((struct running_vm *)opaque)->board.vm, ns);
 }
 
 static int op_resume(void *opaque)
 {
+	if (migrating(opaque, NULL, 0))
+		return -EBUSY;
 	vm_resume(&((struct running_vm *)opaque)->board.vm);
 	return 0;
 }
@@ -70,6 +90,8 @@ static int op_snapshot(void *opaque, const char *dir, bool stop, struct control_
 	uint64_t ns;
 	int ret;
 
+	if (migrating(r, msg, msg_cap))
+		return -EBUSY;
 	log_clear_error();
 	ret = vm_pause(vm, &ns);
 	if (ret == 0)
@@ -101,6 +123,28 @@ static int op_msi(void *opaque, uint32_t devid, uint32_t event_id, char *msg, si
 	return ret;
 }
 
+/* Main thread: the migration ended; the client that asked for it hears how. */
+static void migration_done(void *opaque, int result, const struct mig_stats *st, const char *msg)
+{
+	struct running_vm *r = opaque;
+	struct control_migrate_result res = {
+		.rounds = st->rounds, .bytes = st->bytes, .downtime_ns = st->downtime_ns, .total_ns = st->total_ns,
+	};
+
+	control_server_migrated(&r->ctl, result, &res, msg);
+}
+
+static int op_migrate(void *opaque, const char *addr, unsigned int downtime_ms, char *msg, size_t msg_cap)
+{
+	struct running_vm *r = opaque;
+
+	if (!r->mig_ready) {
+		snprintf(msg, msg_cap, "this VM cannot be migrated (see its log)");
+		return -ENODEV;
+	}
+	return mig_send_start(&r->mig, addr, downtime_ms, migration_done, r, msg, msg_cap);
+}
+
 static const struct control_ops running_vm_ops = {
 	.is_paused = op_is_paused,
 	.pause = op_pause,
@@ -108,6 +152,7 @@ static const struct control_ops running_vm_ops = {
 	.stop = op_stop,
 	.snapshot = op_snapshot,
 	.msi = op_msi,
+	.migrate = op_migrate,
 };
 
 /* The control thread's watchdog ends the process with this (any thread). */
@@ -155,9 +200,12 @@ static void run_loop(struct running_vm *r)
 	log_step("run loop set up");
 	ret = vm_start_vcpus(vm);
 	log_step("vCPU threads started");
-	if (ret == 0 && vm->restoring)
+	if (ret == 0 && vm->restoring && r->incoming.fd < 0)
 		pr_info("restore: vCPUs running %llu ms after the restore began",
 			(unsigned long long)((clock_monotonic_ns() - r->t0_ns) / 1000000));
+	/* A migrated VM runs here now: the source may let its copy go. */
+	if (ret == 0 && r->incoming.fd >= 0)
+		ret = mig_confirm(&r->incoming);
 	if (ret == 0 && r->script)
 		ret = script_start(r->script, &vm->loop, &running_vm_ops, r);
 	if (ret < 0) {
@@ -172,6 +220,9 @@ static void run_loop(struct running_vm *r)
 	}
 	log_step("VM ended");
 	vm_stop_vcpus(vm);
+	/* The VM ended (a guest power-off, a stop) with a migration under way: it ends unfinished. */
+	if (r->mig_ready)
+		mig_send_cancel(&r->mig);
 	log_step("vCPU threads joined");
 	if (tty_input)
 		term_restore();
@@ -201,7 +252,7 @@ static int stop_signals_to_fd(void)
 
 int run_vm(const struct vm_config *cfg_in)
 {
-	struct running_vm r = { .ctl.listen_fd = -1, .t0_ns = clock_monotonic_ns() };
+	struct running_vm r = { .ctl.listen_fd = -1, .t0_ns = clock_monotonic_ns(), .incoming.fd = -1 };
 	struct vm_config cfg = *cfg_in;	/* --jail makes its paths absolute */
 	int console_in = STDIN_FILENO, console_out = STDOUT_FILENO;
 	struct vm_config restored;
@@ -248,7 +299,9 @@ int run_vm(const struct vm_config *cfg_in)
 	board_made = true; /* board_init leaves it safe to destroy, even when it fails */
 	if (board_init(&r.board, &cfg, console_in, console_out) < 0)
 		goto out;
-	if (cfg.restore_dir) {
+	if (cfg.incoming) {
+		ret = mig_receive(&r.board, &cfg, &restored, &r.incoming);
+	} else if (cfg.restore_dir) {
 		ret = snapshot_restore(&r.board, &cfg, &restored);
 	} else {
 		ret = board_boot(&r.board);
@@ -259,6 +312,13 @@ int run_vm(const struct vm_config *cfg_in)
 	}
 	if (ret < 0)
 		goto out;
+	/* A script's migration: the process that started this one may drop the snapshot now. */
+	if (cfg.script_restored) {
+		int fd = open(cfg.script_restored, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
+	r.mig_ready = mig_send_init(&r.mig, &r.board) == 0;
 	/* 4. The control thread: signals, the control socket (--name), the stop watchdog. */
 	struct control_server_config ctl = {
 		.name = cfg.name, .signal_fd = sig_fd, .stop_fd = r.board.vm.stop_fd, .exit_status = exit_status,
@@ -274,6 +334,9 @@ int run_vm(const struct vm_config *cfg_in)
 	if (r.script)
 		status = script_finish(r.script, status);
 out:
+	if (r.mig_ready)
+		mig_send_destroy(&r.mig);
+	mig_incoming_close(&r.incoming);
 	if (board_made)
 		board_destroy(&r.board);
 	/* After the teardown: the watchdog covers it, and the socket goes last. */

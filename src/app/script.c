@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -836,7 +835,7 @@ bool script_migration(const struct script *s, char *dir, size_t cap, unsigned in
 
 static void remove_migrate_dir(const char *dir)
 {
-	static const char *const files[] = { "snap/state", "snap/memory", "input" };
+	static const char *const files[] = { "snap/state", "snap/memory", "input", "restored" };
 	char p[PATH_MAX + 32];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -869,8 +868,17 @@ void script_stop_launcher(struct script *s)
 
 int script_migrate_continue(struct script *s, const char *migrate_dir, unsigned int start)
 {
+	char restored[PATH_MAX + 16];
 	int status = launcher_restore(&s->launcher, migrate_dir, start);
+	struct stat st;
 
+	/* The VM lives on only in its snapshot until a new process has restored it: never remove it before. */
+	snprintf(restored, sizeof(restored), "%s/restored", migrate_dir);
+	if (stat(restored, &st) < 0) {
+		pr_err("migrate: the VM could not be restored in a new process; its snapshot is kept in %s/snap "
+		       "(armvmm restore %s/snap)", migrate_dir, migrate_dir);
+		return VM_EXIT_ERROR;
+	}
 	remove_migrate_dir(migrate_dir);
 	return status;
 }

@@ -2,22 +2,39 @@
  * The snapshot's CONF section: the configuration a restore must rebuild before
  * any state can go back (man/armvmm-snapshot.5).
  *   u32 nr_cpus, u64 mem_size, u32 console (0 serial, 1 virtio), u8 nodefaults,
- *   u8 has_rtc, u32 nr_disks, per disk: str absolute path, u8 read_only,
- *   u32 io (0 auto, 1 uring, 2 thread), u32 nr_virtio, per slot: u32 virtio
- *   device id.
+ *   u8 has_rtc, u32 nr_disks, per disk: the disk's identity (devices/disk.h:
+ *   canonical path, device, inode, size, mtime), u8 read_only, u32 io
+ *   (0 auto, 1 uring, 2 thread), u32 nr_virtio, per slot: u32 virtio device id,
+ *   u8 pmu (the vCPUs have a PMUv3).
+ * Version 1 recorded a disk by its absolute path alone (a string), and no pmu
+ * (a PMU section said so).
  * The irqchip type is the snapshot header's (one place says it).
  */
 #include "board/board.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/state.h"
 #include "devices/pl031.h"
 #include "devices/virtio_mmio.h"
+
+/* The disks' devices, in -d order (board_create_devices makes them first, in that order). */
+static const struct virtio_blk *disk_device(const struct board *b, unsigned int n)
+{
+	for (unsigned int i = 0; i < b->devices.count; i++) {
+		const struct device *d = &b->devices.dev[i];
+		const struct virtio_mmio *t = d->priv;
+		if (d->ops->snap_tag == VIRTIO_MMIO_SNAP_TAG && t->ops->device_id == VIRTIO_ID_BLOCK && n-- == 0)
+			return t->dev;
+	}
+	return NULL;
+}
 
 void board_conf_save(const struct board *b, struct snap_buf *buf)
 {
@@ -33,8 +50,15 @@ void board_conf_save(const struct board *b, struct snap_buf *buf)
 	snap_put_u8(buf, has_rtc);
 	snap_put_u32(buf, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		/* Absolute, so a restore from another directory opens the same file (board_init found it). */
-		snap_put_str(buf, b->disk_abs[i] ? b->disk_abs[i] : cfg->disks[i].path);
+		const struct virtio_blk *blk = disk_device(b, i);
+		struct disk_identity id;
+		/* The same record the disk's own section has: canonical path and identity. */
+		if (!blk || virtio_blk_identity(blk, &id) < 0) {
+			pr_err("cannot record disk %u of the configuration", i);
+			buf->err = true;
+			return;
+		}
+		disk_identity_put(buf, &id);
 		snap_put_u8(buf, cfg->disks[i].read_only);
 		snap_put_u32(buf, (uint32_t)cfg->disks[i].io);
 	}
@@ -44,16 +68,70 @@ void board_conf_save(const struct board *b, struct snap_buf *buf)
 		if (d->ops->snap_tag == VIRTIO_MMIO_SNAP_TAG)
 			snap_put_u32(buf, ((const struct virtio_mmio *)d->priv)->ops->device_id);
 	}
+	/* The vCPUs are created with a PMU or without: a migration's destination must know before its state comes. */
+	snap_put_u8(buf, cfg->pmu);
 }
 
-/* Storage for the restored configuration's strings (one restore per process). */
-static char restored_disk_paths[VM_MAX_DISKS][PATH_MAX];
+/* Storage for the restored configuration's disks (one restore per process). */
+static struct disk_identity restored_disks[VM_MAX_DISKS];
+
+/* Does --disk OLD name the saved disk recorded at path? The path as saved, or OLD resolved from here. */
+static bool remap_matches(const char *old, const char *path)
+{
+	char abs[PATH_MAX];
+
+	if (strcmp(old, path) == 0)
+		return true;
+	if (realpath(old, abs) && strcmp(abs, path) == 0)
+		return true;
+	if (old[0] != '/' && getcwd(abs, sizeof(abs))) {
+		size_t n = strlen(abs);
+		if (snprintf(abs + n, sizeof(abs) - n, "/%s", old) < (int)(sizeof(abs) - n) && strcmp(abs, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Where each saved disk is opened, and how it must match what was saved (devices/disk.h). */
+static int place_disks(const struct vm_config *req, struct vm_config *cfg, bool v1)
+{
+	bool used[VM_MAX_DISKS] = { false };
+
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		struct disk_config *d = &cfg->disks[i];
+		d->path = restored_disks[i].path;
+		d->recorded = &restored_disks[i];
+		d->untrusted_path = true;
+		d->check = v1 ? DISK_CHECK_NONE : req->allow_changed_disks ? DISK_CHECK_SIZE : DISK_CHECK_SAME;
+		for (unsigned int r = 0; r < req->nr_disk_remaps; r++) {
+			if (!remap_matches(req->disk_remaps[r].from, restored_disks[i].path))
+				continue;
+			d->path = req->disk_remaps[r].to;
+			d->untrusted_path = false;
+			d->check = v1 ? DISK_CHECK_NONE : DISK_CHECK_SIZE;
+			used[r] = true;
+			break;
+		}
+	}
+	for (unsigned int r = 0; r < req->nr_disk_remaps; r++) {
+		if (used[r])
+			continue;
+		char list[512] = "";
+		for (unsigned int i = 0; i < cfg->nr_disks; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s'%s'", i ? ", " : "",
+				 restored_disks[i].path);
+		pr_err("--disk %s=%s: the saved VM has no disk '%s' (its disks: %s)", req->disk_remaps[r].from,
+		       req->disk_remaps[r].to, req->disk_remaps[r].from, cfg->nr_disks ? list : "none");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned int nr_vcpus, uint64_t mem_gpa,
 		    uint64_t mem_size, uint32_t irqchip_type, struct vm_config *cfg, struct board_conf_expect *expect)
 {
 	uint32_t console, nr_disks;
-	bool bad = false;
+	bool bad = false, v1 = c->version == 1;
 
 	*cfg = (struct vm_config){
 		.loglevel = req->loglevel,
@@ -62,6 +140,7 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 		.script_start = req->script_start,
 		.script_input = req->script_input,
 		.restore_dir = req->restore_dir,
+		.incoming = req->incoming,
 	};
 	cfg->nr_cpus = snap_get_u32(c);
 	cfg->mem_size = snap_get_u64(c);
@@ -75,8 +154,11 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 	}
 	cfg->nr_disks = nr_disks;
 	for (unsigned int i = 0; i < nr_disks; i++) {
-		snap_get_str(c, restored_disk_paths[i], sizeof(restored_disk_paths[i]));
-		cfg->disks[i].path = restored_disk_paths[i];
+		memset(&restored_disks[i], 0, sizeof(restored_disks[i]));
+		if (v1)
+			snap_get_str(c, restored_disks[i].path, sizeof(restored_disks[i].path));
+		else
+			disk_identity_get(c, &restored_disks[i]);
 		cfg->disks[i].read_only = snap_get_bool(c);
 		uint32_t io = snap_get_u32(c);
 		bad |= io > DISK_IO_THREAD;
@@ -89,6 +171,8 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 	}
 	for (unsigned int i = 0; i < expect->nr_virtio; i++)
 		expect->virtio_ids[i] = snap_get_u32(c);
+	if (!v1)
+		cfg->pmu = snap_get_bool(c);
 	if (snap_cursor_done(c, "CONF") < 0)
 		return -EINVAL;
 	if (bad || console > 1) {
@@ -122,7 +206,7 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 		pr_err("snapshot has %u vCPUs on a GICv2 (at most %u)", cfg->nr_cpus, GICV2_MAX_CPUS);
 		return -EINVAL;
 	}
-	return 0;
+	return place_disks(req, cfg, v1);
 }
 
 int board_conf_check(const struct board *b, const struct board_conf_expect *expect)

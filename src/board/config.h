@@ -39,7 +39,15 @@ struct vm_config {
 	const char *script_path;	/* --script: drive the console from a script */
 	unsigned int script_start;	/* first script command to run (a migrated run continues) */
 	const char *script_input;	/* console input a migrated run sends before anything else */
+	const char *script_restored;	/* a migrated run creates this file once the VM is restored */
 	const char *restore_dir;	/* "armvmm restore DIR": the snapshot to continue */
+	const char *incoming;		/* "armvmm restore --incoming ADDR": wait there for a migrating VM */
+	/* Restoring: --disk OLD=NEW (the saved disk OLD is at NEW now), --allow-changed-disk. */
+	struct disk_remap {
+		const char *from, *to;
+	} disk_remaps[VM_MAX_DISKS];
+	unsigned int nr_disk_remaps;
+	bool allow_changed_disks;
 	/* How the process runs (app/): none of these shape the machine or go into a snapshot. */
 	bool sandbox_off;		/* --sandbox=off: no seccomp filters */
 	const char *jail_dir;		/* --jail DIR: namespaces with DIR as the root */

@@ -55,6 +55,7 @@ static const char *const kind_names[SANDBOX_NR_KINDS] = {
 	[SANDBOX_CONSOLE] = "console output",
 	[SANDBOX_CONTROL] = "control",
 	[SANDBOX_SCRIPT] = "script",
+	[SANDBOX_MIGRATION] = "migration",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)

@@ -27,6 +27,7 @@ enum sandbox_kind {
 	SANDBOX_CONSOLE,	/* the console output writer */
 	SANDBOX_CONTROL,	/* signals, the control socket, the stop watchdog */
 	SANDBOX_SCRIPT,		/* a --script's runner */
+	SANDBOX_MIGRATION,	/* a live migration's sender: its connection, KVM's dirty-page log, guest RAM */
 	SANDBOX_NR_KINDS
 };
 

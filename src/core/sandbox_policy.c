@@ -17,10 +17,12 @@
  * thread or process, and none may map memory executable.
  */
 #include <asm/unistd.h>
+#include <linux/fs.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <termios.h>
 
 #include "core/sandbox.h"
@@ -31,7 +33,8 @@
 #define CONSOLE (1u << SANDBOX_CONSOLE)
 #define CONTROL (1u << SANDBOX_CONTROL)
 #define SCRIPT (1u << SANDBOX_SCRIPT)
-#define ALL (MAIN | VCPU | BLK_IO | CONSOLE | CONTROL | SCRIPT)
+#define MIGRATION (1u << SANDBOX_MIGRATION)
+#define ALL (MAIN | VCPU | BLK_IO | CONSOLE | CONTROL | SCRIPT | MIGRATION)
 
 #define SYS(call) .nr = __NR_##call, .name = #call, .check = SANDBOX_ANY
 #define ARG_EQ(call, i, v) .nr = __NR_##call, .name = #call " " #v, .check = SANDBOX_ARG_EQ, .arg = (i), .value = (uint32_t)(v)
@@ -50,14 +53,21 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ IOCTL(KVM_GET_DEVICE_ATTR), .kinds = MAIN },		/* snapshot: vGIC state */
 	{ IOCTL(KVM_SET_DEVICE_ATTR), .kinds = MAIN },		/* vGIC: pending tables / line levels around a save */
 	{ IOCTL(KVM_SIGNAL_MSI), .kinds = MAIN },		/* a script's or the control socket's msi (ITS) */
+	{ IOCTL(KVM_GET_DIRTY_LOG), .kinds = MIGRATION },	/* a live migration's rounds */
+	{ IOCTL(KVM_CLEAR_DIRTY_LOG), .kinds = MIGRATION },
+	{ IOCTL(KVM_CHECK_EXTENSION), .kinds = MIGRATION },	/* dirty log: manual protection available? */
+	{ IOCTL(KVM_ENABLE_CAP), .kinds = MIGRATION },		/* ... then on */
+	/* The dirty log on (sender) and off again after a failed migration (main). */
+	{ IOCTL(KVM_SET_USER_MEMORY_REGION), .kinds = MIGRATION | MAIN },
+	{ IOCTL(BLKGETSIZE64), .kinds = MAIN },			/* a block-device disk's size, recorded at a save */
 	{ IOCTL(TCSETS), .kinds = ALL },			/* the terminal back to cooked mode on the way out */
 	{ IOCTL(TCGETS), .kinds = ALL },			/* (glibc's tcsetattr reads it first) */
 
 	/* --- every thread: locks, memory, time, leaving, the violation report ------------ */
 	{ SYS(futex), .kinds = ALL },
 	{ SYS(write), .kinds = ALL },				/* eventfds, log lines, console and control output */
-	{ SYS(read), .kinds = MAIN | CONTROL | SCRIPT },	/* eventfds, console input, signalfd, sockets, pipes */
-	{ SYS(ppoll), .kinds = MAIN | CONTROL | SCRIPT },
+	{ SYS(read), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION },	/* eventfds, console input, signalfd, sockets, pipes */
+	{ SYS(ppoll), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION },
 	{ SYS(clock_gettime), .kinds = ALL },			/* the vDSO's fallback */
 	{ SYS(clock_nanosleep), .kinds = MAIN },		/* io_uring back-off while waiting for I/O */
 	{ SYS(restart_syscall), .kinds = ALL },
@@ -83,12 +93,12 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ SYS(getrandom), .kinds = MAIN | VCPU },		/* virtio-rng; mkdtemp for a migration */
 	{ SYS(preadv), .kinds = BLK_IO },
 	{ SYS(pwritev), .kinds = BLK_IO },
-	{ SYS(fdatasync), .kinds = BLK_IO },
+	{ SYS(fdatasync), .kinds = BLK_IO | MAIN },		/* a save syncs every writable disk first */
 	{ SYS(fallocate), .kinds = BLK_IO },			/* discard, write-zeroes */
 
 	/* --- the main thread: snapshots, a migration's hand-over, teardown ----------------- */
 	{ SYS(openat), .kinds = MAIN },
-	{ SYS(close), .kinds = MAIN | CONTROL },
+	{ SYS(close), .kinds = MAIN | CONTROL | MIGRATION },
 	{ SYS(mkdirat), .kinds = MAIN },
 	{ SYS(unlinkat), .kinds = MAIN | CONTROL },		/* a failed snapshot's files; the control socket */
 	{ SYS(renameat), .kinds = MAIN },
@@ -99,13 +109,26 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ SYS(fsync), .kinds = MAIN },
 	{ SYS(wait4), .kinds = MAIN },				/* the migration launcher's exit */
 	{ SYS(getrusage), .kinds = MAIN },			/* --loglevel debug: each teardown step's page faults */
+	/* Which guest pages were ever touched: /proc/self/pagemap (opened at set-up), a memory file's extents. */
+	{ SYS(pread64), .kinds = MAIN | MIGRATION },
+	{ SYS(lseek), .kinds = MAIN | MIGRATION },
+	{ SYS(flock), .kinds = MAIN },				/* a migration hands its disks over, or takes them back */
+	{ SYS(shutdown), .kinds = MAIN },			/* a migration cancelled: wake its sender */
 
 	/* --- the control thread: signals and the control socket ---------------------------- */
 	{ SYS(accept4), .kinds = CONTROL },
-	{ SYS(recvfrom), .kinds = CONTROL },
+	{ SYS(recvfrom), .kinds = CONTROL | MIGRATION },
 	{ SYS(sendto), .kinds = CONTROL },
-	{ SYS(getsockopt), .kinds = CONTROL },			/* SO_PEERCRED */
+	{ SYS(getsockopt), .kinds = CONTROL | MIGRATION },	/* SO_PEERCRED; a migration's SO_ERROR after connect */
 	{ SYS(geteuid), .kinds = CONTROL },
+
+	/* --- a live migration's sender: one connection out, to the address the user gave ------ */
+	{ ARG_EQ(socket, 0, AF_UNIX), .kinds = MIGRATION },
+	{ ARG_EQ(socket, 0, AF_INET), .kinds = MIGRATION },
+	{ ARG_EQ(socket, 0, AF_INET6), .kinds = MIGRATION },
+	{ SYS(connect), .kinds = MIGRATION },
+	{ SYS(setsockopt), .kinds = MIGRATION },		/* TCP_NODELAY */
+	{ SYS(sendmsg), .kinds = MIGRATION },
 };
 
 const unsigned int sandbox_nr_rules = sizeof(sandbox_rules) / sizeof(sandbox_rules[0]);

@@ -41,11 +41,17 @@ void snap_put_u64(struct snap_buf *b, uint64_t v);
 void snap_put_bytes(struct snap_buf *b, const void *p, size_t n);
 void snap_put_str(struct snap_buf *b, const char *s);	/* u32 length, then the bytes (no NUL) */
 
-/* Reading one payload. Reading past the end sets err and yields zeros. */
+/*
+ * Reading one payload. Reading past the end sets err and yields zeros.
+ * version is the snapshot format version the payload was written in, for
+ * readers whose layout changed (1: the first format; 0 stands for the
+ * current one, which is what a cursor set up by hand reads).
+ */
 struct snap_cursor {
 	const uint8_t *p;
 	size_t len, off;
 	bool err;
+	uint32_t version;
 };
 
 uint8_t snap_get_u8(struct snap_cursor *c);

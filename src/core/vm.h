@@ -72,6 +72,10 @@ struct vm {
 	 * only while it is started and not yet joined (vm_stop_vcpus).
 	 */
 	pthread_mutex_t kick_lock;
+
+	/* KVM's dirty-page log on guest RAM (a migration's sender thread turns it on and off). */
+	bool dirty_logging;
+	bool dirty_manual;		/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: pages are write-protected by vm_dirty_log_clear */
 };
 
 /* How long vm_pause waits for every vCPU to park before giving up with -ETIMEDOUT. */
@@ -106,5 +110,22 @@ void vm_request_stop(struct vm *vm, int status);
  */
 int vm_pause(struct vm *vm, uint64_t *ns);
 void vm_resume(struct vm *vm);
+
+/*
+ * KVM's log of the pages the guest writes (KVM_MEM_LOG_DIRTY_PAGES on guest
+ * RAM), one bit per host page, for migration. Any thread, the vCPUs may run.
+ * start: from now on writes are logged (with manual protection where KVM has
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2). fetch: the pages written since the
+ * last fetch (automatic mode: KVM clears and write-protects them at once) or
+ * since they were last cleared (manual mode) into bitmap
+ * (guest_mem_bitmap_bytes() bytes). clear: manual mode, write-protect the
+ * pages of bitmap in [first, first + count) again, just before their contents
+ * are copied; first a multiple of 64 (nothing to do in automatic mode).
+ * stop: no more logging. 0 or -errno after one error line.
+ */
+int vm_dirty_log_start(struct vm *vm);
+int vm_dirty_log_fetch(struct vm *vm, uint64_t *bitmap);
+int vm_dirty_log_clear(struct vm *vm, uint64_t *bitmap, uint64_t first, uint64_t count);
+int vm_dirty_log_stop(struct vm *vm);
 
 #endif

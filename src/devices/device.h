@@ -45,9 +45,20 @@ struct device_ops {
 	 * have been missed at save time (a queue notification, say).
 	 */
 	void (*quiesce)(struct device *d);
+	/* After quiesce: make what the device wrote to host files durable (fdatasync). 0 or -errno after one error line. */
+	int (*sync)(struct device *d);
 	void (*save)(struct device *d, struct snap_buf *b);
 	int (*restore)(struct device *d, struct snap_cursor *c);
 	void (*restored)(struct device *d);
+	/*
+	 * Handing the VM to another armvmm (migration), each may be NULL.
+	 * release: the VM is paused and its state captured; give up what only
+	 * one process may hold (a disk's lock). acquire: take it, on the
+	 * destination before its state is restored, or on the source again when
+	 * the migration failed. 0 or -errno after one error line.
+	 */
+	int (*release)(struct device *d);
+	int (*acquire)(struct device *d);
 	/* Every thread that could call the device has stopped: free it. */
 	void (*destroy)(struct device *d);
 };

@@ -381,49 +381,93 @@ static void blk_reset(struct virtio_mmio *t)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* --- snapshots ------------------------------------------------------------------------ */
+/* --- snapshots and migration ----------------------------------------------------------- */
 
 static void blk_quiesce(struct virtio_mmio *t)
 {
 	virtio_blk_drain(t->dev);
 }
 
+/* Nothing is in flight (quiesced): what the guest wrote reaches the disk before its state is saved. */
+static int blk_sync(struct virtio_mmio *t)
+{
+	struct virtio_blk *b = t->dev;
+
+	if (b->st.read_only || fdatasync(b->fd) == 0)
+		return 0;
+	int err = errno;
+	pr_err("cannot flush disk '%s' (fdatasync): %s", b->st.path, strerror(err));
+	return -err;
+}
+
 /*
- * Payload: path (string), read_only (u8 0/1), capacity (u64, sectors),
- * offered features (u64). Nothing is in flight after blk_quiesce, and the
- * disk contents are the file's own business: this only names the disk so a
- * restore can tell the guest will find the same one.
+ * Payload (format version 2): the disk's identity as disk.h records it
+ * (canonical path, device, inode, size, mtime; taken now, after blk_sync),
+ * read_only (u8 0/1), capacity (u64, sectors), offered features (u64), the
+ * GET_ID serial (20 bytes). Nothing is in flight after blk_quiesce; the disk's
+ * contents are the file's own business: the identity lets a restore tell
+ * the guest will find the same disk, as it left it.
+ * Version 1 had: path (string), read_only, capacity, features.
  */
+int virtio_blk_identity(const struct virtio_blk *b, struct disk_identity *id)
+{
+	int ret = disk_identity_of(b->fd, b->st.path, id);
+
+	if (ret < 0)
+		pr_err("cannot stat disk '%s' to record it: %s", b->st.path, strerror(-ret));
+	return ret;
+}
+
 static void blk_save(struct virtio_mmio *t, struct snap_buf *b)
 {
 	const struct virtio_blk *blk = t->dev;
+	struct disk_identity id;
 
-	snap_put_str(b, blk->st.path);
+	if (virtio_blk_identity(blk, &id) < 0) {
+		b->err = true;
+		return;
+	}
+	disk_identity_put(b, &id);
 	snap_put_u8(b, blk->st.read_only);
 	snap_put_u64(b, blk->st.capacity);
 	snap_put_u64(b, blk->st.features);
+	snap_put_bytes(b, blk->st.serial, VIRTIO_BLK_ID_BYTES);
 }
 
 /* The device was re-created from the saved configuration: check it is still the disk the guest knew. */
 static int blk_restore(struct virtio_mmio *t, struct snap_cursor *c)
 {
-	const struct virtio_blk_state *st = &((const struct virtio_blk *)t->dev)->st;
-	char path[PATH_MAX], what[64];
+	struct virtio_blk *blk = t->dev;
+	const struct virtio_blk_state *st = &blk->st;
+	struct disk_identity saved;
+	char what[64], serial[VIRTIO_BLK_ID_BYTES] = { 0 };
 	bool read_only;
 	uint64_t capacity, features;
 	int ret;
 
-	snap_get_str(c, path, sizeof(path));
+	memset(&saved, 0, sizeof(saved));
+	if (c->version == 1)
+		snap_get_str(c, saved.path, sizeof(saved.path));
+	else
+		disk_identity_get(c, &saved);
 	read_only = snap_get_bool(c);
 	capacity = snap_get_u64(c);
 	features = snap_get_u64(c);
+	if (c->version != 1)
+		snap_get_bytes(c, serial, sizeof(serial));
 	snprintf(what, sizeof(what), "virtio-blk at 0x%llx", (unsigned long long)t->base);
 	ret = snap_cursor_done(c, what);
 	if (ret < 0)
 		return ret;
-	if (strcmp(path, st->path)) {
-		pr_err("%s: the snapshot's disk is '%s', this one is '%s'", what, path, st->path);
+	if (strcmp(saved.path, blk->recorded_path)) {
+		pr_err("%s: the snapshot's disk is '%s', this one is '%s'", what, saved.path, blk->recorded_path);
 		return -EINVAL;
+	}
+	/* Against the file as opened: probing it for hole punching moves a tmpfs file's mtime. */
+	if (c->version != 1) {
+		ret = disk_identity_check(blk->check, &saved, &blk->opened);
+		if (ret < 0)
+			return ret;
 	}
 	if (capacity != st->capacity) {
 		pr_err("disk '%s' is %llu sectors now, the snapshot has %llu: the disk changed since the snapshot",
@@ -441,7 +485,31 @@ static int blk_restore(struct virtio_mmio *t, struct snap_cursor *c)
 		       st->path, (unsigned long long)st->features, (unsigned long long)features);
 		return -EINVAL;
 	}
+	/* The guest may have read its serial: it stays what it was, whatever the file is called now. */
+	if (c->version != 1)
+		memcpy(blk->st.serial, serial, sizeof(serial));
 	return 0;
+}
+
+/* Migration: the source lets go of the disk once its state is captured, the destination takes it. */
+static int blk_release(struct virtio_mmio *t)
+{
+	struct virtio_blk *b = t->dev;
+
+	if (b->locked)
+		disk_unlock(b->fd);
+	b->locked = false;
+	return 0;
+}
+
+/* The disk as the source left it is what the restore checks the saved identity against. */
+static int blk_acquire(struct virtio_mmio *t)
+{
+	struct virtio_blk *b = t->dev;
+	int ret = b->locked ? 0 : disk_lock(b->fd, b->st.path, b->st.read_only);
+
+	b->locked = ret == 0;
+	return ret == 0 ? virtio_blk_identity(b, &b->opened) : ret;
 }
 
 static void completion_cb(void *opaque, int fd, short revents)
@@ -604,30 +672,27 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 	struct virtio_blk *b;
 	int ret;
 
-	if (strlen(cfg->path) >= PATH_MAX) {
-		pr_err("disk path too long: '%.40s...'", cfg->path);
-		return -ENAMETOOLONG;
-	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->loop_id = b->retry_id = -1;
-	strcpy(b->st.path, cfg->path);
 	b->st.read_only = cfg->read_only;
-	b->fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->check = cfg->check;
+	b->fd = disk_open(cfg->path, cfg->read_only, !cfg->untrusted_path, cfg->check, cfg->recorded, &b->opened);
 	if (b->fd < 0) {
-		ret = -errno;
-		pr_err("cannot open disk '%s'%s: %s%s", cfg->path, cfg->read_only ? "" : " for writing",
-		       strerror(-ret), !cfg->read_only && (ret == -EACCES || ret == -EROFS) ?
-		       " (append ,ro to use it read-only)" : "");
+		ret = b->fd;
 		free(b);
 		return ret;
 	}
-	/* Two writers on one image corrupt it: take a lock (shared for read-only use). */
-	if (flock(b->fd, (cfg->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-		pr_err("disk '%s' is in use by another process (locked)", cfg->path);
-		ret = -EBUSY;
-		goto fail_fd;
+	snprintf(b->st.path, sizeof(b->st.path), "%s", b->opened.path);
+	/* What a snapshot names this disk by: its canonical path (a restore: the one the snapshot recorded). */
+	snprintf(b->recorded_path, sizeof(b->recorded_path), "%s",
+		 cfg->recorded ? cfg->recorded->path : cfg->untrusted_path ? cfg->path : b->opened.path);
+	if (!cfg->defer_lock) {
+		ret = disk_lock(b->fd, b->st.path, cfg->read_only);
+		if (ret < 0)
+			goto fail_fd;
+		b->locked = true;
 	}
 	ret = disk_geometry(&b->st, b->fd);
 	if (ret < 0)
@@ -651,7 +716,8 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK, .num_queues = 1, .features = b->st.features,
 		.config_size = VIRTIO_BLK_CONFIG_SIZE, .config_read = blk_config_read,
 		.queue_notify = blk_queue_notify, .reset = blk_reset, .destroy = blk_destroy,
-		.quiesce = blk_quiesce, .save = blk_save, .restore = blk_restore,
+		.quiesce = blk_quiesce, .sync = blk_sync, .save = blk_save, .restore = blk_restore,
+		.release = blk_release, .acquire = blk_acquire,
 	};
 	b->loop_id = eventloop_add(ctx->loop, b->io->event_fd, POLLIN, completion_cb, b);
 	if (b->loop_id >= 0 && b->io->retry_fd >= 0)
@@ -659,7 +725,7 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 	if (b->loop_id < 0 || (b->io->retry_fd >= 0 && b->retry_id < 0)) {
 		eventloop_enable(ctx->loop, b->loop_id, false);
 		ret = -ENOSPC;
-		pr_err("disk '%s': no room in the event loop", cfg->path);
+		pr_err("disk '%s': no room in the event loop", b->st.path);
 		goto fail_io;
 	}
 	b->t = virtio_mmio_create(ctx, base, spi, &b->ops, b);
@@ -669,7 +735,7 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 		ret = -ENOSPC;
 		goto fail_io;
 	}
-	pr_info("disk '%s': %llu sectors%s, %s I/O%s", cfg->path, (unsigned long long)b->st.capacity,
+	pr_info("disk '%s': %llu sectors%s, %s I/O%s", b->st.path, (unsigned long long)b->st.capacity,
 		cfg->read_only ? ", read-only" : "", b->io->ops->name,
 		(b->st.features & VIRTIO_BLK_F_DISCARD) ? ", discard" : "");
 	return 0;

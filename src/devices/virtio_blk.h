@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "devices/blk_io.h"
+#include "devices/disk.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
 
@@ -31,6 +32,17 @@ struct disk_config {
 	const char *path;
 	bool read_only;
 	enum disk_io io;	/* io_uring, falling back to a thread; or forced */
+	/*
+	 * Restoring (a snapshot, or a migration's destination): path came from
+	 * the saved state (untrusted, opened as disk.h says) unless it is the
+	 * user's --disk NEW; recorded is the identity saved with it (NULL for a
+	 * version-1 snapshot) and check how the file opened must match it.
+	 */
+	bool untrusted_path;
+	enum disk_check check;
+	const struct disk_identity *recorded;
+	/* A migration's destination takes the lock only once the source has let go (device acquire). */
+	bool defer_lock;
 };
 
 #define VIRTIO_ID_BLOCK 2u
@@ -87,7 +99,7 @@ struct disk_config {
 
 /* What the device is: plain data, fixed at creation, for snapshots and the config space. */
 struct virtio_blk_state {
-	char path[PATH_MAX];
+	char path[PATH_MAX];		/* canonical (disk.h) */
 	bool read_only;
 	uint64_t capacity;		/* 512-byte sectors */
 	uint64_t features;		/* VIRTIO_BLK_F_* offered */
@@ -98,7 +110,7 @@ struct virtio_blk_state {
 	uint32_t max_write_zeroes_sectors;
 	bool write_zeroes_may_unmap;
 	bool can_punch, can_zero_range;	/* what fallocate() does on the host file */
-	char serial[VIRTIO_BLK_ID_BYTES];	/* GET_ID answer: the file's basename, NUL-padded */
+	char serial[VIRTIO_BLK_ID_BYTES];	/* GET_ID answer: the file's basename, NUL-padded (a restore keeps the saved one) */
 };
 
 /* One request after virtio_blk_parse(): what to do and where the answer goes. */
@@ -128,6 +140,15 @@ struct virtio_blk {
 	uint8_t config[VIRTIO_BLK_CONFIG_SIZE];
 	struct virtio_mmio *t;
 	int fd;
+	bool locked;			/* holds the disk's flock */
+	enum disk_check check;		/* restoring: how the saved disk must match this file */
+	char recorded_path[PATH_MAX];	/* restoring: the path the snapshot names (st.path, unless remapped) */
+	/*
+	 * The file as it was when opened (a migration's destination: when the
+	 * source let go of it), before armvmm itself touched it: what a restore
+	 * compares the saved identity with.
+	 */
+	struct disk_identity opened;
 	struct blk_io *io;
 	int loop_id;			/* event loop entry of io->event_fd */
 	int retry_id;			/* event loop entry of io->retry_fd, or -1 */
@@ -156,6 +177,9 @@ int virtio_blk_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
  */
 uint8_t virtio_blk_parse(const struct virtio_blk_state *st, uint64_t features, const struct virtq_chain *c,
 			 struct virtio_blk_request *r);
+
+/* The disk's identity now (disk.h), as a snapshot records it. 0 or -errno after one error line. */
+int virtio_blk_identity(const struct virtio_blk *b, struct disk_identity *id);
 
 /* Complete every request in flight (status written, used entries pushed); chains not yet popped stay queued. */
 void virtio_blk_drain(struct virtio_blk *b);

@@ -666,6 +666,27 @@ static void transport_quiesce(struct device *d)
 		t->ops->quiesce(t);
 }
 
+static int transport_sync(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	return t->ops->sync ? t->ops->sync(t) : 0;
+}
+
+static int transport_release(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	return t->ops->release ? t->ops->release(t) : 0;
+}
+
+static int transport_acquire(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	return t->ops->acquire ? t->ops->acquire(t) : 0;
+}
+
 static void transport_save(struct device *d, struct snap_buf *b)
 {
 	virtio_mmio_save(d->priv, b);
@@ -700,9 +721,12 @@ static const struct device_ops virtio_mmio_device_ops = {
 	.fdt_node = transport_fdt_node,
 	.irqchip_ready = transport_irqchip_ready,
 	.quiesce = transport_quiesce,
+	.sync = transport_sync,
 	.save = transport_save,
 	.restore = transport_restore,
 	.restored = transport_restored,
+	.release = transport_release,
+	.acquire = transport_acquire,
 	.destroy = transport_destroy,
 };
 

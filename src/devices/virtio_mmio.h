@@ -67,8 +67,11 @@ struct virtio_device_ops {
 	 * own checks passed; the transport commits its state after restore returns 0.
 	 */
 	void (*quiesce)(struct virtio_mmio *t);
+	int (*sync)(struct virtio_mmio *t);	/* as struct device_ops */
 	void (*save)(struct virtio_mmio *t, struct snap_buf *b);
 	int (*restore)(struct virtio_mmio *t, struct snap_cursor *c);
+	int (*release)(struct virtio_mmio *t);	/* as struct device_ops */
+	int (*acquire)(struct virtio_mmio *t);
 };
 
 /* Transport state: plain data for snapshots. */

@@ -148,6 +148,34 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 	return 1;
 }
 
+/*
+ * While guest RAM writes are tracked (a migration's pre-copy), record the
+ * device-writable buffers of the chain at head: the device has filled them
+ * by the time it pushes, and KVM's dirty log never sees armvmm's writes.
+ * The descriptors are read again from guest RAM with the same checks as
+ * virtq_pop; a guest that rewrote them meanwhile only spoils its own copy.
+ */
+static void mark_chain_written(const struct virtq *q, const struct guest_mem *mem, uint16_t head)
+{
+	uint16_t i = head;
+
+	for (unsigned int count = 0; i < q->num && count < q->num; count++) {
+		struct virtq_desc d;
+		const void *dp = guest_mem_ptr(mem, q->desc_gpa + 16ull * i, 16);
+		void *buf;
+
+		if (!dp)
+			return;
+		memcpy(&d, dp, sizeof(d));
+		buf = guest_mem_ptr(mem, d.addr, d.len);
+		if (buf && (d.flags & VIRTQ_DESC_F_WRITE))
+			guest_mem_mark(mem, buf, d.len);
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return;
+		i = d.next;
+	}
+}
+
 int virtq_push(struct virtq *q, const struct guest_mem *mem, uint16_t head, uint32_t written)
 {
 	uint8_t *elem;
@@ -165,6 +193,11 @@ int virtq_push(struct virtq *q, const struct guest_mem *mem, uint16_t head, uint
 	q->used_idx++;
 	/* Release: the element (and the data the device wrote) before the index the driver reads. */
 	__atomic_store_n(idx, q->used_idx, __ATOMIC_RELEASE);
+	if (atomic_load_explicit(&mem->tracking, memory_order_relaxed)) {
+		mark_chain_written(q, mem, head);
+		guest_mem_mark(mem, elem, 8);
+		guest_mem_mark(mem, idx, 2);
+	}
 	return 0;
 }
 

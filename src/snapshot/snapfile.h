@@ -25,7 +25,8 @@
 #include "core/state.h"
 
 #define SNAP_MAGIC "ARMVMMSN"		/* 8 bytes, no NUL */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u			/* written; 1 is still read (snap_cursor.version tells payload readers) */
+#define SNAP_VERSION_MIN 1u
 #define SNAP_HEADER_SIZE 64u
 #define SNAP_SECTION_HEADER_SIZE 24u
 #define SNAP_STATE_FILE "state"
@@ -55,6 +56,23 @@ struct snap_header {
 };
 
 /*
+ * A state file image in memory: a header, then sections as snap_writer_add
+ * lays them out. The writer builds one; a migration's receiver assembles one
+ * from the stream, then validates it with snap_reader_parse like a file.
+ */
+struct snap_image {
+	struct snap_buf buf;
+	uint32_t nr_sections;
+};
+/* Start an image (room for the header). 0 or -ENOMEM. */
+int snap_image_init(struct snap_image *img);
+/* Append a section. 0, -ENOMEM, or -EFBIG beyond SNAP_MAX_STATE_SIZE (no message: callers say what failed). */
+int snap_image_add(struct snap_image *img, uint32_t tag, uint32_t instance, const void *payload, size_t len);
+/* Write the header (version SNAP_VERSION, h's other fields, the section count, the size, the CRC). */
+void snap_image_finish(struct snap_image *img, const struct snap_header *h);
+void snap_image_free(struct snap_image *img);
+
+/*
  * Writing a snapshot into dir (which must not exist yet): everything goes to
  * "<dir>.tmp-<pid>" first; commit fsyncs both files and that directory, then
  * renames it to dir and fsyncs the parent. Every failure prints one error line,
@@ -73,8 +91,12 @@ int snap_writer_open(struct snap_writer **w, const char *dir, const struct snap_
 		     const struct snap_kind *kinds, unsigned int nr_kinds);
 /* Append a section; the payload is copied (b stays the caller's). -ENOMEM if b->err. */
 int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b);
-/* Write guest RAM (h->mem_size bytes at host) to the memory file, leaving holes for zero pages. */
-int snap_writer_memory(struct snap_writer *w, const void *host);
+/*
+ * Write guest RAM (h->mem_size bytes at host) to the memory file, leaving
+ * holes for zero pages. Only pages whose bit is set in candidates (one bit
+ * per h->page_size page) are read; NULL: every page.
+ */
+int snap_writer_memory(struct snap_writer *w, const void *host, const uint64_t *candidates);
 /*
  * Validate the state as snap_reader_parse() would, write it, make everything
  * durable and rename into place. Frees w. On success, the state file's size and
@@ -120,6 +142,17 @@ int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_k
  */
 int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
 		      unsigned int nr_kinds);
+/* snap_reader_parse() with error lines starting with pfx (NULL: none). */
+int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
+			unsigned int nr_kinds, const char *pfx);
+/*
+ * The header fields (page size, vCPUs, irqchip type, memory region) checked
+ * as the reader checks a file's: 0, or -EINVAL after one error line starting
+ * with pfx.
+ */
+int snapfile_check_header(const char *pfx, const struct snap_header *h);
+/* "VCPU/3", "GIC/0" into out; a tag that is not printable ASCII is shown in hex. */
+const char *snapfile_sec_name(char out[32], uint32_t tag, uint32_t instance);
 /* The payload of section (tag, instance): 0 and a cursor, or -ENOENT. */
 int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instance, struct snap_cursor *c);
 /* Free and close; safe on a zeroed or failed reader (and twice). */

@@ -42,16 +42,6 @@ static inline size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* The rest is in snapfile_reader.c. */
 
-/* "VCPU/3", "GIC/0" into out; a tag that is not printable ASCII is shown in hex. */
-const char *snapfile_sec_name(char out[32], uint32_t tag, uint32_t instance);
-/*
- * The header fields a writer takes from its caller, checked as the reader
- * checks them: 0, or -EINVAL after one error line starting with pfx.
- */
-int snapfile_check_header(const char *pfx, const struct snap_header *h);
-/* snap_reader_parse() with error lines starting with pfx (NULL: none). */
-int snapfile_parse_copy(struct snap_reader *r, const uint8_t *buf, size_t len, const struct snap_kind *kinds,
-			unsigned int nr_kinds, const char *pfx);
 /* A formatted, allocated string, or NULL. */
 __attribute__((format(printf, 1, 2))) char *snapfile_strfmt(const char *fmt, ...);
 

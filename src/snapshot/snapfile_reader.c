@@ -96,12 +96,13 @@ static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct 
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, shorter than its header)", len);
 	/* Version before CRC: another version's header may keep its CRC elsewhere. */
 	h->version = le32_get(buf + SNAP_HDR_VERSION);
-	if (h->version != SNAP_VERSION)
+	if (h->version < SNAP_VERSION_MIN || h->version > SNAP_VERSION)
 		return bad(pfx, "snapshot format version %" PRIu32
-			   " is not supported (this armvmm reads version %u)", h->version, SNAP_VERSION);
+			   " is not supported (this armvmm reads versions %u to %u)", h->version, SNAP_VERSION_MIN,
+			   SNAP_VERSION);
 	if (le32_get(buf + SNAP_HDR_HEADER_SIZE) != SNAP_HEADER_SIZE)
-		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version 1 has %u)",
-			   le32_get(buf + SNAP_HDR_HEADER_SIZE), SNAP_HEADER_SIZE);
+		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version %" PRIu32 " has %u)",
+			   le32_get(buf + SNAP_HDR_HEADER_SIZE), h->version, SNAP_HEADER_SIZE);
 	if (le32_get(buf + SNAP_HDR_CRC) != snap_crc32(buf, SNAP_HDR_CRC))
 		return bad(pfx, "snapshot header fails its checksum");
 	if (le32_get(buf + SNAP_HDR_FLAGS) != 0)
@@ -348,7 +349,8 @@ int snap_reader_find(const struct snap_reader *r, uint32_t tag, uint32_t instanc
 	for (unsigned int i = 0; i < r->nr_sections; i++) {
 		const struct snap_section *s = &r->sections[i];
 		if (s->tag == tag && s->instance == instance) {
-			*c = (struct snap_cursor){ .p = r->state + s->offset, .len = (size_t)s->length };
+			*c = (struct snap_cursor){ .p = r->state + s->offset, .len = (size_t)s->length,
+						   .version = r->h.version };
 			return 0;
 		}
 	}
@@ -378,14 +380,41 @@ char *snapfile_strfmt(const char *fmt, ...)
 	return n < 0 ? NULL : s;
 }
 
-/* O_NONBLOCK: opening a FIFO must not hang before fstat() can refuse it. */
-static int open_regular(const char *path, const char *what, struct stat *st)
+/*
+ * A snapshot is as trustworthy as whoever could have written it: it must
+ * belong to the user restoring it and be writable by nobody else, or a
+ * stranger could have chosen the state (and the disks) of the VM it starts.
+ */
+static int check_owner(const char *what, const char *path, const struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (st->st_uid != geteuid()) {
+		pr_err("snapshot %s '%s' belongs to uid %u, not to you (uid %u): refusing a snapshot another user "
+		       "could have written", what, path, (unsigned int)st->st_uid, (unsigned int)geteuid());
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		pr_err("snapshot %s '%s' is writable by %s (mode %03o): refusing a snapshot another user could have "
+		       "changed (chmod go-w)", what, path, (st->st_mode & S_IWOTH) ? "others" : "its group",
+		       (unsigned int)(st->st_mode & 0777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * The files inside the (checked) directory: never through a symlink, and
+ * O_NONBLOCK so that opening a FIFO cannot hang before fstat() refuses it.
+ */
+static int open_regular(int dfd, const char *name, const char *path, const char *what, struct stat *st)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 
 	if (fd < 0) {
 		int err = -errno;
-		pr_err("cannot open snapshot %s file '%s': %s", what, path, strerror(-err));
+		if (err == -ELOOP)
+			pr_err("snapshot %s file '%s' is a symbolic link: refusing to follow it", what, path);
+		else
+			pr_err("cannot open snapshot %s file '%s': %s", what, path, strerror(-err));
 		return err;
 	}
 	if (fstat(fd, st) < 0) {
@@ -399,13 +428,20 @@ static int open_regular(const char *path, const char *what, struct stat *st)
 		close(fd);
 		return -EINVAL;
 	}
+	char kind[32];
+	snprintf(kind, sizeof(kind), "%s file", what);
+	int err = check_owner(kind, path, st);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	return fd;
 }
 
-static int read_state(const char *path, uint8_t **out, size_t *len)
+static int read_state(int dfd, const char *path, uint8_t **out, size_t *len)
 {
 	struct stat st;
-	int fd = open_regular(path, "state", &st);
+	int fd = open_regular(dfd, SNAP_STATE_FILE, path, "state", &st);
 
 	if (fd < 0)
 		return fd;
@@ -443,10 +479,10 @@ static int read_state(const char *path, uint8_t **out, size_t *len)
 	return 0;
 }
 
-static int open_memory(const char *path, uint64_t mem_size)
+static int open_memory(int dfd, const char *path, uint64_t mem_size)
 {
 	struct stat st;
-	int fd = open_regular(path, "memory", &st);
+	int fd = open_regular(dfd, SNAP_MEMORY_FILE, path, "memory", &st);
 
 	if (fd < 0)
 		return fd;
@@ -459,6 +495,27 @@ static int open_memory(const char *path, uint64_t mem_size)
 	return fd;	/* O_NONBLOCK means nothing for a regular file */
 }
 
+/* The snapshot directory, checked as check_owner says. fd, or -errno after one error line. */
+static int open_dir(const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("cannot open snapshot directory '%s': %s", dir, strerror(-err));
+		return err;
+	}
+	err = fstat(fd, &st) < 0 ? -errno : check_owner("directory", dir, &st);
+	if (err) {
+		if (err != -EPERM)
+			pr_err("cannot stat snapshot directory '%s': %s", dir, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_kind *kinds, unsigned int nr_kinds)
 {
 	char *state_path = snapfile_strfmt("%s/%s", dir, SNAP_STATE_FILE);
@@ -466,7 +523,7 @@ int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_k
 	char *pfx = snapfile_strfmt("%s/%s: ", dir, SNAP_STATE_FILE);
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int err;
+	int err, dfd = -1;
 
 	reader_reset(r);
 	if (!state_path || !mem_path || !pfx) {
@@ -474,11 +531,14 @@ int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_k
 		err = -ENOMEM;
 		goto out;
 	}
-	err = read_state(state_path, &buf, &len);
+	dfd = err = open_dir(dir);
+	if (err < 0)
+		goto out;
+	err = read_state(dfd, state_path, &buf, &len);
 	if (!err)
 		err = parse_owned(r, buf, len, kinds, nr_kinds, pfx);
 	if (!err) {
-		int fd = open_memory(mem_path, r->h.mem_size);
+		int fd = open_memory(dfd, mem_path, r->h.mem_size);
 		if (fd < 0) {
 			err = fd;
 			snap_reader_close(r);
@@ -487,6 +547,8 @@ int snap_reader_open(struct snap_reader *r, const char *dir, const struct snap_k
 		}
 	}
 out:
+	if (dfd >= 0)
+		close(dfd);
 	free(state_path);
 	free(mem_path);
 	free(pfx);

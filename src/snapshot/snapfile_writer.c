@@ -19,14 +19,76 @@
 #include "core/files.h"
 #include "core/log.h"
 
+/* --- the state file image ------------------------------------------------------------ */
+
+int snap_image_init(struct snap_image *img)
+{
+	memset(img, 0, sizeof(*img));
+	if (!snap_buf_reserve(&img->buf, SNAP_HEADER_SIZE))
+		return -ENOMEM;
+	memset(img->buf.data, 0, SNAP_HEADER_SIZE);
+	return 0;
+}
+
+int snap_image_add(struct snap_image *img, uint32_t tag, uint32_t instance, const void *payload, size_t len)
+{
+	uint8_t sh[SNAP_SECTION_HEADER_SIZE];
+	static const uint8_t zeros[8];
+
+	if (img->buf.err)
+		return -ENOMEM;
+	/* The reader refuses bigger files: fail now rather than make one. */
+	if (len > SNAP_MAX_STATE_SIZE || img->buf.len + SNAP_SECTION_HEADER_SIZE + pad8(len) > SNAP_MAX_STATE_SIZE)
+		return -EFBIG;
+	le32_put(sh + SNAP_SH_TAG, tag);
+	le32_put(sh + SNAP_SH_INSTANCE, instance);
+	le64_put(sh + SNAP_SH_LENGTH, len);
+	le32_put(sh + SNAP_SH_CRC, snap_crc32(payload, len));
+	le32_put(sh + SNAP_SH_RESERVED, 0);
+	snap_put_bytes(&img->buf, sh, sizeof(sh));
+	snap_put_bytes(&img->buf, payload, len);
+	snap_put_bytes(&img->buf, zeros, pad8(len) - len);
+	if (img->buf.err)
+		return -ENOMEM;
+	img->nr_sections++;
+	return 0;
+}
+
+void snap_image_finish(struct snap_image *img, const struct snap_header *h)
+{
+	uint8_t *p = img->buf.data;
+
+	if (img->buf.err || img->buf.len < SNAP_HEADER_SIZE)
+		return;
+	memcpy(p + SNAP_HDR_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	le32_put(p + SNAP_HDR_VERSION, SNAP_VERSION);
+	le32_put(p + SNAP_HDR_HEADER_SIZE, SNAP_HEADER_SIZE);
+	le32_put(p + SNAP_HDR_PAGE_SIZE, h->page_size);
+	le32_put(p + SNAP_HDR_NR_VCPUS, h->nr_vcpus);
+	le32_put(p + SNAP_HDR_IRQCHIP_TYPE, h->irqchip_type);
+	le32_put(p + SNAP_HDR_NR_SECTIONS, img->nr_sections);
+	le64_put(p + SNAP_HDR_MEM_GPA, h->mem_gpa);
+	le64_put(p + SNAP_HDR_MEM_SIZE, h->mem_size);
+	le64_put(p + SNAP_HDR_STATE_SIZE, img->buf.len);
+	le32_put(p + SNAP_HDR_FLAGS, 0);
+	le32_put(p + SNAP_HDR_CRC, snap_crc32(p, SNAP_HDR_CRC));
+}
+
+void snap_image_free(struct snap_image *img)
+{
+	snap_buf_free(&img->buf);
+	img->nr_sections = 0;
+}
+
+/* --- the snapshot directory ------------------------------------------------------------ */
+
 struct snap_writer {
 	struct snap_header h;
 	char *dir;		/* the final name, without trailing slashes */
 	char *tmp;		/* "<dir>.tmp-<pid>", where everything is written first */
 	int tmp_fd;		/* tmp (then dir, after the rename), for *at() and fsync */
 	bool renamed;
-	struct snap_buf state;	/* the state file as it will be: header room, then sections */
-	uint32_t nr_sections;
+	struct snap_image state;	/* the state file as it will be */
 	int mem_fd;		/* -1 until snap_writer_memory() */
 	uint64_t memory_bytes;	/* data actually written to the memory file */
 	int error;		/* the first failure (already reported, files already removed) */
@@ -65,7 +127,7 @@ static void writer_free(struct snap_writer *w)
 {
 	writer_remove_files(w);
 	close_fd(&w->mem_fd);
-	snap_buf_free(&w->state);
+	snap_image_free(&w->state);
 	free(w->dir);
 	free(w->tmp);
 	free(w);
@@ -103,9 +165,8 @@ int snap_writer_open(struct snap_writer **wp, const char *dir, const struct snap
 	w->tmp = snapfile_strfmt("%s.tmp-%ld", w->dir, (long)getpid());
 	if (!w->tmp)
 		goto nomem;
-	if (!snap_buf_reserve(&w->state, SNAP_HEADER_SIZE))
+	if (snap_image_init(&w->state) < 0)
 		goto nomem;
-	memset(w->state.data, 0, SNAP_HEADER_SIZE);
 	if (mkdir(w->tmp, 0700) < 0) {
 		int err = -errno;
 		pr_err("cannot create snapshot directory '%s': %s", w->tmp, strerror(-err));
@@ -132,38 +193,20 @@ nomem:
 int snap_writer_add(struct snap_writer *w, uint32_t tag, uint32_t instance, const struct snap_buf *b)
 {
 	char name[32];
-	uint8_t sh[SNAP_SECTION_HEADER_SIZE];
-	static const uint8_t zeros[8];
+	int err;
 
 	if (w->error)
 		return w->error;
-	if (b->err || w->state.err) {
-		pr_err("out of memory building snapshot section %s", snapfile_sec_name(name, tag, instance));
-		writer_remove_files(w);
-		return w->error = -ENOMEM;
-	}
-	/* The reader refuses bigger files: fail now rather than write one. */
-	if (b->len > SNAP_MAX_STATE_SIZE ||
-	    w->state.len + SNAP_SECTION_HEADER_SIZE + pad8(b->len) > SNAP_MAX_STATE_SIZE) {
+	err = b->err ? -ENOMEM : snap_image_add(&w->state, tag, instance, b->data, b->len);
+	if (err == -EFBIG)
 		pr_err("snapshot section %s would make the state file larger than %u bytes",
 		       snapfile_sec_name(name, tag, instance), SNAP_MAX_STATE_SIZE);
+	else if (err)
+		pr_err("out of memory building snapshot section %s", snapfile_sec_name(name, tag, instance));
+	if (err) {
 		writer_remove_files(w);
-		return w->error = -EFBIG;
+		return w->error = err;
 	}
-	le32_put(sh + SNAP_SH_TAG, tag);
-	le32_put(sh + SNAP_SH_INSTANCE, instance);
-	le64_put(sh + SNAP_SH_LENGTH, b->len);
-	le32_put(sh + SNAP_SH_CRC, snap_crc32(b->data, b->len));
-	le32_put(sh + SNAP_SH_RESERVED, 0);
-	snap_put_bytes(&w->state, sh, sizeof(sh));
-	snap_put_bytes(&w->state, b->data, b->len);
-	snap_put_bytes(&w->state, zeros, pad8(b->len) - b->len);
-	if (w->state.err) {
-		pr_err("out of memory adding snapshot section %s", name);
-		writer_remove_files(w);
-		return w->error = -ENOMEM;
-	}
-	w->nr_sections++;
 	return 0;
 }
 
@@ -178,13 +221,18 @@ static bool page_is_zero(const uint8_t *p, size_t n)
 	return memcmp(p, zero8, 8) == 0 && memcmp(p, p + 8, n - 8) == 0;
 }
 
-/* Runs of non-zero pages, each in one pwrite; zero pages stay holes of the new file. */
-static int write_pages(struct snap_writer *w, const uint8_t *host)
+/*
+ * Runs of non-zero pages, each in one pwrite; zero pages stay holes of the
+ * new file, and pages that are no candidates are not even read.
+ */
+static int write_pages(struct snap_writer *w, const uint8_t *host, const uint64_t *candidates)
 {
 	uint64_t size = w->h.mem_size, ps = w->h.page_size, run = 0;
 
 	for (uint64_t off = 0; off <= size; off += ps) {
-		if (off < size && !page_is_zero(host + off, ps)) {
+		uint64_t page = off / ps;
+		bool candidate = !candidates || (candidates[page / 64] >> (page % 64) & 1);
+		if (off < size && candidate && !page_is_zero(host + off, ps)) {
 			run += ps;
 			continue;
 		}
@@ -195,11 +243,14 @@ static int write_pages(struct snap_writer *w, const uint8_t *host)
 			w->memory_bytes += run;
 			run = 0;
 		}
+		/* 64 pages nobody touched: one look at their word. */
+		if (candidates && page % 64 == 0 && off + 64 * ps <= size && !candidates[page / 64])
+			off += 63 * ps;
 	}
 	return 0;
 }
 
-int snap_writer_memory(struct snap_writer *w, const void *host)
+int snap_writer_memory(struct snap_writer *w, const void *host, const uint64_t *candidates)
 {
 	if (w->error)
 		return w->error;
@@ -208,28 +259,10 @@ int snap_writer_memory(struct snap_writer *w, const void *host)
 	w->mem_fd = openat(w->tmp_fd, SNAP_MEMORY_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->mem_fd < 0)
 		return writer_fail(w, SNAP_MEMORY_FILE, -errno);
-	int err = write_pages(w, host);
+	int err = write_pages(w, host, candidates);
 	if (!err && ftruncate(w->mem_fd, (off_t)w->h.mem_size) < 0)
 		err = -errno;
 	return err ? writer_fail(w, SNAP_MEMORY_FILE, err) : 0;
-}
-
-static void finish_header(struct snap_writer *w)
-{
-	uint8_t *p = w->state.data;
-
-	memcpy(p + SNAP_HDR_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN);
-	le32_put(p + SNAP_HDR_VERSION, SNAP_VERSION);
-	le32_put(p + SNAP_HDR_HEADER_SIZE, SNAP_HEADER_SIZE);
-	le32_put(p + SNAP_HDR_PAGE_SIZE, w->h.page_size);
-	le32_put(p + SNAP_HDR_NR_VCPUS, w->h.nr_vcpus);
-	le32_put(p + SNAP_HDR_IRQCHIP_TYPE, w->h.irqchip_type);
-	le32_put(p + SNAP_HDR_NR_SECTIONS, w->nr_sections);
-	le64_put(p + SNAP_HDR_MEM_GPA, w->h.mem_gpa);
-	le64_put(p + SNAP_HDR_MEM_SIZE, w->h.mem_size);
-	le64_put(p + SNAP_HDR_STATE_SIZE, w->state.len);
-	le32_put(p + SNAP_HDR_FLAGS, 0);
-	le32_put(p + SNAP_HDR_CRC, snap_crc32(p, SNAP_HDR_CRC));
 }
 
 static int write_state(struct snap_writer *w)
@@ -239,7 +272,7 @@ static int write_state(struct snap_writer *w)
 
 	if (fd < 0)
 		return -errno;
-	err = pwrite_all(fd, w->state.data, w->state.len, 0);
+	err = pwrite_all(fd, w->state.buf.data, w->state.buf.len, 0);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)
@@ -271,9 +304,10 @@ static int commit(struct snap_writer *w)
 		writer_remove_files(w);
 		return -EINVAL;
 	}
-	finish_header(w);
+	snap_image_finish(&w->state, &w->h);
 	/* Never commit a snapshot that restore would refuse. */
-	err = snapfile_parse_copy(&check, w->state.data, w->state.len, w->kinds, w->nr_kinds, "cannot write snapshot: ");
+	err = snapfile_parse_copy(&check, w->state.buf.data, w->state.buf.len, w->kinds, w->nr_kinds,
+				  "cannot write snapshot: ");
 	snap_reader_close(&check);
 	if (err) {
 		writer_remove_files(w);
@@ -311,7 +345,7 @@ int snap_writer_commit_stats(struct snap_writer *w, uint64_t *state_bytes, uint6
 	int err = w->error ? w->error : commit(w);
 
 	if (!err && state_bytes)
-		*state_bytes = w->state.len;
+		*state_bytes = w->state.buf.len;
 	if (!err && memory_bytes)
 		*memory_bytes = w->memory_bytes;
 	writer_free(w);

@@ -59,15 +59,29 @@ static void sections_free(struct saved_sections *s)
 	free(s->dev);
 }
 
-static int build_sections(struct board *b, struct saved_sections *s)
+/* Nothing in flight, and what the devices wrote to host files made durable. */
+static int quiesce_devices(struct board *b)
 {
 	struct device_list *devs = &b->devices;
-	struct vm *vm = &b->vm;
-	int ret;
+	int ret = 0;
 
 	for (unsigned int i = 0; i < devs->count; i++)
 		if (devs->dev[i].ops->quiesce)
 			devs->dev[i].ops->quiesce(&devs->dev[i]);
+	for (unsigned int i = 0; !ret && i < devs->count; i++)
+		if (devs->dev[i].ops->sync)
+			ret = devs->dev[i].ops->sync(&devs->dev[i]);
+	return ret;
+}
+
+static int build_sections(struct board *b, struct saved_sections *s)
+{
+	struct device_list *devs = &b->devices;
+	struct vm *vm = &b->vm;
+	int ret = quiesce_devices(b);
+
+	if (ret < 0)
+		return ret;
 	board_conf_save(b, &s->conf);
 	s->vcpu = calloc(vm->nr_vcpus, sizeof(*s->vcpu));
 	s->dev = calloc(devs->count ? devs->count : 1, sizeof(*s->dev));
@@ -89,64 +103,125 @@ static int build_sections(struct board *b, struct saved_sections *s)
 	return irqchip_save(&b->irqchip, &s->gic);
 }
 
-static int write_sections(struct snap_writer *w, struct board *b, struct saved_sections *s)
+/* One section into the image, or one line saying which failed. */
+static int add_section(struct snap_image *img, uint32_t tag, uint32_t instance, const struct snap_buf *b)
+{
+	char name[32];
+	int err = b->err ? -ENOMEM : snap_image_add(img, tag, instance, b->data, b->len);
+
+	if (err == -EFBIG)
+		pr_err("the saved state is larger than %u bytes (section %s)", SNAP_MAX_STATE_SIZE,
+		       snapfile_sec_name(name, tag, instance));
+	else if (err)
+		pr_err("out of memory saving section %s", snapfile_sec_name(name, tag, instance));
+	return err;
+}
+
+static int image_sections(struct snap_image *img, struct board *b, struct saved_sections *s)
 {
 	const struct device_list *devs = &b->devices;
-	int ret = snap_writer_add(w, SNAP_SEC_CONFIG, 0, &s->conf);
+	int ret = add_section(img, SNAP_SEC_CONFIG, 0, &s->conf);
 
 	for (unsigned int i = 0; !ret && i < b->vm.nr_vcpus; i++)
-		ret = snap_writer_add(w, SNAP_SEC_VCPU, i, &s->vcpu[i]);
+		ret = add_section(img, SNAP_SEC_VCPU, i, &s->vcpu[i]);
 	if (!ret)
-		ret = snap_writer_add(w, SNAP_SEC_GIC, 0, &s->gic);
+		ret = add_section(img, SNAP_SEC_GIC, 0, &s->gic);
 	for (unsigned int i = 0; !ret && i < devs->count; i++) {
 		const struct device *d = &devs->dev[i];
 		if (d->ops->snap_tag && d->ops->save)
-			ret = snap_writer_add(w, d->ops->snap_tag, d->instance, &s->dev[i]);
+			ret = add_section(img, d->ops->snap_tag, d->instance, &s->dev[i]);
 	}
-	return ret; /* snap_writer_add said what failed */
+	return ret;
+}
+
+void snapshot_header(const struct board *b, struct snap_header *h)
+{
+	*h = (struct snap_header){
+		.version = SNAP_VERSION,
+		.page_size = (uint32_t)b->vm.mem.page_size,
+		.nr_vcpus = b->vm.nr_vcpus,
+		.irqchip_type = (uint32_t)b->irqchip.type,
+		.mem_gpa = b->vm.mem.gpa,
+		.mem_size = b->vm.mem.size,
+	};
+}
+
+int snapshot_capture(struct board *b, struct snap_reader *state)
+{
+	struct saved_sections s = { 0 };
+	struct snap_image img;
+	struct snap_header h;
+	int ret;
+
+	*state = (struct snap_reader){ .mem_fd = -1 };
+	if (!b->vm.paused) {
+		pr_err("internal error: saving the state of a running VM");
+		return -EBUSY;
+	}
+	snapshot_header(b, &h);
+	ret = snap_image_init(&img);
+	if (ret < 0)
+		pr_err("out of memory saving the VM's state");
+	if (ret == 0)
+		ret = build_sections(b, &s);
+	if (ret == 0)
+		ret = image_sections(&img, b, &s);
+	if (ret == 0) {
+		snap_image_finish(&img, &h);
+		/* What is saved passes the checks a restore makes. */
+		ret = snapfile_parse_copy(state, img.buf.data, img.buf.len, board_snap_kinds, board_nr_snap_kinds,
+					  "internal error: the saved state fails its own checks: ");
+	}
+	snap_image_free(&img);
+	sections_free(&s);
+	return ret;
 }
 
 int snapshot_save(struct board *b, const char *dir, struct control_snapshot_result *res)
 {
 	struct vm *vm = &b->vm;
-	struct snap_header h = {
-		.version = SNAP_VERSION,
-		.page_size = (uint32_t)sysconf(_SC_PAGESIZE),
-		.nr_vcpus = vm->nr_vcpus,
-		.irqchip_type = (uint32_t)b->irqchip.type,
-		.mem_gpa = vm->mem.gpa,
-		.mem_size = vm->mem.size,
-	};
-	struct saved_sections s = { 0 };
+	struct snap_reader state;
+	struct snap_header h;
 	struct snap_writer *w = NULL;
-	uint64_t t0 = clock_monotonic_ns();
+	uint64_t t0 = clock_monotonic_ns(), t_state = 0, t_touched = 0, *touched = NULL;
 	int ret;
 
-	if (!vm->paused) {
-		pr_err("internal error: snapshot of a running VM");
-		return -EBUSY;
-	}
 	/* Everything is read from KVM and the devices before the first byte is written. */
-	ret = build_sections(b, &s);
+	snapshot_header(b, &h);
+	ret = snapshot_capture(b, &state);
+	t_state = clock_monotonic_ns();
+	if (ret == 0) {
+		touched = malloc(guest_mem_bitmap_bytes(&vm->mem));
+		ret = touched ? guest_mem_touched(&vm->mem, touched) : -ENOMEM;
+		if (!touched)
+			pr_err("out of memory saving guest RAM");
+	}
+	t_touched = clock_monotonic_ns();
 	if (ret == 0)
 		ret = snap_writer_open(&w, dir, &h, board_snap_kinds, board_nr_snap_kinds);
+	for (unsigned int i = 0; ret == 0 && i < state.nr_sections; i++) {
+		const struct snap_section *sec = &state.sections[i];
+		struct snap_buf payload = { .data = state.state + sec->offset, .len = (size_t)sec->length };
+		ret = snap_writer_add(w, sec->tag, sec->instance, &payload);
+	}
 	if (ret == 0)
-		ret = write_sections(w, b, &s);
-	if (ret == 0)
-		ret = snap_writer_memory(w, vm->mem.host);
+		ret = snap_writer_memory(w, vm->mem.host, touched);
 	if (ret == 0) {
 		ret = snap_writer_commit_stats(w, &res->state_bytes, &res->memory_bytes);
 		w = NULL;
 	}
 	if (w)
 		snap_writer_abort(w);
-	sections_free(&s);
+	snap_reader_close(&state);
+	free(touched);
 	if (ret < 0)
 		return ret;
 	res->ns = clock_monotonic_ns() - t0;
-	pr_info("snapshot written to %s: state %llu bytes, %llu MiB of RAM data, %llu ms", dir,
-		(unsigned long long)res->state_bytes, (unsigned long long)(res->memory_bytes >> 20),
-		(unsigned long long)(res->ns / 1000000));
+	pr_info("snapshot written to %s: state %llu bytes, %llu MiB of RAM data, %llu ms (state %llu ms, finding "
+		"the touched pages %llu ms, writing %llu ms)", dir, (unsigned long long)res->state_bytes,
+		(unsigned long long)(res->memory_bytes >> 20), (unsigned long long)(res->ns / 1000000),
+		(unsigned long long)((t_state - t0) / 1000000), (unsigned long long)((t_touched - t_state) / 1000000),
+		(unsigned long long)((t0 + res->ns - t_touched) / 1000000));
 	return 0;
 }
 
@@ -235,44 +310,60 @@ static int restore_state(struct board *b, const struct snap_reader *r)
 	return 0;
 }
 
+int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req, struct vm_config *restored,
+		       struct board_conf_expect *expect)
+{
+	struct snap_cursor c;
+	int ret = snap_reader_find(r, SNAP_SEC_CONFIG, 0, &c);
+
+	if (ret == 0)
+		ret = board_conf_load(&c, req, r->h.nr_vcpus, r->h.mem_gpa, r->h.mem_size, r->h.irqchip_type, restored,
+				      expect);
+	/* Version 1's CONF says nothing of a PMU: its own section says the vCPUs had one. */
+	if (ret == 0 && r->h.version == 1)
+		restored->pmu = snap_reader_find(r, PMU_SNAP_TAG, 0, &c) == 0;
+	return ret;
+}
+
+int snapshot_load(struct board *b, const struct snap_reader *r, const struct board_conf_expect *expect)
+{
+	int ret = 0;
+
+	if (b->irqchip.type != (enum irqchip_type)r->h.irqchip_type) {
+		pr_err("this snapshot needs the %s, but this host gave the %s",
+		       irqchip_type_name((enum irqchip_type)r->h.irqchip_type), irqchip_type_name(b->irqchip.type));
+		ret = -ENODEV;
+	}
+	if (ret == 0)
+		ret = board_conf_check(b, expect);
+	if (ret == 0)
+		ret = check_device_sections(b, r);
+	if (ret == 0)
+		ret = restore_state(b, r);
+	return ret;
+}
+
 int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_config *restored)
 {
 	struct snap_reader r = { .mem_fd = -1 };
 	struct board_conf_expect expect = { 0 };
 	uint64_t t0 = clock_monotonic_ns();
-	struct snap_cursor c;
 	int ret;
 
 	/* 1. Everything in the files is checked before KVM is touched. */
 	ret = snap_reader_open(&r, req->restore_dir, board_snap_kinds, board_nr_snap_kinds);
 	if (ret == 0)
-		ret = snap_reader_find(&r, SNAP_SEC_CONFIG, 0, &c);
-	if (ret == 0)
-		ret = board_conf_load(&c, req, r.h.nr_vcpus, r.h.mem_gpa, r.h.mem_size, r.h.irqchip_type, restored,
-				      &expect);
-	/* CONF keeps version 1's layout: the PMU's own section says the vCPUs had one. */
-	if (ret == 0)
-		restored->pmu = snap_reader_find(&r, PMU_SNAP_TAG, 0, &c) == 0;
+		ret = snapshot_conf_load(&r, req, restored, &expect);
 	if (ret < 0)
 		goto out;
 	b->cfg = restored;
 	b->vm.restoring = true;
 	log_step("snapshot read and checked");
 
-	/* 2. The machine, built as a boot builds it, with the saved shape. */
+	/* 2. The machine, built as a boot builds it, with the saved shape; 3. its state. */
 	ret = board_build(b, r.mem_fd);
-	if (ret == 0 && b->irqchip.type != (enum irqchip_type)r.h.irqchip_type) {
-		pr_err("this snapshot needs the %s, but this host gave the %s",
-		       irqchip_type_name((enum irqchip_type)r.h.irqchip_type), irqchip_type_name(b->irqchip.type));
-		ret = -ENODEV;
-	}
 	if (ret == 0)
-		ret = board_conf_check(b, &expect);
-	if (ret == 0)
-		ret = check_device_sections(b, &r);
-	/* 3. Its state. */
-	if (ret == 0)
-		ret = restore_state(b, &r);
+		ret = snapshot_load(b, &r, &expect);
 	log_step("state restored");
 	if (ret == 0)
 		pr_info("restored %s: %u vCPU(s), %llu MiB RAM, %s, in %llu ms", req->restore_dir, b->vm.nr_vcpus,

@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 
+#include "board/board.h"
 #include "board/config.h"
-
-struct board;
+#include "snapshot/snapfile.h"
 
 /* What a save reports. */
 struct control_snapshot_result {
@@ -22,6 +22,16 @@ struct control_snapshot_result {
 
 /* Main thread, every vCPU paused: write the snapshot. 0, or -errno after one error line (nothing left behind). */
 int snapshot_save(struct board *b, const char *dir, struct control_snapshot_result *res);
+
+/*
+ * The pieces a save and a migration share. capture (main thread, every vCPU
+ * paused): every device quiesces and syncs, then every section is built
+ * (CONF, VCPU per vCPU, GIC, the devices') into a state image, validated as
+ * a restore would, in *state (in memory: its mem_fd is -1; snap_reader_close
+ * it). header: the snapshot header fields of this VM.
+ */
+int snapshot_capture(struct board *b, struct snap_reader *state);
+void snapshot_header(const struct board *b, struct snap_header *h);
 /*
  * Build b (board_init'ed) from req->restore_dir: the snapshot is validated,
  * then the machine is built with the saved shape (restored, owned by the
@@ -30,5 +40,15 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
  * KVM_RUN.
  */
 int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_config *restored);
+/*
+ * The pieces of a restore a migration's destination shares (r validated by
+ * snap_reader_parse/open). conf_load: the CONF section into restored (as
+ * board_conf_load). load: on the board built from it, check the irqchip
+ * type, the devices and their sections against each other, then put every
+ * piece of state back. 0 or -errno after one error line.
+ */
+int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req, struct vm_config *restored,
+		       struct board_conf_expect *expect);
+int snapshot_load(struct board *b, const struct snap_reader *r, const struct board_conf_expect *expect);
 
 #endif

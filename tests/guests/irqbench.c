@@ -92,23 +92,6 @@ static uint64_t ticks_to_ns(uint64_t ticks)
 	return ticks / f * 1000000000ULL + ticks % f * 1000000000ULL / f;
 }
 
-/* The value of "<key>" (e.g. "irqbench.n=") as a whole word of the bootargs, or NULL. */
-static const char *bootarg(const char *args, const char *key)
-{
-	const char *p;
-	size_t i;
-
-	for (p = args; *p; p++) {
-		if (p != args && p[-1] != ' ')
-			continue;
-		for (i = 0; key[i] && p[i] == key[i]; i++)
-			;
-		if (!key[i])
-			return p + i;
-	}
-	return NULL;
-}
-
 static bool word_is(const char *p, const char *w)
 {
 	while (*w && *p == *w) {
@@ -120,15 +103,11 @@ static bool word_is(const char *p, const char *w)
 
 static void parse_bootargs(void)
 {
-	const char *args, *p;
+	const char *p;
 	uint64_t v = 0;
-	int chosen;
 	size_t i;
 
-	chosen = fdt_path_offset(&guest_fdt, "/chosen");
-	if (chosen < 0 || fdt_getprop_string(&guest_fdt, chosen, "bootargs", &args) < 0)
-		return;
-	p = bootarg(args, "irqbench.n=");
+	p = dt_bootarg(&guest_fdt, "irqbench.n=");
 	if (p) {
 		for (i = 0; p[i] >= '0' && p[i] <= '9' && v <= MAX_N; i++)
 			v = v * 10 + (uint64_t)(p[i] - '0');
@@ -136,7 +115,7 @@ static void parse_bootargs(void)
 			fail("irqbench: irqbench.n= takes a number from 1 to %d", MAX_N);
 		n = (uint32_t)v;
 	}
-	p = bootarg(args, "irqbench.wait=");
+	p = dt_bootarg(&guest_fdt, "irqbench.wait=");
 	if (p) {
 		if (word_is(p, "spin"))
 			use_wfi = false;

@@ -23,7 +23,8 @@
 # (sandbox-tests.sh), BAD_INPUTS (tests/bad-inputs.sh) and MANPAGE (its table), TMPDIR (a
 # tmpfs in the nested host), and KVMTOOL (a kvmtool binary for side-by-side benchmarks, only
 # when one was found: $ARMVMM_KVMTOOL, or shared/peers/lkvm-static beside the repository;
-# see bench/bench.sh).
+# see bench/bench.sh), MIGRATION_TESTS (migration-tests.sh), MIG_PROXY (a stream-spoiling
+# relay), MODULES (kernel modules the payload may insmod: veth).
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -206,6 +207,16 @@ make_l1_initrd() {
 	if [ -x "$build/tests/system/armvmm-sandbox-test" ]; then
 		cp "$build/tests/system/armvmm-sandbox-test" "$root/armvmm/"
 	fi
+	if [ -x "$build/tests/system/mig-proxy" ]; then
+		cp "$build/tests/system/mig-proxy" "$root/armvmm/"
+	fi
+	cp "$here/migration-tests.sh" "$root/armvmm/migration-tests.sh"
+	# Kernel modules the level-1 payload may load itself (veth: a second network namespace).
+	mkdir -p "$root/armvmm/modules"
+	for m in veth; do
+		f=$(module_file "$m")
+		[ -n "$f" ] && cp "$f" "$root/armvmm/modules/"
+	done
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
 #!/bin/busybox sh
@@ -222,6 +233,7 @@ export PARITY_TESTS=/armvmm/parity-tests.sh
 export ARMVMM_SANDBOX_TEST=/armvmm/armvmm-sandbox-test SANDBOX_TESTS=/armvmm/sandbox-tests.sh
 export BAD_INPUTS=/armvmm/bad-inputs.sh MANPAGE=/armvmm/armvmm.1
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
+export MIGRATION_TESTS=/armvmm/migration-tests.sh MIG_PROXY=/armvmm/mig-proxy MODULES=/armvmm/modules
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 if [ -x /armvmm/lkvm ]; then export KVMTOOL=/armvmm/lkvm; fi
 sh /armvmm/payload.sh
@@ -258,6 +270,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM_SANDBOX_TEST="$build/tests/system/armvmm-sandbox-test" SANDBOX_TESTS="$here/sandbox-tests.sh"
 	export BAD_INPUTS="$here/../bad-inputs.sh" MANPAGE="$here/../../man/armvmm.1"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
+	export MIGRATION_TESTS="$here/migration-tests.sh" MIG_PROXY="$build/tests/system/mig-proxy" MODULES=""
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if [ -n "$kvmtool" ]; then export KVMTOOL="$kvmtool"; fi

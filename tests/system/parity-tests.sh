@@ -21,7 +21,7 @@ _parity_help() {
 		want_rc 0
 		want "usage: armvmm COMMAND [ARGS]" "The most commonly used armvmm commands are:" \
 			"See 'armvmm help COMMAND'"
-		for _c in run restore list pause resume stop snapshot; do
+		for _c in run restore list pause resume stop snapshot migrate; do
 			grep -q "^   $_c  *[A-Z]" "$OUT" || why "no line for the command '$_c' under the commands line"
 		done
 		verdict "help-kvmtool-form-$_form"
@@ -29,7 +29,7 @@ _parity_help() {
 	# Each command keeps its own help, and "armvmm help COMMAND" is that help.
 	OUT="$TMPDIR/help-commands.out" WHY=""
 	: > "$OUT"
-	for _c in run restore pause snapshot; do
+	for _c in run restore pause snapshot migrate; do
 		"$ARMVMM" "$_c" --help > "$TMPDIR/help-own.out" 2>&1 || why "'armvmm $_c --help' failed"
 		"$ARMVMM" help "$_c" > "$TMPDIR/help-via.out" 2>&1 || why "'armvmm help $_c' failed"
 		grep -q "^usage: armvmm $_c" "$TMPDIR/help-own.out" || why "'armvmm $_c --help' has no usage line"

@@ -13,6 +13,10 @@
 #   vconsole  print a marker, read a line from the console, print it back
 #   blkbench  disk figures on armvmm.benchdev (default /dev/vdb): sequential write and read
 #             (1 MiB O_DIRECT), 4 KiB O_DIRECT random reads (armvmm.benchmb, default 256)
+#   diskloop  until a line comes on the console: write /diskloop.bin (generation N in
+#             every line), drop the page cache, read it back through the disk and compare
+#             its md5sum with what was written ("diskloop: round N ok"); then "diskloop:
+#             stopped after N rounds" (a live migration happens meanwhile)
 #   shell     an interactive shell ('poweroff -f' ends it)
 #   flood     print numbered lines to the console as fast as it takes them, forever
 export PATH=/bin:/sbin
@@ -186,6 +190,26 @@ act_blkbench() {
 			n / (a / 100), n, a / 100, b / 100, n / (io / 100), io * 10 / n }'
 }
 
+# gen N: the contents of /diskloop.bin in round N (1.4 MB)
+gen() {
+	awk -v g="$1" 'BEGIN { for (i = 0; i < 65536; i++) printf "gen %08d line %08d\n", g, i }'
+}
+act_diskloop() {
+	n=0
+	echo "diskloop: ready"
+	while :; do
+		n=$((n + 1))
+		want=$(gen $n | md5sum)
+		gen $n > /diskloop.bin && sync || { fail "diskloop: round $n: cannot write /diskloop.bin"; break; }
+		echo 3 > /proc/sys/vm/drop_caches
+		got=$(md5sum < /diskloop.bin)
+		[ "$got" = "$want" ] || { fail "diskloop: round $n: read back ${got%% *}, wrote ${want%% *}"; break; }
+		echo "diskloop: round $n ok"
+		read -t 1 -r line && break
+	done
+	echo "diskloop: stopped after $n rounds"
+}
+
 actions=$(param armvmm.run) || actions=""
 IFS_SAVE=$IFS
 IFS=,
@@ -200,6 +224,7 @@ for a in "$@"; do
 	hwclock) act_hwclock ;;
 	vconsole) act_vconsole ;;
 	blkbench) act_blkbench ;;
+	diskloop) act_diskloop ;;
 	flood)
 		echo "flood: printing until stopped"
 		i=0

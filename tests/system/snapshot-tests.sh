@@ -9,6 +9,14 @@
 
 SNAP_EDIT=${SNAP_EDIT:-$(dirname "$ARMVMM")/snap-edit}
 
+# _disk FILE: a 1 MiB disk image with a pattern in its first sector (the stored v1
+# snapshots recorded one like it).
+_disk() {
+	_i=0
+	while [ $_i -lt 32 ]; do printf 'v1 disk line %02d\n' $_i; _i=$((_i + 1)); done > "$1"
+	head -c $((1048576 - 512)) /dev/zero >> "$1"
+}
+
 # _script NAME: writes the script text from stdin to $TMPDIR/NAME.script, prints the path.
 _script() {
 	cat > "$TMPDIR/$1.script"
@@ -22,11 +30,9 @@ _migrated() {
 	[ "$_m" = "$1" ] && [ "$_r" = "$1" ] || why "expected $1 migration(s), saw $_m snapshot(s) and $_r restore(s)"
 }
 
-# Bare-metal guests across one migrate, on irqchip $1.
-_snap_guests() {
-	_ic=$1
-	s=$(_script snap-timer <<'EOS'
-# snap_timer.bin: ticks and a memory pattern; the VM moves to a new process mid-run.
+# snap_timer.bin's script: ticks and a memory pattern; the VM moves to a new process mid-run.
+_snap_timer_migrate_script() {
+	_script snap-timer <<'EOS'
 timeout 60
 wait snap-timer: ready
 migrate
@@ -34,7 +40,12 @@ send g
 wait snap-timer: all ok
 expect-exit 0
 EOS
-)
+}
+
+# Bare-metal guests across one migrate, on irqchip $1.
+_snap_guests() {
+	_ic=$1
+	s=$(_snap_timer_migrate_script)
 	boot "snap-timer-migrate-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" --irqchip "$_ic" --script "$s" --loglevel info
 	want_rc 0
 	want "snap-timer: ready" "snap-timer: ticks ok" "snap-timer: memory ok" "snap-timer: all ok"
@@ -340,9 +351,7 @@ _snap_stored_v1() {
 		chmod 700 "$_d"
 		cp "$DATA/snapshot-v1-$hgic-$_ic/state" "$_d/state"
 		gunzip -c "$DATA/snapshot-v1-$hgic-$_ic/memory.gz" > "$_d/memory"
-		_i=0
-		while [ $_i -lt 32 ]; do printf 'v1 disk line %02d\n' $_i; _i=$((_i + 1)); done > /tmp/armvmm-v1/disk.img
-		head -c $((1048576 - 512)) /dev/zero >> /tmp/armvmm-v1/disk.img
+		_disk /tmp/armvmm-v1/disk.img
 		s=$(_script stored-v1 <<'EOS'
 timeout 60
 send g
@@ -363,9 +372,137 @@ EOS
 	done
 }
 
+
+# Disks in snapshots: recorded by canonical path and identity, whatever path the user typed;
+# a disk that changed since, a recorded path that is a symlink now, a snapshot another user
+# owns: each refused in one line; --disk OLD=NEW and --allow-changed-disk restore anyway.
+# Then scripted migrations with a disk, one whose restore fails (its disk moved away): the
+# snapshot stays, its path is printed, and it restores with --disk.
+_snap_trust() {
+	_ic=$1 _d="$TMPDIR/trust-$1" _snap="$TMPDIR/trust-$1-snap"
+	rm -rf "$_d" "$_snap"
+	mkdir -p "$_d"
+	_disk "$_d/disk.img"
+	s=$(_script trust-go <<'EOS'
+timeout 60
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	export XDG_RUNTIME_DIR="$TMPDIR/xdg-trust"
+	mkdir -p "$XDG_RUNTIME_DIR"
+	chmod 700 "$XDG_RUNTIME_DIR"
+	# A relative disk path, and a relative snapshot directory, as people type them.
+	OUT="$TMPDIR/trust-run.out"
+	(cd "$_d" && exec timeout -s KILL 120 "$ARMVMM" run -k "$GUESTS/snap_timer.bin" -d disk.img --name rel \
+		--irqchip "$_ic" < /dev/null > "$OUT" 2>&1) &
+	_vm=$!
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q "snap-timer: ready" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
+	(cd "$_d" && "$ARMVMM" snapshot rel ../trust-$_ic-snap --stop) > "$TMPDIR/trust-snap.out" 2>&1 ||
+		why "snapshot failed: $(cat "$TMPDIR/trust-snap.out")"
+	wait $_vm
+	boot "snap-relative-disk-path-$_ic" 120 -- restore "$_snap" --script "$s"
+	want_rc 0
+	want "snap-timer: ticks ok" "snap-timer: all ok"
+	verdict "snap-relative-disk-path-$_ic"
+
+	# That restore wrote nothing to the disk, but a snapshot of a running VM can go stale:
+	# a write to the disk since the save is caught by its modification time.
+	printf 'X' | dd of="$_d/disk.img" bs=1 seek=700 conv=notrunc 2> /dev/null
+	check_error "snap-disk-changed-refused-$_ic" "changed since it was saved" -- restore "$_snap"
+	boot "snap-disk-changed-allowed-$_ic" 120 -- restore "$_snap" --allow-changed-disk --script "$s"
+	want_rc 0
+	want "snap-timer: all ok"
+	verdict "snap-disk-changed-allowed-$_ic"
+
+	# Another snapshot, then the disk's path becomes a symlink to where the disk went.
+	rm -rf "$_snap"
+	OUT="$TMPDIR/trust-run2.out"
+	timeout -s KILL 120 "$ARMVMM" run -k "$GUESTS/snap_timer.bin" -d "$_d/disk.img" --name rel2 --irqchip "$_ic" \
+		< /dev/null > "$OUT" 2>&1 &
+	_vm=$!
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q "snap-timer: ready" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
+	"$ARMVMM" snapshot rel2 "$_snap" --stop > /dev/null 2>&1 || why "second snapshot failed"
+	wait $_vm
+	mv "$_d/disk.img" "$_d/disk.real"
+	ln -s disk.real "$_d/disk.img"
+	check_error "snap-disk-path-symlink-refused-$_ic" "is a symbolic link" -- restore "$_snap"
+	boot "snap-disk-remapped-$_ic" 120 -- restore "$_snap" --disk "$_d/disk.img=$_d/disk.real" --script "$s"
+	want_rc 0
+	want "snap-timer: all ok"
+	verdict "snap-disk-remapped-$_ic"
+	rm -f "$_d/disk.img"
+	mv "$_d/disk.real" "$_d/disk.img"
+
+	# A snapshot that another user owns (or could have written) is not restored.
+	if [ "$(id -u)" = 0 ]; then
+		chown -R 1000:1000 "$_snap"
+		check_error "snap-owned-by-another-user-$_ic" "belongs to uid 1000" -- restore "$_snap"
+		chown -R 0:0 "$_snap"
+		chmod g+w "$_snap/state"
+		check_error "snap-group-writable-$_ic" "writable by its group" -- restore "$_snap"
+	else
+		diag "snap-owned-by-another-user: skipped (needs root to chown)"
+	fi
+	rm -rf "$_snap"
+
+	# A script's migrate with a disk (its lock handed from the old process to the new one).
+	s=$(_snap_timer_migrate_script)
+	boot "snap-script-migrate-disk-$_ic" 180 -- run -k "$GUESTS/snap_timer.bin" -d "$_d/disk.img" --irqchip "$_ic" \
+		--script "$s" --loglevel info
+	want_rc 0
+	want "snap-timer: all ok"
+	_migrated 1
+	verdict "snap-script-migrate-disk-$_ic"
+
+	# The disk moves away while the VM runs: the new process cannot restore the migration.
+	# Nothing is lost: the snapshot stays where the error line says, and restores with --disk.
+	s=$(_script trust-migrate-fails <<'EOS'
+timeout 60
+wait snap-timer: ready
+sleep 1500
+migrate
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	OUT="$TMPDIR/snap-script-migrate-restore-fails-$_ic.out"
+	timeout -s KILL 120 "$ARMVMM" run -k "$GUESTS/snap_timer.bin" -d "$_d/disk.img" --irqchip "$_ic" \
+		--script "$s" < /dev/null > "$OUT" 2>&1 &
+	_vm=$!
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q "snap-timer: ready" "$OUT"; do sleep 0.1; _i=$((_i + 1)); done
+	mv "$_d/disk.img" "$_d/moved.img"
+	wait $_vm
+	RC=$?
+	want_rc 1
+	want "its snapshot is kept in"
+	_kept=$(sed -n 's/.*its snapshot is kept in \([^ ]*\) .*/\1/p' "$OUT" | head -n1)
+	[ -n "$_kept" ] && [ -f "$_kept/state" ] && [ -f "$_kept/memory" ] || why "no snapshot kept ('$_kept')"
+	verdict "snap-script-migrate-restore-fails-$_ic"
+	s=$(_script trust-rescue <<'EOS'
+timeout 60
+send g
+wait snap-timer: all ok
+expect-exit 0
+EOS
+)
+	boot "snap-kept-snapshot-restores-$_ic" 120 -- restore "$_kept" --disk "$_d/disk.img=$_d/moved.img" --script "$s"
+	want_rc 0
+	want "snap-timer: ticks ok" "snap-timer: all ok"
+	verdict "snap-kept-snapshot-restores-$_ic"
+	rm -rf "$(dirname "$_kept")" "$_d"
+	unset XDG_RUNTIME_DIR
+}
+
 snapshot_tests() {
 	_snap_stored_v1
 	_script_errors
+	_snap_trust "$ic"
 	_snap_guests "$ic"
 	_snap_guests user
 	_snap_keep_running "$ic"

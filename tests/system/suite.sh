@@ -240,4 +240,8 @@ parity_tests
 . "$SANDBOX_TESTS"
 sandbox_tests
 
+# --- live migration ----------------------------------------------------------------------
+. "$MIGRATION_TESTS"
+migration_tests
+
 finish

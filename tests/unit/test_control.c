@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "app/control.h"
+#include "app/control_internal.h"
 #include "core/vm.h"
 #include "core/eventloop.h"
 
@@ -248,6 +249,9 @@ struct fake_vm {
 	bool snapshot_stop;
 	int snapshots;
 	int quit_fd;		/* stop writes here to end the loop, as the real VM's stop does (0: none) */
+	char migrate_addr[128];
+	unsigned int migrate_downtime;
+	int migrate_ret;
 };
 
 static bool fake_is_paused(void *opaque)
@@ -305,12 +309,24 @@ static int fake_snapshot(void *opaque, const char *dir, bool stop, struct contro
 	return 0;
 }
 
+static int fake_migrate(void *opaque, const char *addr, unsigned int downtime_ms, char *msg, size_t msg_cap)
+{
+	struct fake_vm *vm = opaque;
+
+	snprintf(vm->migrate_addr, sizeof(vm->migrate_addr), "%s", addr);
+	vm->migrate_downtime = downtime_ms;
+	if (vm->migrate_ret)
+		snprintf(msg, msg_cap, "migration address '%s': unknown kind of address", addr);
+	return vm->migrate_ret;
+}
+
 static const struct control_ops fake_ops = {
 	.is_paused = fake_is_paused,
 	.pause = fake_pause,
 	.resume = fake_resume,
 	.stop = fake_stop,
 	.snapshot = fake_snapshot,
+	.migrate = fake_migrate,
 };
 
 /* A control thread for NAME on loop, acting on vm (no signals, no watchdog: those are the real VM's). */
@@ -398,6 +414,70 @@ static void test_handle_requests(void **state)
 		control_server_handle(&s, unknown[i], reply, sizeof(reply));
 		assert_string_equal(reply, "error unknown request");
 	}
+}
+
+/*
+ * migrate: the reply waits for the outcome (the connection's callback keeps
+ * the client's fd, done here by hand); meanwhile status says migrating and
+ * everything but status and stop is refused.
+ */
+static void test_handle_migrate(void **state)
+{
+	(void)state;
+	struct fake_vm vm = { 0 };
+	struct control_server s = { .listen_fd = -1, .ops = &fake_ops, .opaque = &vm };
+	struct control_migrate_result res = { .rounds = 3, .bytes = 1048576, .downtime_ns = 250000000,
+					      .total_ns = 900000000 };
+	char reply[CONTROL_LINE_MAX], want[64];
+
+	assert_int_equal(control_server_handle(&s, "migrate unix:/tmp/a b.sock", reply, sizeof(reply)), CONTROL_DEFERRED);
+	assert_string_equal(vm.migrate_addr, "unix:/tmp/a b.sock");
+	assert_int_equal(vm.migrate_downtime, 0);
+	assert_int_equal(control_server_handle(&s, "migrate downtime 50 tcp:[fe80::1%eth0]:4444", reply, sizeof(reply)),
+			 CONTROL_DEFERRED);
+	assert_string_equal(vm.migrate_addr, "tcp:[fe80::1%eth0]:4444");
+	assert_int_equal(vm.migrate_downtime, 50);
+	static const char *const bad_downtime[] = { "migrate downtime 0 unix:/a", "migrate downtime x unix:/a",
+						     "migrate downtime 5000000 unix:/a", "migrate downtime 50" };
+	for (size_t i = 0; i < sizeof(bad_downtime) / sizeof(bad_downtime[0]); i++) {
+		assert_int_equal(control_server_handle(&s, bad_downtime[i], reply, sizeof(reply)), 0);
+		assert_string_equal(reply, "error migrate: the downtime is a number of milliseconds from 1 to 3600000");
+	}
+	vm.migrate_ret = -EINVAL;
+	assert_int_equal(control_server_handle(&s, "migrate ftp:x", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "error migration address 'ftp:x': unknown kind of address");
+	vm.migrate_ret = 0;
+
+	/* One running: its request stays pending (the control thread holds the client). */
+	assert_int_equal(control_server_handle(&s, "migrate unix:/tmp/m", reply, sizeof(reply)), CONTROL_DEFERRED);
+	s.migrating = true;	/* what the loop's request callback does on CONTROL_DEFERRED */
+	s.req_state = CONTROL_REQ_RUNNING;
+	s.reply_fd = -1;
+	snprintf(want, sizeof(want), "ok %ld migrating", (long)getpid());
+	control_server_handle(&s, "status", reply, sizeof(reply));
+	assert_string_equal(reply, want);
+	static const char *const refused[] = { "pause", "resume", "snapshot /snap/x", "migrate unix:/tmp/n" };
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		control_server_handle(&s, refused[i], reply, sizeof(reply));
+		assert_string_equal(reply, "error a migration of this VM is in progress");
+	}
+	assert_int_equal(vm.snapshots, 0);
+	control_server_migrated(&s, 0, &res, NULL);
+	assert_false(s.migrating);
+	assert_int_equal(s.req_state, CONTROL_REQ_DONE);
+	assert_string_equal(s.reply, "ok 3 1048576 250000000 900000000");
+
+	/* A failure: its one line, made one line whatever it held. */
+	s.migrating = true;
+	s.req_state = CONTROL_REQ_RUNNING;
+	control_server_migrated(&s, -EPIPE, &res, "the destination went away\nduring the migration");
+	assert_string_equal(s.reply, "error the destination went away during the migration");
+	/* No migration pending: nothing changes. */
+	s.req_state = CONTROL_REQ_IDLE;
+	control_server_migrated(&s, 0, &res, NULL);
+	assert_int_equal(s.req_state, CONTROL_REQ_IDLE);
+	control_server_handle(&s, "pause", reply, sizeof(reply));
+	assert_string_equal(reply, "ok paused in 123456 ns");
 }
 
 /* ---- a server in a thread ---- */
@@ -859,6 +939,7 @@ int main(void)
 		T(test_runtime_dir_fallbacks),
 		T(test_socket_path_too_long),
 		cmocka_unit_test(test_handle_requests),
+		cmocka_unit_test(test_handle_migrate),
 		T(test_raw_socket_requests),
 		T(test_client_commands),
 		T(test_client_stop),

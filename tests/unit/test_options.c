@@ -97,7 +97,7 @@ static void test_kvmtool_harness_invocation(void **state)
 /* "armvmm --help": kvmtool's layout, the line harnesses look for, every command. */
 static void test_usage_in_kvmtool_form(void **state)
 {
-	static const char *const cmds[] = { "run", "restore", "list", "pause", "resume", "stop", "snapshot" };
+	static const char *const cmds[] = { "run", "restore", "list", "pause", "resume", "stop", "snapshot", "migrate" };
 	char buf[4096] = "";
 	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
 
@@ -200,6 +200,46 @@ static void test_mem_sizes(void **state)
 	assert_int_equal(options_parse_mem_mib(" 5", &b), -EINVAL);
 }
 
+#define PARSE_RESTORE(cfg, ...)                                                              \
+	({                                                                                   \
+		char *argv[] = { "restore", __VA_ARGS__, NULL };                             \
+		options_parse_restore((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, cfg); \
+	})
+
+/* restore DIR, or restore --incoming ADDR; --disk OLD=NEW, --allow-changed-disk with either. */
+static void test_restore_and_incoming(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE_RESTORE(&c, "/snap", "--disk", "/a/old.img=/b/new.img", "--disk", "x=y=z",
+				       "--allow-changed-disk"), 0);
+	assert_string_equal(c.restore_dir, "/snap");
+	assert_null(c.incoming);
+	assert_int_equal(c.nr_disk_remaps, 2);
+	assert_string_equal(c.disk_remaps[0].from, "/a/old.img");
+	assert_string_equal(c.disk_remaps[0].to, "/b/new.img");
+	/* Split at the first '=': OLD holds none, NEW may. */
+	assert_string_equal(c.disk_remaps[1].from, "x");
+	assert_string_equal(c.disk_remaps[1].to, "y=z");
+	assert_true(c.allow_changed_disks);
+
+	assert_int_equal(PARSE_RESTORE(&c, "--incoming", "unix:/tmp/m.sock", "--name", "vm2", "--disk", "a=b"), 0);
+	assert_string_equal(c.incoming, "unix:/tmp/m.sock");
+	assert_null(c.restore_dir);
+	assert_string_equal(c.name, "vm2");
+	assert_int_equal(c.nr_disk_remaps, 1);
+	assert_false(c.allow_changed_disks);
+
+	/* Both a snapshot and --incoming, neither, and malformed remaps. */
+	assert_int_equal(PARSE_RESTORE(&c, "--incoming", "tcp:1.2.3.4:5", "/snap"), -EINVAL);
+	assert_int_equal(PARSE_RESTORE(&c, "--name", "x"), -EINVAL);
+	assert_int_equal(PARSE_RESTORE(&c, "/snap", "--disk", "noequals"), -EINVAL);
+	assert_int_equal(PARSE_RESTORE(&c, "/snap", "--disk", "=new"), -EINVAL);
+	assert_int_equal(PARSE_RESTORE(&c, "/snap", "--disk", "old="), -EINVAL);
+	assert_int_equal(PARSE_RESTORE(&c, "/snap", "-m", "512"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_disks_and_console),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_mem_sizes),
+		cmocka_unit_test(test_restore_and_incoming),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "board/board.h"
 #include "devices/pl031.h"
@@ -169,7 +170,7 @@ static void write_std(const char *dir, const uint8_t *ram)
 		assert_int_equal(snap_writer_add(w, std_secs[s].tag, std_secs[s].instance, &b), 0);
 		snap_buf_free(&b);
 	}
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	assert_int_equal(snap_writer_commit(w), 0);
 }
 
@@ -359,7 +360,7 @@ static void test_round_trip_sections(void **state)
 	assert_int_equal(snap_writer_add(w, VIRTIO_MMIO_SNAP_TAG, 15, &b), 0);
 	assert_int_equal(snap_writer_add(w, VIRTIO_MMIO_SNAP_TAG, 0, &b), 0);
 	snap_buf_free(&b);
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	assert_int_equal(snap_writer_commit_stats(w, &state_bytes, &mem_bytes), 0);
 	assert_int_equal(mem_bytes, 0);
 
@@ -442,7 +443,7 @@ static void test_round_trip_memory_sparse(void **state)
 		assert_int_equal(snap_writer_add(w, std_secs[s].tag, std_secs[s].instance, &b), 0);
 		snap_buf_free(&b);
 	}
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	assert_int_equal(snap_writer_commit_stats(w, NULL, &mem_bytes), 0);
 	assert_int_equal(mem_bytes, 24u * PAGE);
 
@@ -533,7 +534,8 @@ RAW(r_many_sections, w32(img + 28, SNAP_MAX_SECTIONS + 1))
 	static void name(struct model *m) { body; }
 
 MODEL(m_magic, m->magic[7] = 'X')
-MODEL(m_version2, m->version = 2)
+MODEL(m_version0, m->version = 0)
+MODEL(m_version3, m->version = 3)
 MODEL(m_version7, m->version = 7)
 MODEL(m_header_size, m->header_size = 72)
 MODEL(m_vcpus0, m->nr_vcpus = 0)
@@ -588,7 +590,8 @@ static const struct corruption corruptions[] = {
 	{ "flipped payload byte", NULL, r_flip_payload, false, "section VCPU/1 fails its checksum" },
 	{ "flipped section CRC", NULL, r_flip_sec_crc, false, "section UART/0 fails its checksum" },
 	{ "wrong magic", m_magic, NULL, false, "not an armvmm snapshot (bad magic)" },
-	{ "version 2", m_version2, NULL, false, "version 2 is not supported (this armvmm reads version 1)" },
+	{ "version 0", m_version0, NULL, false, "version 0 is not supported (this armvmm reads versions 1 to 2)" },
+	{ "version 3", m_version3, NULL, false, "version 3 is not supported (this armvmm reads versions 1 to 2)" },
 	{ "version 7", m_version7, NULL, false, "version 7 is not supported" },
 	{ "header_size 72", m_header_size, NULL, false, "header size 72" },
 	{ "nr_vcpus 0", m_vcpus0, NULL, false, "has 0 vCPUs" },
@@ -831,7 +834,7 @@ static void test_writer_abort_leaves_nothing(void **state)
 	assert_true(tmp_exists(tpath("ab")));
 	snap_put_u32(&b, 1);
 	assert_int_equal(snap_writer_add(w, SNAP_SEC_CONFIG, 0, &b), 0);
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	snap_writer_abort(w);
 	assert_false(tmp_exists(tpath("ab")));
 	assert_false(exists(tpath("ab")));
@@ -886,7 +889,7 @@ static void test_writer_failed_write_leaves_nothing(void **state)
 	small.rlim_cur = 64 * 1024;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
 	capture_begin();
-	int err = snap_writer_memory(w, ram);
+	int err = snap_writer_memory(w, ram, NULL);
 	const char *out = capture_end();
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, SIG_DFL);
@@ -929,7 +932,7 @@ static void test_writer_refuses_bad_snapshot(void **state)
 			assert_int_equal(snap_writer_add(w, std_secs[s].tag, std_secs[s].instance, &b), 0);
 		snap_buf_free(&b);
 	}
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	capture_begin();
 	err = snap_writer_commit(w);
 	assert_one_error(capture_end(), "no section UART/0", "writer missing UART");
@@ -1184,9 +1187,24 @@ static void seed_snapshot(const char *dir, uint32_t nr_vcpus, uint32_t irqchip, 
 		snap_buf_free(&b);
 	}
 	ram[100] = 1;
-	assert_int_equal(snap_writer_memory(w, ram), 0);
+	assert_int_equal(snap_writer_memory(w, ram, NULL), 0);
 	assert_int_equal(snap_writer_commit(w), 0);
 	free(ram);
+}
+
+/* snap_crc32 (the CPU's CRC32 instructions where it has them) is zlib's CRC-32, for every length and alignment. */
+static void test_crc32_matches_zlib(void **state)
+{
+	static uint8_t buf[4096 + 64];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 7));
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 0; len < 70; len++)
+			assert_int_equal(snap_crc32(buf + off, len), (uint32_t)crc32(0, buf + off, (uInt)len));
+	assert_int_equal(snap_crc32(buf, 4096), (uint32_t)crc32(0, buf, 4096));
+	assert_int_equal(snap_crc32("123456789", 9), 0xcbf43926u);
 }
 
 static void test_write_fuzz_seeds(void **state)
@@ -1235,6 +1253,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_sections),
 		cmocka_unit_test(test_round_trip_memory_sparse),
 		cmocka_unit_test(test_round_trip_all_data),
+		cmocka_unit_test(test_crc32_matches_zlib),
 		cmocka_unit_test(test_corruptions_rejected),
 		cmocka_unit_test(test_valid_edges),
 		cmocka_unit_test(test_reader_memory_file_checked),

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -969,20 +970,31 @@ static struct machine vm2;
 static struct virtio_mmio *t2;
 static struct virtio_blk *b2;
 
-/* Close the fixture's device (its flock goes with it) and create the disk again in vm2. */
-static void recreate(bool read_only)
-{
-	struct disk_config cfg = { .path = path, .read_only = read_only, .io = DISK_IO_THREAD };
+/* The identity the snapshot recorded (in CONF), as a restore hands it to the disk. */
+static struct disk_identity recorded;
 
-	virtio_blk_destroy(b);
-	b = NULL;
+/* The disk created again in vm2 from cfg, sharing vm's RAM. */
+static void create_in_vm2(const struct disk_config *cfg)
+{
 	memset(&vm2, 0, sizeof(vm2));
 	vm2.vm_fd = -1;
 	vm2.irqchip.ops = &recording_ops;
 	vm2.mem = vm.mem;
-	assert_int_equal(create_disk(&vm2, &cfg), 0);
+	assert_int_equal(create_disk(&vm2, cfg), 0);
 	t2 = transport(&vm2, 0);
 	b2 = t2->dev;
+}
+
+/* Close the fixture's device (its flock goes with it) and create the disk again in vm2, as a restore does. */
+static void recreate(bool read_only)
+{
+	struct disk_config cfg = { .path = recorded.path, .read_only = read_only, .io = DISK_IO_THREAD,
+				   .untrusted_path = true, .check = DISK_CHECK_SAME, .recorded = &recorded };
+
+	assert_int_equal(virtio_blk_identity(b, &recorded), 0);
+	virtio_blk_destroy(b);
+	b = NULL;
+	create_in_vm2(&cfg);
 }
 
 static void drop_recreated(void)
@@ -1050,14 +1062,8 @@ static void test_snapshot_disk_changed(void **state)
 	virtio_blk_destroy(b);
 	b = NULL;
 	assert_int_equal(truncate(path, (DISK_SECTORS + 8) * 512), 0);
-	memset(&vm2, 0, sizeof(vm2));
-	vm2.vm_fd = -1;
-	vm2.irqchip.ops = &recording_ops;
-	vm2.mem = vm.mem;
 	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD };
-	assert_int_equal(create_disk(&vm2, &cfg), 0);
-	t2 = transport(&vm2, 0);
-	b2 = t2->dev;
+	create_in_vm2(&cfg);
 	struct virtio_mmio_state before = t2->st;
 	edges = 0;
 	struct snap_cursor c = { .p = buf.data, .len = buf.len };
@@ -1069,38 +1075,48 @@ static void test_snapshot_disk_changed(void **state)
 }
 
 /*
- * The disk part follows the 161 transport bytes: path length (u32) and path,
- * read_only (u8), capacity (u64), features (u64).
+ * The disk part follows the 161 transport bytes: the disk's identity (path
+ * length u32 and path, dev u64, ino u64, size u64, mtime seconds u64 and
+ * nanoseconds u32), read_only (u8), capacity (u64), features (u64), serial
+ * (20 bytes).
  */
 static void test_snapshot_identity_checked(void **state)
 {
 	enum { PATH_LEN = 161, PATH = 165 };
 	struct snap_buf good = { 0 };
-	size_t plen = strlen(path), ro = PATH + plen, cap = ro + 1, feat = cap + 8;
+	size_t plen = strlen(path), dev = PATH + plen, ino = dev + 8, size = ino + 8, msec = size + 8,
+	       mnsec = msec + 8, ro = mnsec + 4, cap = ro + 1, feat = cap + 8, serial = feat + 8;
+	/* flip: XOR the field with value (a different value, whatever it was); else set it to value. */
 	const struct {
 		const char *what;
 		size_t off;
 		unsigned int width;
 		uint64_t value;
+		bool flip;
 		int len_delta;
 	} m[] = {
-		/* The temp name's last character changed (to Z unless it is Z already). */
-		{ "another path", PATH + plen - 1, 1, (uint64_t)(path[plen - 1] == 'Z' ? 'Y' : 'Z'), 0 },
-		{ "path with a NUL", PATH + 1, 1, 0, 0 },
-		{ "path length past the payload", PATH_LEN, 4, 1000, 0 },
-		{ "path length beyond PATH_MAX", PATH_LEN, 4, 0x7fffffff, 0 },
-		{ "read-only then", ro, 1, 1, 0 },
-		{ "read_only not a bool", ro, 1, 3, 0 },
-		{ "fewer sectors then", cap, 8, DISK_SECTORS - 1, 0 },
-		{ "other features then", feat, 8, 0, 0 },
-		{ "truncated", 0, 0, 0, -1 },
-		{ "no disk part at all", 0, 0, 0, -(int)(4 + plen + 17) },
-		{ "a byte left over", 0, 0, 0, 1 },
+		{ "another path", PATH + plen - 1, 1, 0x20, true, 0 },
+		{ "path with a NUL", PATH + 1, 1, 0, false, 0 },
+		{ "path length past the payload", PATH_LEN, 4, 1000, false, 0 },
+		{ "path length beyond PATH_MAX", PATH_LEN, 4, 0x7fffffff, false, 0 },
+		{ "another device", dev, 1, 0x5a, true, 0 },
+		{ "another inode", ino, 1, 0x5a, true, 0 },
+		{ "another size then", size, 2, 0x200, true, 0 },
+		{ "modified since", msec, 2, 0x3039, true, 0 },
+		{ "modified since, nanoseconds", mnsec, 1, 1, true, 0 },
+		{ "nanoseconds out of range", mnsec, 4, 1000000000u, false, 0 },
+		{ "read-only then", ro, 1, 1, false, 0 },
+		{ "read_only not a bool", ro, 1, 3, false, 0 },
+		{ "fewer sectors then", cap, 8, DISK_SECTORS - 1, false, 0 },
+		{ "other features then", feat, 8, 0, false, 0 },
+		{ "truncated", 0, 0, 0, false, -1 },
+		{ "no serial", 0, 0, 0, false, -20 },
+		{ "a byte left over", 0, 0, 0, false, 1 },
 	};
 	(void)state;
 
 	save_busy(&good);
-	assert_int_equal(good.len, feat + 8);
+	assert_int_equal(good.len, serial + 20);
 	recreate(false);
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		uint8_t bytes[512] = { 0 };
@@ -1109,8 +1125,10 @@ static void test_snapshot_identity_checked(void **state)
 		int e = edges;
 
 		memcpy(bytes, good.data, good.len);
-		for (unsigned int k = 0; k < m[i].width; k++)
-			bytes[m[i].off + k] = (uint8_t)(m[i].value >> (8 * k));
+		for (unsigned int k = 0; k < m[i].width; k++) {
+			uint8_t v = (uint8_t)(m[i].value >> (8 * k));
+			bytes[m[i].off + k] = m[i].flip ? bytes[m[i].off + k] ^ v : v;
+		}
 		struct snap_cursor c = { .p = bytes, .len = (size_t)((int)good.len + m[i].len_delta) };
 		print_message("hostile virtio-blk payload: %s\n", m[i].what);
 		assert_int_equal(virtio_mmio_restore(t2, &c), -EINVAL);
@@ -1118,11 +1136,64 @@ static void test_snapshot_identity_checked(void **state)
 		assert_memory_equal(&b2->st, &bst, sizeof(bst));
 		assert_int_equal(edges, e);
 	}
-	/* The unchanged payload still restores. */
+	/* The unchanged payload still restores, and with it the serial the guest knew. */
+	memset(b2->st.serial, 0, sizeof(b2->st.serial));
 	struct snap_cursor c = { .p = good.data, .len = good.len };
 	assert_int_equal(virtio_mmio_restore(t2, &c), 0);
+	assert_memory_equal(b2->st.serial, good.data + serial, 20);
 	drop_recreated();
 	snap_buf_free(&good);
+}
+
+/* The disk written after the save: refused, with the way to override it. */
+static void test_snapshot_disk_written_since(void **state)
+{
+	struct snap_buf buf = { 0 };
+	struct timespec later[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 2000000000 } };
+	(void)state;
+
+	save_busy(&buf);
+	assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+	recreate(false);
+	struct snap_cursor c = { .p = buf.data, .len = buf.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), -EINVAL);
+	drop_recreated();
+	/* --allow-changed-disk: the size is all that is checked. */
+	struct disk_config cfg = { .path = path, .io = DISK_IO_THREAD, .untrusted_path = true,
+				   .check = DISK_CHECK_SIZE, .recorded = &recorded };
+	create_in_vm2(&cfg);
+	c = (struct snap_cursor){ .p = buf.data, .len = buf.len };
+	assert_int_equal(virtio_mmio_restore(t2, &c), 0);
+	drop_recreated();
+	snap_buf_free(&buf);
+}
+
+/* A recorded path that is a symbolic link now, or leads through one: refused before anything is opened. */
+static void test_recorded_path_symlink(void **state)
+{
+	char link[80], dir[80], via[160];
+	struct disk_identity id;
+	(void)state;
+
+	assert_int_equal(virtio_blk_identity(b, &id), 0);
+	snprintf(link, sizeof(link), "%s.link", path);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(disk_open(link, false, false, DISK_CHECK_NONE, NULL, &id), -ELOOP);
+	/* A directory symlink on the way: ELOOP from openat2 (or the lstat check where it is missing). */
+	snprintf(dir, sizeof(dir), "%s.dir", path);
+	assert_int_equal(symlink("/tmp", dir), 0);
+	snprintf(via, sizeof(via), "%s/%s", dir, strrchr(path, '/') + 1);
+	int fd = disk_open(via, true, false, DISK_CHECK_NONE, NULL, &id);
+	assert_true(fd == -ELOOP);
+	/* Relative: refused as well. */
+	assert_int_equal(disk_open("disk.img", true, false, DISK_CHECK_NONE, NULL, &id), -EINVAL);
+	/* The user's own path may be a symlink: it is made canonical. */
+	fd = disk_open(link, true, true, DISK_CHECK_NONE, NULL, &id);
+	assert_true(fd >= 0);
+	assert_string_equal(id.path, path);
+	close(fd);
+	unlink(link);
+	unlink(dir);
 }
 
 /* Re-created read-only from a snapshot of a writable disk: refused. */
@@ -1163,6 +1234,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_disk_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_identity_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_read_only_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_disk_written_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recorded_path_symlink, setup, teardown),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,10 +219,53 @@ static void test_iov_copies(void **state)
 	assert_int_equal(iov_to_buf(iov, 2, 100, out, 8), 0); /* skip past the end */
 }
 
+static bool written(const uint64_t *bm, uint64_t gpa)
+{
+	uint64_t page = (gpa - BOARD_RAM_BASE) / mem.page_size;
+
+	return bm[page / 64] >> (page % 64) & 1;
+}
+
+/*
+ * While guest RAM writes are tracked (a migration's pre-copy), a push
+ * records what the device wrote: the chain's writable buffers and the used
+ * ring, not its readable ones. KVM's dirty log never sees these writes.
+ */
+static void test_push_marks_written_buffers(void **state)
+{
+	uint64_t bm[RAM / 4096 / 64 + 1] = { 0 };
+	(void)state;
+
+	set_desc(0, DATA, 16, VIRTQ_DESC_F_NEXT, 2);
+	set_desc(2, DATA + 3 * 4096, 2 * 4096, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 4);
+	set_desc(4, DATA + 8 * 4096, 1, VIRTQ_DESC_F_WRITE, 0);
+	post(0);
+	assert_int_equal(virtq_pop(&q, &mem, &c), 1);
+	/* Not tracking: nothing recorded. */
+	assert_int_equal(virtq_push(&q, &mem, 0, 2 * 4096 + 1), 0);
+	guest_mem_collect(&mem, bm);
+	assert_false(written(bm, USED));
+	assert_int_equal(guest_mem_track(&mem, true), 0);
+	post(0);
+	assert_int_equal(virtq_pop(&q, &mem, &c), 1);
+	assert_int_equal(virtq_push(&q, &mem, 0, 2 * 4096 + 1), 0);
+	guest_mem_collect(&mem, bm);
+	assert_true(written(bm, USED));
+	assert_true(written(bm, DATA + 3 * 4096) && written(bm, DATA + 4 * 4096) && written(bm, DATA + 8 * 4096));
+	assert_false(written(bm, DATA));		/* device-readable */
+	assert_false(written(bm, DATA + 5 * 4096));	/* past the buffer */
+	assert_false(written(bm, DESC) || written(bm, AVAIL));
+	/* A chain the guest rewrote into a loop meanwhile: the walk stops at the queue size. */
+	set_desc(4, DATA + 8 * 4096, 1, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+	assert_int_equal(virtq_push(&q, &mem, 0, 1), 0);
+	guest_mem_track(&mem, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_chain_and_push, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_push_marks_written_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_outside_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loops_and_long_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_indexes_and_flags, setup, teardown),

@@ -81,3 +81,22 @@ bool dt_bootargs_has(const struct fdt *f, const char *word)
 	}
 	return false;
 }
+
+const char *dt_bootarg(const struct fdt *f, const char *key)
+{
+	const char *args;
+	int chosen = fdt_path_offset(f, "/chosen");
+
+	if (chosen < 0 || fdt_getprop_string(f, chosen, "bootargs", &args) < 0)
+		return NULL;
+	for (const char *p = args; *p; p++) {
+		size_t i;
+		if (p != args && p[-1] != ' ')
+			continue;
+		for (i = 0; key[i] && p[i] == key[i]; i++)
+			;
+		if (!key[i])
+			return p + i;
+	}
+	return NULL;
+}

@@ -169,6 +169,8 @@ int dt_cpus(const struct fdt *f, uint64_t *regs, int max, int *count);
 int dt_memory(const struct fdt *f, uint64_t *base, uint64_t *size);
 /* /chosen/bootargs holds word (a whole blank-separated word). */
 bool dt_bootargs_has(const struct fdt *f, const char *word);
+/* The value after "<key>" (e.g. "irqbench.n=") where it starts a word of /chosen/bootargs, or NULL. */
+const char *dt_bootarg(const struct fdt *f, const char *key);
 
 /* ---- freestanding libc bits (the compiler may emit calls to these) ---- */
 

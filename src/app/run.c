@@ -331,8 +331,11 @@ int run_vm(const struct vm_config *cfg_in)
 	/* 5. Run until the VM ends. */
 	run_loop(&r);
 	status = exit_status(&r);
-	if (r.script)
+	if (r.script) {
+		/* What the guest printed before it ended reaches the script before it hears of the end. */
+		console_out_flush(&r.board.console, CONSOLE_OUT_FLUSH_MS);
 		status = script_finish(r.script, status);
+	}
 out:
 	if (r.mig_ready)
 		mig_send_destroy(&r.mig);

@@ -378,6 +378,11 @@ migration_tests() {
 	_mig_pmu "$ic"
 	_mig_linux_disk "$ic"
 	_mig_failures "$ic"
+	# The userspace GIC too, on one host (its model is the same on both).
+	if [ "$hgic" = v2 ]; then
+		_mig_round_trip user
+		_mig_failures user
+	fi
 	[ "$hgic" = v3 ] && _mig_netns
 	unset XDG_RUNTIME_DIR
 }

@@ -172,6 +172,51 @@ EOS
 	verdict "mig-pmu-$_ic"
 }
 
+# The GICv3 ITS across a live migration: its.bin maps devices and events to LPIs and takes
+# an MSI before the move; at the destination, INT commands, a second MSI and an LPI left
+# pending must still arrive where the mapping says (the ITS tables travel in guest RAM).
+_mig_its() {
+	cat > "$TMPDIR/mig-its-src.script" <<'EOS'
+timeout 300
+wait its: msi wanted: device 32 event 2
+msi 32 2
+wait its: ready
+expect-exit 0
+EOS
+	cat > "$TMPDIR/mig-its-dst.script" <<'EOS'
+timeout 120
+send g
+wait its: msi wanted: device 32 event 2
+msi 32 2
+wait its: all ok
+expect-exit 0
+EOS
+	_mig_dst "its-d" "unix:$TMPDIR/its.sock" --script "$TMPDIR/mig-its-dst.script" || why "the destination never listened"
+	SRC_OUT="$TMPDIR/its-s.src.out"
+	timeout -s KILL 300 "$ARMVMM" run -k "$GUESTS/its.bin" -c 2 --irqchip gicv3-its --name its-s --loglevel info \
+		--script "$TMPDIR/mig-its-src.script" < /dev/null > "$SRC_OUT" 2>&1 &
+	SRC=$!
+	_mig_wait "$SRC_OUT" "its: ready" 60 || why "the guest never got ready"
+	OUT="$TMPDIR/its.migrate.out"
+	timeout -s KILL 300 "$ARMVMM" migrate its-s "unix:$TMPDIR/its.sock" > "$OUT" 2>&1
+	RC=$?
+	want_rc 0
+	_mig_summary "$OUT" its-s "unix:$TMPDIR/its.sock"
+	wait $SRC
+	RC=$?
+	OUT=$SRC_OUT
+	want_rc 0
+	want "its: int ok (LPI 8192 on cpu 0, LPI 8193 on cpu 1)" "its: msi ok (LPI 8194 on cpu 1)"
+	wait $DST
+	RC=$?
+	OUT=$DST_OUT
+	want_rc 0
+	want "in-kernel GICv3 with ITS" "its: int after g ok" "its: msi ok (LPI 8194 on cpu 1)" \
+		"its: pending lpi ok (LPI 8195 on cpu 0 once enabled)" "its: all ok"
+	want_none "FAIL"
+	verdict "mig-its"
+}
+
 # A -> B -> A: the VM leaves, and comes back to a new process on the first host.
 _mig_round_trip() {
 	_ic=$1
@@ -383,6 +428,7 @@ migration_tests() {
 		_mig_round_trip user
 		_mig_failures user
 	fi
+	[ "$hgic" = v3 ] && _mig_its
 	[ "$hgic" = v3 ] && _mig_netns
 	unset XDG_RUNTIME_DIR
 }

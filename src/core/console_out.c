@@ -139,12 +139,27 @@ size_t console_out_write(struct console_out *co, const void *p, size_t n)
 		co->len += k;
 		taken += k;
 	}
-	if (co->len == CONSOLE_OUT_SIZE)
+	if (co->len == CONSOLE_OUT_SIZE) {
 		co->want_space = true;	/* short, or now full: the transmitter is busy until the writer makes room */
+		co->filled = true;
+	}
 	if (taken)
 		pthread_cond_broadcast(&co->cond);
 	pthread_mutex_unlock(&co->lock);
 	return taken;
+}
+
+void console_out_report_full(struct console_out *co)
+{
+	bool report;
+
+	pthread_mutex_lock(&co->lock);
+	report = co->filled && !co->full_reported;
+	co->full_reported |= report;
+	pthread_mutex_unlock(&co->lock);
+	if (report)
+		pr_info("console output: the %u KiB buffer is full and nobody reads the host side: the guest "
+			"sees a busy transmitter until someone does", CONSOLE_OUT_SIZE >> 10);
 }
 
 size_t console_out_space(struct console_out *co)

@@ -42,6 +42,7 @@ struct console_out {
 	bool broken;			/* fd failed (EPIPE, EIO...): output is dropped from now on */
 	bool stop;
 	bool want_space;		/* an append filled the buffer: call the waiters when room appears */
+	bool filled, full_reported;	/* the buffer filled (once is enough); console_out_report_full said so */
 	struct {
 		console_out_space_fn *fn;
 		void *opaque;
@@ -60,6 +61,12 @@ struct console_out {
 int console_out_init(struct console_out *co, int fd);
 /* Any thread, never blocks: append up to n bytes; returns how many were taken. */
 size_t console_out_write(struct console_out *co, const void *p, size_t n);
+/*
+ * A device, holding none of its locks, after it wrote: the first time the
+ * buffer filled, say so once (info level; a log line first waits, at most
+ * CONSOLE_OUT_LOG_FLUSH_MS, for the buffer to drain).
+ */
+void console_out_report_full(struct console_out *co);
 /* Any thread: free bytes in the buffer now. */
 size_t console_out_space(struct console_out *co);
 /* Call fn(opaque) on the writer thread whenever room appears after the buffer filled. 0 or -ENOSPC. */

@@ -230,6 +230,8 @@ void uart_8250_mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned
 	}
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+	if (u->out)
+		console_out_report_full(u->out);
 }
 
 unsigned int uart_8250_rx_space(struct uart_8250 *u)

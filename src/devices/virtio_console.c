@@ -77,6 +77,8 @@ static void console_transmit(struct virtio_console *con)
 	if (pushed)
 		virtio_mmio_kick_used(con->t, VIRTIO_CONSOLE_TXQ);
 	pthread_mutex_unlock(&con->tx_lock);
+	if (con->out)
+		console_out_report_full(con->out);
 }
 
 /* The console output buffer made room (its writer thread): carry on transmitting. */

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <termios.h>
 
@@ -60,6 +61,7 @@ const struct sandbox_rule sandbox_rules[] = {
 	/* The dirty log on (sender) and off again after a failed migration (main). */
 	{ IOCTL(KVM_SET_USER_MEMORY_REGION), .kinds = MIGRATION | MAIN },
 	{ IOCTL(BLKGETSIZE64), .kinds = MAIN },			/* a block-device disk's size, recorded at a save */
+	{ IOCTL(SIOCGIFINDEX), .kinds = MIGRATION },		/* tcp:[fe80::1%IFACE]: the interface's index */
 	{ IOCTL(TCSETS), .kinds = ALL },			/* the terminal back to cooked mode on the way out */
 	{ IOCTL(TCGETS), .kinds = ALL },			/* (glibc's tcsetattr reads it first) */
 

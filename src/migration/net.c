@@ -57,14 +57,22 @@ static int parse_tcp(const char *s, const char *rest, struct mig_addr *a)
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
 		char *pct = strchr(host, '%');
 		if (pct) {
+			char *end;
+			unsigned long v;
+
 			*pct++ = 0;
-			in6->sin6_scope_id = if_nametoindex(pct);
-			if (!in6->sin6_scope_id) {
-				char *end;
-				unsigned long v = strtoul(pct, &end, 10);
-				if (!*pct || *end || !v || v > UINT32_MAX)
-					return bad_addr(s, "no such network interface after the %");
+			v = strtoul(pct, &end, 10);
+			if (*pct >= '0' && *pct <= '9' && !*end && v && v <= UINT32_MAX) {
 				in6->sin6_scope_id = (uint32_t)v;
+			} else if (!*pct || strlen(pct) >= sizeof(a->scope_name) || strpbrk(pct, "/ \t")) {
+				return bad_addr(s, "no network interface name or number after the %");
+			} else {
+				/*
+				 * An interface name: looked up when the connection is made
+				 * (mig_addr_resolve), by the thread that makes it; the
+				 * sandboxed thread that parses opens no socket.
+				 */
+				snprintf(a->scope_name, sizeof(a->scope_name), "%s", pct);
 			}
 		}
 		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
@@ -151,6 +159,22 @@ static void tune(int fd, const struct mig_addr *a)
 	/* The last frames before the VM runs again are small: no Nagle delay on them. */
 	if (!a->is_unix)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int mig_addr_resolve(struct mig_addr *a)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
+	unsigned int idx;
+
+	if (!a->scope_name[0] || in6->sin6_scope_id)
+		return 0;
+	idx = if_nametoindex(a->scope_name);
+	if (!idx) {
+		pr_err("migration address '%s': no network interface '%s' here", a->text, a->scope_name);
+		return -ENODEV;
+	}
+	in6->sin6_scope_id = idx;
+	return 0;
 }
 
 int mig_connect(const struct mig_addr *a, int timeout_ms)

@@ -20,10 +20,14 @@ struct mig_addr {
 	socklen_t len;
 	bool is_unix;
 	char text[MIG_ADDR_MAX];	/* as the user wrote it, for messages */
+	char scope_name[16];		/* an IPv6 link-local address's %INTERFACE, until mig_addr_resolve (IF_NAMESIZE) */
 };
 
 /* Parse an address. 0, or -EINVAL after one error line saying what is accepted. */
 int mig_addr_parse(const char *s, struct mig_addr *a);
+
+/* Look up a link-local address's interface name (a socket and an ioctl). 0, or -errno after one error line. */
+int mig_addr_resolve(struct mig_addr *a);
 
 /* Connect, waiting at most timeout_ms. A connected fd, or -errno after one error line. */
 int mig_connect(const struct mig_addr *a, int timeout_ms);

@@ -96,7 +96,7 @@ static int wait_for_source(struct mig_incoming *in, const struct vm_config *req)
 {
 	int lfd;
 
-	if (mig_addr_parse(req->incoming, &in->addr) < 0)
+	if (mig_addr_parse(req->incoming, &in->addr) < 0 || mig_addr_resolve(&in->addr) < 0)
 		return -EINVAL;
 	lfd = mig_listen(&in->addr);
 	if (lfd < 0)

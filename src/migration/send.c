@@ -428,7 +428,9 @@ static int handshake(struct mig_send *m)
 	bool yes;
 	int err;
 
-	m->fd = mig_connect(&m->addr, CONNECT_TIMEOUT_MS);
+	m->fd = mig_addr_resolve(&m->addr);
+	if (m->fd == 0)
+		m->fd = mig_connect(&m->addr, CONNECT_TIMEOUT_MS);
 	if (m->fd < 0)
 		return fail(m, m->fd, "%s", log_last_error());
 	if (mig_writer_init(&m->out, m->fd, SEND_TIMEOUT_MS) < 0 || mig_reader_init(&m->in, m->fd, REPLY_TIMEOUT_MS) < 0)

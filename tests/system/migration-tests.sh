@@ -60,6 +60,16 @@ _mig_summary() {
 	grep "migration round" "$SRC_OUT" | sed 's/^armvmm: /  /' | while IFS= read -r _l; do diag "$_l"; done
 }
 
+# _mig_migrate NAME ADDR: "armvmm migrate NAME ADDR" succeeds with its one summary line
+# (its output stays in OUT).
+_mig_migrate() {
+	OUT="$TMPDIR/$1.migrate.out"
+	timeout -s KILL 300 "$ARMVMM" migrate "$1" "$2" > "$OUT" 2>&1
+	RC=$?
+	want_rc 0
+	_mig_summary "$OUT" "$1" "$2"
+}
+
 # _mig_checks: the guest at the destination found its memory and ticks intact (OUT: its output).
 _mig_checks() {
 	want "mig-writer: ticks ok" "mig-writer: before ok" "mig-writer: during ok" "mig-writer: all ok"
@@ -81,11 +91,7 @@ _mig_live() {
 	shift 3
 	_mig_dst "d-$_name" "$_addr" --script "$TMPDIR/mig-finish.script" || why "the destination never listened"
 	_mig_src "s-$_name" "$_ic" "$@" || why "the source guest never got ready"
-	OUT="$TMPDIR/$_name.migrate.out"
-	timeout -s KILL 300 "$ARMVMM" migrate "s-$_name" "$_addr" > "$OUT" 2>&1
-	RC=$?
-	want_rc 0
-	_mig_summary "$OUT" "s-$_name" "$_addr"
+	_mig_migrate "s-$_name" "$_addr"
 	exec 8>&-
 	wait $SRC
 	_src_rc=$?
@@ -121,11 +127,7 @@ EOS
 		--name "linux-s-$_ic" --loglevel info -p "panic=-1 armvmm.run=diskloop" < /dev/null > "$SRC_OUT" 2>&1 &
 	SRC=$!
 	_mig_wait "$SRC_OUT" "diskloop: round 2 ok" 240 || why "the guest's disk loop never got going"
-	OUT="$TMPDIR/linux.migrate.out"
-	timeout -s KILL 300 "$ARMVMM" migrate "linux-s-$_ic" "unix:$TMPDIR/linux.sock" > "$OUT" 2>&1
-	RC=$?
-	want_rc 0
-	_mig_summary "$OUT" "linux-s-$_ic" "unix:$TMPDIR/linux.sock"
+	_mig_migrate "linux-s-$_ic" "unix:$TMPDIR/linux.sock"
 	wait $SRC
 	_src_rc=$?
 	[ "$_src_rc" = 0 ] || why "the source exited with status $_src_rc"
@@ -157,11 +159,7 @@ EOS
 		< /dev/null > "$SRC_OUT" 2>&1 &
 	SRC=$!
 	_mig_wait "$SRC_OUT" "pmu: ready" 60 || why "the guest never got ready"
-	OUT="$TMPDIR/pmu.migrate.out"
-	timeout -s KILL 300 "$ARMVMM" migrate "pmu-s-$_ic" "unix:$TMPDIR/pmu.sock" > "$OUT" 2>&1
-	RC=$?
-	want_rc 0
-	_mig_summary "$OUT" "pmu-s-$_ic" "unix:$TMPDIR/pmu.sock"
+	_mig_migrate "pmu-s-$_ic" "unix:$TMPDIR/pmu.sock"
 	wait $SRC
 	wait $DST
 	RC=$?
@@ -197,11 +195,7 @@ EOS
 		--script "$TMPDIR/mig-its-src.script" < /dev/null > "$SRC_OUT" 2>&1 &
 	SRC=$!
 	_mig_wait "$SRC_OUT" "its: ready" 60 || why "the guest never got ready"
-	OUT="$TMPDIR/its.migrate.out"
-	timeout -s KILL 300 "$ARMVMM" migrate its-s "unix:$TMPDIR/its.sock" > "$OUT" 2>&1
-	RC=$?
-	want_rc 0
-	_mig_summary "$OUT" its-s "unix:$TMPDIR/its.sock"
+	_mig_migrate its-s "unix:$TMPDIR/its.sock"
 	wait $SRC
 	RC=$?
 	OUT=$SRC_OUT
@@ -390,11 +384,7 @@ _mig_netns() {
 	DST=$!
 	_mig_wait "$DST_OUT" "waiting for an incoming VM" 30 || why "the destination never listened"
 	_mig_src netns-src "$ic" || why "the source guest never got ready"
-	OUT="$TMPDIR/netns.migrate.out"
-	timeout -s KILL 300 "$ARMVMM" migrate netns-src "$_addr" > "$OUT" 2>&1
-	RC=$?
-	want_rc 0
-	_mig_summary "$OUT" netns-src "$_addr"
+	_mig_migrate netns-src "$_addr"
 	exec 8>&-
 	wait $SRC
 	wait $DST

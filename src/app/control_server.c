@@ -152,6 +152,15 @@ static void answer(int c, const char *reply)
 	close(c);
 }
 
+/* While a migration runs: status says so, anything else (stop aside: it never waits) is refused. */
+static void answer_while_migrating(const char *request, char *reply, size_t cap)
+{
+	if (strcmp(request, "status") == 0)
+		snprintf(reply, cap, "ok %ld migrating", (long)getpid());
+	else
+		snprintf(reply, cap, "error a migration of this VM is in progress");
+}
+
 /* The request the control thread is waiting on the main thread for. */
 struct pending {
 	int conn;		/* the client's connection, or -1 */
@@ -248,14 +257,10 @@ static void on_connection(struct control_server *s, struct pending *p)
 		pthread_mutex_lock(&s->lock);
 		bool migrating = s->migrating;
 		pthread_mutex_unlock(&s->lock);
-		if (migrating && strcmp(req, "status") == 0) {
-			char reply[64];
-			snprintf(reply, sizeof(reply), "ok %ld migrating", (long)getpid());
-			answer(c, reply);
-		} else {
-			answer(c, migrating ? "error a migration of this VM is in progress"
-					    : "error busy with another request; try again");
-		}
+		char reply[CONTROL_LINE_MAX] = "error busy with another request; try again";
+		if (migrating)
+			answer_while_migrating(req, reply, sizeof(reply));
+		answer(c, reply);
 	} else {
 		post(s, p, c, req);
 	}
@@ -567,16 +572,14 @@ void control_server_migrated(struct control_server *s, int result, const struct 
 
 int control_server_handle(struct control_server *s, const char *request, char *reply, size_t cap)
 {
-	bool migrating = s->migrating;
 	int ret;
 
-	if (migrating && strcmp(request, "status") != 0 && strcmp(request, "stop") != 0) {
-		snprintf(reply, cap, "error a migration of this VM is in progress");
+	if (s->migrating && strcmp(request, "stop") != 0) {
+		answer_while_migrating(request, reply, cap);
 		return 0;
 	}
 	if (strcmp(request, "status") == 0) {
-		snprintf(reply, cap, "ok %ld %s", (long)getpid(),
-			 migrating ? "migrating" : s->ops->is_paused(s->opaque) ? "paused" : "running");
+		snprintf(reply, cap, "ok %ld %s", (long)getpid(), s->ops->is_paused(s->opaque) ? "paused" : "running");
 	} else if (strncmp(request, "migrate ", 8) == 0) {
 		return handle_migrate(s, request + 8, reply, cap);
 	} else if (strcmp(request, "pause") == 0) {

@@ -318,7 +318,8 @@ int run_vm(const struct vm_config *cfg_in)
 		if (fd >= 0)
 			close(fd);
 	}
-	r.mig_ready = mig_send_init(&r.mig, &r.board) == 0;
+	/* Only "armvmm migrate NAME" asks for a live migration: a VM without a control socket needs no sender thread. */
+	r.mig_ready = cfg.name && mig_send_init(&r.mig, &r.board) == 0;
 	/* 4. The control thread: signals, the control socket (--name), the stop watchdog. */
 	struct control_server_config ctl = {
 		.name = cfg.name, .signal_fd = sig_fd, .stop_fd = r.board.vm.stop_fd, .exit_status = exit_status,

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "core/files.h"
 #include "core/log.h"
 
@@ -156,39 +158,6 @@ static void test_write_file_atomic(void **state)
 
 /* --- the rate limit --------------------------------------------------------------------------- */
 
-/* Count the lines a call prints on stderr (redirected to a file while it runs). */
-static int stderr_to(const char *path)
-{
-	int saved = dup(STDERR_FILENO), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(saved >= 0 && fd >= 0);
-	fflush(stderr);
-	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-	return saved;
-}
-
-static void stderr_back(int saved)
-{
-	fflush(stderr);
-	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[65536];
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	assert_true(n >= 0);
-	buf[n] = 0;
-	close(fd);
-	return buf;
-}
-
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -201,26 +170,21 @@ static int count_lines(const char *s)
 static void test_ratelimit(void **state)
 {
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT;
-	char path[PATH_MAX];
-	int saved;
 	(void)state;
 
-	snprintf(path, sizeof(path), "%s/log", dir);
-	saved = stderr_to(path);
+	capture_begin();
 	for (int i = 0; i < 1000; i++)
 		log_msg_ratelimited(&rl, LOG_WARN, "bad feature write %d", i);
-	stderr_back(saved);
-	char *out = slurp(path);
+	const char *out = capture_end();
 	assert_int_equal(count_lines(out), LOG_RATELIMIT_BURST);
 	assert_non_null(strstr(out, "bad feature write 0"));
 	assert_null(strstr(out, "bad feature write 5"));
 
 	/* The window passed (moved back here rather than waited for): the next line says how many were dropped. */
 	rl.window_start_ms -= LOG_RATELIMIT_WINDOW_MS + 1;
-	saved = stderr_to(path);
+	capture_begin();
 	log_msg_ratelimited(&rl, LOG_WARN, "bad feature write again");
-	stderr_back(saved);
-	out = slurp(path);
+	out = capture_end();
 	assert_int_equal(count_lines(out), 1);
 	assert_non_null(strstr(out, "bad feature write again (995 similar messages suppressed)"));
 }

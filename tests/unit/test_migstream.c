@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,30 +35,6 @@
 #define RAM_PAGES 128u
 #define RAM_SIZE (RAM_PAGES * PAGE)
 
-static char captured[4096];
-static FILE *cap_file;
-static int saved_stderr;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	assert_non_null(cap_file);
-	saved_stderr = dup(2);
-	dup2(fileno(cap_file), 2);
-}
-
-static const char *capture_end(void)
-{
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(cap_file);
-	size_t n = fread(captured, 1, sizeof(captured) - 1, cap_file);
-	captured[n] = 0;
-	fclose(cap_file);
-	return captured;
-}
 
 /* --- building streams ------------------------------------------------------------------ */
 

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -77,32 +79,6 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 static void rm_tree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
-/* --- capturing the error line -------------------------------------------------------- */
-
-static char captured[4096];
-static FILE *cap_file;
-static int saved_stderr = -1;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	assert_non_null(cap_file);
-	saved_stderr = dup(2);
-	dup2(fileno(cap_file), 2);
-}
-
-static const char *capture_end(void)
-{
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(cap_file);
-	size_t n = fread(captured, 1, sizeof(captured) - 1, cap_file);
-	captured[n] = 0;
-	fclose(cap_file);
-	return captured;
-}
 
 static int count_lines(const char *s)
 {

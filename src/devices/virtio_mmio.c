@@ -154,7 +154,10 @@ static void wr_queue_avail_hi(struct virtio_mmio *t, uint32_t v) { struct virtq 
 static void wr_queue_used_lo(struct virtio_mmio *t, uint32_t v) { struct virtq *q = cur_queue_unready(t); if (q) set_low(&q->used_gpa, v); }
 static void wr_queue_used_hi(struct virtio_mmio *t, uint32_t v) { struct virtq *q = cur_queue_unready(t); if (q) set_high(&q->used_gpa, v); }
 
-static uint32_t rd_interrupt_status(struct virtio_mmio *t) { return t->st.interrupt_status; }
+static uint32_t rd_interrupt_status(struct virtio_mmio *t)
+{
+	return t->st.interrupt_status | (t->used_bit_sticky ? VIRTIO_INT_USED : 0);
+}
 static void wr_interrupt_ack(struct virtio_mmio *t, uint32_t v) { t->st.interrupt_status &= ~v; }
 static uint32_t rd_status(struct virtio_mmio *t) { return t->st.status; }
 
@@ -311,8 +314,17 @@ void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		return;
 	}
 	pthread_mutex_lock(&t->lock);
+	uint32_t before = t->st.status;
 	r->write(t, v);
+	bool start = off == VIRTIO_MMIO_STATUS && t->ops->start && !(before & VIRTIO_STATUS_DRIVER_OK) &&
+		     (t->st.status & VIRTIO_STATUS_DRIVER_OK) && !(t->st.status & VIRTIO_STATUS_NEEDS_RESET);
+	if (start && !(t->st.status & VIRTIO_STATUS_FEATURES_OK)) {
+		needs_reset_locked(t, "the driver set DRIVER_OK without FEATURES_OK");
+		start = false;
+	}
 	pthread_mutex_unlock(&t->lock);
+	if (start)
+		t->ops->start(t);
 }
 
 void virtio_mmio_notify(struct virtio_mmio *t, unsigned int q)
@@ -406,6 +418,75 @@ uint64_t virtio_mmio_features(struct virtio_mmio *t)
 	uint64_t f = t->st.driver_features & device_features(t);
 	pthread_mutex_unlock(&t->lock);
 	return f;
+}
+
+void virtio_mmio_unpop(struct virtio_mmio *t, unsigned int q, uint16_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	if (q < t->ops->num_queues)
+		t->st.queues[q].last_avail_idx -= n;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool virtio_mmio_queue(struct virtio_mmio *t, unsigned int q, struct virtq *out)
+{
+	if (q >= t->ops->num_queues)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	*out = t->st.queues[q];
+	pthread_mutex_unlock(&t->lock);
+	return true;
+}
+
+int virtio_mmio_sync_queue(struct virtio_mmio *t, unsigned int q, uint16_t last_avail_idx)
+{
+	int ret = -EINVAL;
+
+	pthread_mutex_lock(&t->lock);
+	if (q < t->ops->num_queues) {
+		ret = virtq_read_used_idx(&t->st.queues[q], t->mem, &t->st.queues[q].used_idx);
+		if (ret == 0)
+			t->st.queues[q].last_avail_idx = last_avail_idx;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+bool virtio_mmio_want_notify(struct virtio_mmio *t, unsigned int q, bool on)
+{
+	bool avail = false;
+
+	pthread_mutex_lock(&t->lock);
+	if (q < t->ops->num_queues && t->st.queues[q].ready) {
+		virtq_set_notify(&t->st.queues[q], t->mem, on);
+		avail = virtq_has_avail(&t->st.queues[q], t->mem);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return avail;
+}
+
+void virtio_mmio_signal_used(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	raise_interrupt_locked(t, VIRTIO_INT_USED);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_set_used_bit_sticky(struct virtio_mmio *t, bool on)
+{
+	pthread_mutex_lock(&t->lock);
+	t->used_bit_sticky = on;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_notify_fd(const struct virtio_mmio *t, unsigned int q)
+{
+	return q < VIRTIO_MAX_QUEUES ? t->ioeventfds[q].fd : -1;
+}
+
+int virtio_mmio_irqfd(const struct virtio_mmio *t)
+{
+	return t->irqfd;
 }
 
 /* --- snapshots -------------------------------------------------------------------- */
@@ -627,7 +708,9 @@ static void add_ioeventfds(struct virtio_mmio *t, struct device_ctx *ctx)
 			break;
 		}
 		*io = (struct virtio_mmio_ioeventfd){ .t = t, .queue = q, .fd = efd };
-		eventloop_add(ctx->loop, efd, POLLIN, ioeventfd_cb, io);
+		/* The device reads its own (an I/O thread, or vhost in the kernel). */
+		if (!(t->ops->own_notify & (1u << q)))
+			eventloop_add(ctx->loop, efd, POLLIN, ioeventfd_cb, io);
 	}
 }
 
@@ -674,7 +757,19 @@ static int transport_restore(struct device *d, struct snap_cursor *c)
 
 static void transport_restored(struct device *d)
 {
-	virtio_mmio_kick_all(d->priv);
+	struct virtio_mmio *t = d->priv;
+
+	if (t->ops->start && virtio_mmio_driver_ok(t))
+		t->ops->start(t);
+	virtio_mmio_kick_all(t);
+}
+
+static void transport_resume(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	if (t->ops->resume)
+		t->ops->resume(t);
 }
 
 static void transport_destroy(struct device *d)
@@ -699,6 +794,7 @@ static const struct device_ops virtio_mmio_device_ops = {
 	.save = transport_save,
 	.restore = transport_restore,
 	.restored = transport_restored,
+	.resume = transport_resume,
 	.destroy = transport_destroy,
 };
 

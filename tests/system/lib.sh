@@ -27,6 +27,16 @@ report() {
 	fi
 }
 
+# load_host_modules: the nested host kernel's tun, vhost-net and vhost-vsock modules (and what
+# they need), in the order nested.sh wrote; nothing on a host that has them already.
+load_host_modules() {
+	[ -n "${HOST_MODULES:-}" ] && [ -f "$HOST_MODULES/order" ] || return 0
+	for _m in $(cat "$HOST_MODULES/order"); do
+		grep -q "^$_m " /proc/modules 2>/dev/null || insmod "$HOST_MODULES/$_m.ko" 2>/dev/null ||
+			{ diag "insmod $_m failed"; return 1; }
+	done
+}
+
 # host_gic: v2 or v3, the interrupt controller of the machine armvmm runs on.
 host_gic() {
 	if grep -q GICv3 /proc/interrupts; then echo v3; else echo v2; fi

@@ -459,7 +459,9 @@ bool virtio_mmio_want_notify(struct virtio_mmio *t, unsigned int q, bool on)
 	pthread_mutex_lock(&t->lock);
 	if (q < t->ops->num_queues && t->st.queues[q].ready) {
 		virtq_set_notify(&t->st.queues[q], t->mem, on);
-		avail = virtq_has_avail(&t->st.queues[q], t->mem);
+		/* Only what the device may take: nothing once it needs a reset. */
+		avail = (t->st.status & VIRTIO_STATUS_DRIVER_OK) && !(t->st.status & VIRTIO_STATUS_NEEDS_RESET) &&
+			virtq_has_avail(&t->st.queues[q], t->mem);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return avail;

@@ -168,8 +168,9 @@ int virtio_mmio_sync_queue(struct virtio_mmio *t, unsigned int q, uint16_t last_
 /*
  * Ask the driver to notify on queue q (on) or tell it the device is working
  * the ring anyway (off: VIRTQ_USED_F_NO_NOTIFY, a hint). Returns whether
- * avail entries are waiting, looked at after the flag is visible: a driver
- * that added one without notifying is not missed.
+ * avail entries are waiting that the device may take (none while it needs a
+ * reset), looked at after the flag is visible: a driver that added one
+ * without notifying is not missed.
  */
 bool virtio_mmio_want_notify(struct virtio_mmio *t, unsigned int q, bool on);
 /* A used buffer was signalled from outside (a vhost call eventfd read by armvmm): interrupt the driver. */

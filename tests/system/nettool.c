@@ -10,6 +10,11 @@
  *   nettool udp ADDR PORT SIZE SECONDS   datagrams of SIZE bytes for SECONDS; the rate that arrived
  *   nettool vsock-echo CID PORT TEXT [WAIT]
  *                                        TEXT to the vsock echo server, its answer back
+ *   nettool inject IFACE DST-MAC SIZE COUNT INTERVAL-MS
+ *                                        raw Ethernet frames of SIZE bytes (ethertype
+ *                                        0x88b5, payload "armvmm-net-test N ...") on IFACE
+ *   nettool capture IFACE SECONDS        print the payload's first word of every 0x88b5
+ *                                        frame arriving on IFACE ("frame: WORD LEN")
  *
  * ADDR is an IPv4 or IPv6 address, a link-local one with %IFACE. The bytes
  * are a pseudo-random stream from SEED, so each side checks every byte it
@@ -30,7 +35,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/if_packet.h>
 #include <linux/vm_sockets.h>
+#include <net/ethernet.h>
 
 #define MAGIC 0x4e455454u	/* "NETT" */
 #define OP_SINK 1u		/* the client sends, the server checks */
@@ -480,6 +487,76 @@ static int cmd_vsock_echo(unsigned int cid, unsigned int port, const char *text,
 	return got == n && !memcmp(buf, text, n) ? 0 : 1;
 }
 
+/* --- raw frames (the hostile-guest test) ------------------------------------------------ */
+
+#define TEST_ETHERTYPE 0x88b5	/* IEEE 802 local experimental */
+
+static int packet_socket(const char *iface, struct sockaddr_ll *ll)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(TEST_ETHERTYPE));
+
+	memset(ll, 0, sizeof(*ll));
+	ll->sll_family = AF_PACKET;
+	ll->sll_protocol = htons(TEST_ETHERTYPE);
+	ll->sll_ifindex = (int)if_nametoindex(iface);
+	if (fd < 0 || !ll->sll_ifindex || bind(fd, (struct sockaddr *)ll, sizeof(*ll)) < 0) {
+		printf("nettool: no packet socket on %s: %s\n", iface, strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+static int cmd_inject(const char *iface, const char *mac, unsigned int size, unsigned int count, unsigned int ms)
+{
+	static uint8_t f[9000];
+	struct sockaddr_ll ll;
+	unsigned int m[6];
+	int fd = packet_socket(iface, &ll);
+
+	if (fd < 0 || size < 60 || size > sizeof(f) ||
+	    sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+		return 2;
+	for (int i = 0; i < 6; i++)
+		f[i] = (uint8_t)m[i];
+	memset(f + 6, 0x02, 6);
+	f[12] = TEST_ETHERTYPE >> 8;
+	f[13] = TEST_ETHERTYPE & 0xff;
+	for (unsigned int n = 0; n < count; n++) {
+		memset(f + 14, 'p', size - 14);
+		int l = snprintf((char *)f + 14, size - 14, "armvmm-net-test %u size %u", n, size);
+		f[14 + l] = ' ';
+		if (send(fd, f, size, 0) != (ssize_t)size)
+			printf("nettool: inject: %s\n", strerror(errno));
+		usleep(ms * 1000);
+	}
+	return 0;
+}
+
+static int cmd_capture(const char *iface, double seconds)
+{
+	static uint8_t f[65536];
+	struct sockaddr_ll ll;
+	struct timeval tv = { 0, 200000 };
+	int fd = packet_socket(iface, &ll);
+	double t1 = now() + seconds;
+
+	if (fd < 0)
+		return 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (now() < t1) {
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(fd, f, sizeof(f) - 1, 0, (struct sockaddr *)&from, &fl);
+		if (r < 14 || from.sll_pkttype == PACKET_OUTGOING)
+			continue;
+		f[r] = 0;
+		char word[64] = "";
+		sscanf((char *)f + 14, "%63s", word);
+		printf("frame: %s %zd\n", word, r);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -495,7 +572,13 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "vsock-echo"))
 		return cmd_vsock_echo((unsigned int)strtoul(argv[2], NULL, 0), (unsigned int)atoi(argv[3]), argv[4],
 				      argc == 6 ? atoi(argv[5]) : 0);
+	if (argc == 7 && !strcmp(argv[1], "inject"))
+		return cmd_inject(argv[2], argv[3], (unsigned int)atoi(argv[4]), (unsigned int)atoi(argv[5]),
+				  (unsigned int)atoi(argv[6]));
+	if (argc == 4 && !strcmp(argv[1], "capture"))
+		return cmd_capture(argv[2], atof(argv[3]));
 	fprintf(stderr, "usage: nettool serve [PORT] | send|fetch ADDR PORT BYTES SEED | udp ADDR PORT SIZE SECONDS |\n"
-			"       vsock-echo CID PORT TEXT [WAIT-SECONDS]\n");
+			"       vsock-echo CID PORT TEXT [WAIT-SECONDS] | inject IFACE DST-MAC SIZE COUNT MS |\n"
+			"       capture IFACE SECONDS\n");
 	return 2;
 }

@@ -533,7 +533,8 @@ RAW(r_many_sections, w32(img + 28, SNAP_MAX_SECTIONS + 1))
 	static void name(struct model *m) { body; }
 
 MODEL(m_magic, m->magic[7] = 'X')
-MODEL(m_version2, m->version = 2)
+MODEL(m_version0, m->version = 0)
+MODEL(m_version3, m->version = 3)
 MODEL(m_version7, m->version = 7)
 MODEL(m_header_size, m->header_size = 72)
 MODEL(m_vcpus0, m->nr_vcpus = 0)
@@ -569,6 +570,7 @@ MODEL(m_virt16, m->sec[5].tag = VIRTIO_MMIO_SNAP_TAG; m->sec[5].instance = 16)
 MODEL(m_unknown, m->sec[5].tag = SNAP_TAG('A', 'B', 'C', 'D'))
 MODEL(m_unprintable, m->sec[5].tag = 0x01020304)
 MODEL(m_trailing, m->trailing = 8)
+MODEL(m_netc1, m->sec[5].tag = BOARD_SEC_NETCONF; m->sec[5].instance = 1)
 
 static const struct corruption corruptions[] = {
 	{ "empty file", NULL, r_trunc_0, false, "truncated (0 bytes" },
@@ -588,7 +590,8 @@ static const struct corruption corruptions[] = {
 	{ "flipped payload byte", NULL, r_flip_payload, false, "section VCPU/1 fails its checksum" },
 	{ "flipped section CRC", NULL, r_flip_sec_crc, false, "section UART/0 fails its checksum" },
 	{ "wrong magic", m_magic, NULL, false, "not an armvmm snapshot (bad magic)" },
-	{ "version 2", m_version2, NULL, false, "version 2 is not supported (this armvmm reads version 1)" },
+	{ "version 0", m_version0, NULL, false, "version 0 is not supported (this armvmm reads versions 1 to 2)" },
+	{ "version 3", m_version3, NULL, false, "version 3 is not supported (this armvmm reads versions 1 to 2)" },
 	{ "version 7", m_version7, NULL, false, "version 7 is not supported" },
 	{ "header_size 72", m_header_size, NULL, false, "header size 72" },
 	{ "nr_vcpus 0", m_vcpus0, NULL, false, "has 0 vCPUs" },
@@ -625,6 +628,7 @@ static const struct corruption corruptions[] = {
 	{ "VCPU instance >= nr_vcpus", m_vcpu2, NULL, false, "VCPU/2: the instance must be below 2" },
 	{ "CONF instance 1", m_conf1, NULL, false, "CONF/1: the instance must be 0" },
 	{ "RTC instance 1", m_rtc1, NULL, false, "RTC/1: the instance must be 0" },
+	{ "NETC instance 1", m_netc1, NULL, false, "NETC/1: the instance must be 0" },
 	{ "VIRT instance 16", m_virt16, NULL, false, "VIRT/16: the instance must be below 16" },
 	{ "unknown tag", m_unknown, NULL, false, "ABCD/0 has an unknown tag" },
 	{ "unprintable tag", m_unprintable, NULL, false, "0x01020304/0 has an unknown tag" },
@@ -676,6 +680,20 @@ static void test_valid_edges(void **state)
 	struct snap_reader r;
 	struct snap_cursor c;
 	(void)state;
+
+	/* Version 1 (armvmm 0.1.0) still reads; version 2 adds the network configuration. */
+	model_std(&m);
+	m.version = 1;
+	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
+	assert_int_equal(r.h.version, 1);
+	snap_reader_close(&r);
+	model_std(&m);
+	m.sec[m.nr].tag = BOARD_SEC_NETCONF;
+	m.sec[m.nr].instance = 0;
+	m.sec[m.nr++].len = 8;
+	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
+	assert_int_equal(snap_reader_find(&r, BOARD_SEC_NETCONF, 0, &c), 0);
+	snap_reader_close(&r);
 
 	model_std(&m);
 	m.mem_gpa = (1ull << 48) - 0x2000;	/* ends exactly at 2^48 */

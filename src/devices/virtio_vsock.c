@@ -358,7 +358,7 @@ static int vsock_setup(struct virtio_vsock *v, bool restoring)
 	/* Offer virtio 1.0 (the transport adds it) and the socket types the kernel has. */
 	v->ops.features = v->vhost.features & VSOCK_F_SEQPACKET;
 	ret = vsock_set_cid(v, restoring);
-	if (ret == -EADDRINUSE)
+	if (ret == -EADDRINUSE && restoring)
 		pr_warn("%s: CID %u is still held by another process (a live migration's source on this host?): vsock waits until it lets go",
 			v->what, v->cid);
 	else if (ret < 0)

@@ -182,12 +182,61 @@ _net_hostile() {
 	verdict "net-hostile-guest-$ic"
 }
 
+# Before the host has tun, vhost-net or vhost-vsock: one clear line each (skipped where the
+# host kernel has them built in or loaded already).
+_net_errors_without_modules() {
+	[ -e /dev/net/tun ] || check_error "net-no-tun-module" "load the tun module" -- \
+		run -k "$GUESTS/hello.bin" --network mode=tap,tapif=armx0
+	[ -e /dev/vhost-vsock ] || check_error "vsock-no-vhost-vsock-module" "load the vhost_vsock module" -- \
+		run -k "$GUESTS/hello.bin" --vsock 9
+}
+
+# Bad network settings: one clear line, exit status 1.
+_net_errors() {
+	check_error "net-unknown-mode" "mode=tap and mode=none" -- run -k "$GUESTS/hello.bin" --network mode=user
+	check_error "net-multicast-mac" "unicast" -- run -k "$GUESTS/hello.bin" --network mode=tap,guest_mac=01:00:5e:00:00:01
+	check_error "net-five-nics" "at most 4 NICs" -- run -k "$GUESTS/hello.bin" -n mode=tap -n mode=tap -n mode=tap \
+		-n mode=tap -n mode=tap
+	check_error "net-tap-is-another-interface" "'lo' cannot be attached as a tap" -- \
+		run -k "$GUESTS/hello.bin" --network mode=tap,tapif=lo
+	check_error "vsock-reserved-cid" "--vsock '2'" -- run -k "$GUESTS/hello.bin" --vsock 2
+	# A CID another VM holds.
+	OUT="$TMPDIR/vsock-holder.out"
+	timeout -s KILL 60 "$ARMVMM" run -k "$GUESTS/wait.bin" --vsock 77 < /dev/null > "$OUT" 2>&1 &
+	_holder=$!
+	_i=0
+	while [ $_i -lt 50 ] && ! grep -q "wait: running" "$OUT"; do sleep 0.2; _i=$((_i + 1)); done
+	check_error "vsock-cid-in-use" "vsock CID 77 is in use by another VM" -- run -k "$GUESTS/hello.bin" --vsock 77
+	kill "$_holder" 2>/dev/null
+	wait "$_holder" 2>/dev/null
+	# Creating a tap takes CAP_NET_ADMIN: another user gets one line saying so.
+	if [ "$(id -u)" = 0 ]; then
+		mkdir -p /etc
+		grep -q '^u1000:' /etc/passwd 2>/dev/null || echo 'u1000:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd
+		# As udev leaves them on a usual host: /dev/net/tun for everyone, /dev/kvm for this user too.
+		_kvm_mode=$(stat -c %a /dev/kvm) _tun_mode=$(stat -c %a /dev/net/tun)
+		chmod 666 /dev/kvm /dev/net/tun
+		OUT="$TMPDIR/net-tap-unprivileged.out"
+		busybox start-stop-daemon -S -u 1000 -c 1000:1000 -x "$ARMVMM" -- run -k "$GUESTS/hello.bin" \
+			--network mode=tap,tapif=armnopriv < /dev/null > "$OUT" 2>&1
+		RC=$?
+		chmod "$_kvm_mode" /dev/kvm
+		chmod "$_tun_mode" /dev/net/tun
+		want_rc 1
+		want "armvmm: error: creating tap 'armnopriv' needs CAP_NET_ADMIN"
+		[ "$(wc -l < "$OUT")" -eq 1 ] || why "expected one line of output, got $(wc -l < "$OUT")"
+		verdict "net-tap-create-needs-cap-net-admin"
+	fi
+}
+
 net_tests() {
+	_net_errors_without_modules
 	if ! load_host_modules || [ ! -c /dev/net/tun ] || [ ! -x "${NETTOOL:-}" ]; then
 		diag "network tests skipped: no tun/vhost modules or no nettool in this host"
 		return 0
 	fi
 	echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad
+	_net_errors
 	_net_hostile
 	_net_guest "$ic" 42
 	_net_guest user 43

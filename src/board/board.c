@@ -58,7 +58,10 @@ static void board_kick_vcpu(void *opaque, unsigned int cpu)
 static int board_create_irqchip(struct board *b)
 {
 	struct vm *vm = &b->vm;
-	int ret = irqchip_create(&b->irqchip, vm->vm_fd, b->cfg->irqchip, vm->nr_vcpus, &vm->bus);
+	struct irqchip_params params = {
+		.vm_fd = vm->vm_fd, .nr_cpus = vm->nr_vcpus, .bus = &vm->bus, .dist_base = BOARD_GIC_DIST_BASE,
+	};
+	int ret = irqchip_create(&b->irqchip, b->cfg->irqchip, &params);
 
 	if (ret < 0)
 		return ret;
@@ -201,7 +204,7 @@ static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout 
 		return -ENOMEM;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vm->mpidrs[i] = vcpu_default_mpidr(i);
-	irqchip_layout(&b->irqchip, type, vm->nr_vcpus);
+	irqchip_layout(&b->irqchip, type, vm->nr_vcpus, BOARD_GIC_DIST_BASE);
 	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
 	len = board_create_devices(b);
 	if (len < 0)

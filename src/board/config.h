@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "board/layout.h"
 #include "core/log.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
@@ -16,7 +17,7 @@
 
 #define VM_DEFAULT_MEM_MIB 256u
 /* RAM starts at 2 GiB and a 48-bit IPA space is the architectural ceiling. */
-#define VM_MAX_MEM_MIB (((1ull << 48) - 0x80000000ull) >> 20)
+#define VM_MAX_MEM_MIB (((1ull << 48) - BOARD_RAM_BASE) >> 20)
 #define VM_MAX_CPUS_OPTION 4096u /* a sanity bound; KVM_CAP_MAX_VCPUS is the real limit */
 
 enum console_type { CONSOLE_SERIAL, CONSOLE_VIRTIO };

@@ -1,70 +1,16 @@
-/* Backend: the in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3). */
+/*
+ * Backend: the in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3). gic_kvm.c does the
+ * work, given the description below (device type, address attributes, state
+ * table); this file adds the ICC_CTLR_EL1 check on restore and the device
+ * tree node's compatible string.
+ */
 #include <errno.h>
-#include <libfdt.h>
 #include <linux/kvm.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 
-#include "irqchip/gic_kvm_state.h"
+#include "irqchip/gic_kvm.h"
+#include "irqchip/gic_regs.h"
 #include "irqchip/irqchip.h"
 #include "core/log.h"
-
-static int gic_kvm_v3_create(struct irqchip *ic)
-{
-	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
-	uint32_t nr_irqs = IRQCHIP_NR_IRQS;
-	int ret;
-
-	if (ioctl(ic->vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
-		int err = errno;
-		pr_err("creating the in-kernel GICv3 failed: %s", strerror(err));
-		return -err;
-	}
-	ic->dev_fd = (int)cd.fd;
-	ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
-				&ic->dist_base, "the distributor address");
-	/* One contiguous redistributor region; KVM sizes it from the vCPU count at CTRL_INIT. */
-	if (!ret)
-		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
-					&ic->cpu_base, "the redistributor address");
-	if (!ret)
-		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
-					"the number of interrupts");
-	return ret;
-}
-
-static int gic_kvm_v3_finalize(struct irqchip *ic)
-{
-	return kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL,
-				 "CTRL_INIT");
-}
-
-static int gic_kvm_v3_set_spi(struct irqchip *ic, unsigned int spi, bool level)
-{
-	return kvm_irq_line_spi(ic->vm_fd, spi, level);
-}
-
-static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
-{
-	char name[32];
-	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
-			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
-	int ret = 0;
-
-	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
-	ret |= fdt_begin_node(fdt, name);
-	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
-	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
-	ret |= fdt_property_cell(fdt, "#address-cells", 0);
-	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
-	ret |= fdt_property_cell(fdt, "#redistributor-regions", 1);
-	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
-	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
-	ret |= fdt_end_node(fdt);
-	return ret ? -ENOSPC : 0;
-}
 
 /*
  * Snapshot state of the in-kernel GICv3. Facts from
@@ -91,7 +37,7 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
  *    is always on): the distributor rows cover the SPIs only, the private
  *    interrupts live in each redistributor's SGI frame (RD base + 64 KiB).
  *
- * Restore order (the rows below, top to bottom; see gic_kvm_state.h):
+ * Restore order (the rows below, top to bottom; see gic_kvm_state.c):
  * GICD_IIDR; GICD_CTLR with its saved value (ARE and the group enables), so
  * the distributor is enabled before any pending state is written; SPI
  * group, config, priority, routing, group modifier, enables (clear-all then
@@ -105,69 +51,59 @@ static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
  * clear without an ITS) and no ITS tables: KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
  * which flushes LPI pending bits into guest RAM, is neither needed nor used.
  */
-#define GKS_SYSREG(op0, op1, crn, crm, op2) \
-	((uint32_t)(op0) << KVM_REG_ARM64_SYSREG_OP0_SHIFT | (uint32_t)(op1) << KVM_REG_ARM64_SYSREG_OP1_SHIFT | \
-	 (uint32_t)(crn) << KVM_REG_ARM64_SYSREG_CRN_SHIFT | (uint32_t)(crm) << KVM_REG_ARM64_SYSREG_CRM_SHIFT | \
-	 (uint32_t)(op2) << KVM_REG_ARM64_SYSREG_OP2_SHIFT)
-#define GICR_SGI_FRAME 0x10000u
-#define ICC_CTLR_RO_MASK 0xff00ull	/* ICC_CTLR_EL1 PRIbits 10:8, IDbits 13:11, SEIS 14, A3V 15 */
-
 static const struct gks_reg gic_v3_state_regs[] = {
-	{ "GICD_IIDR", NULL, GKS_V3_DIST, 0x0008, 0, 0, 1, 0 },
-	{ "GICD_CTLR", NULL, GKS_V3_DIST, 0x0000, 0, 0, 1, 0 },
+	{ "GICD_IIDR", NULL, GKS_V3_DIST, GICD_IIDR, 0, 0, 1, 0 },
+	{ "GICD_CTLR", NULL, GKS_V3_DIST, GICD_CTLR, 0, 0, 1, 0 },
 	/* Distributor: SPIs */
-	{ "GICD_IGROUPR#", NULL, GKS_V3_DIST, 0x0080, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
-	{ "GICD_ICFGR#", NULL, GKS_V3_DIST, 0x0c00, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
-	{ "GICD_IPRIORITYR#", NULL, GKS_V3_DIST, 0x0400, 0, GKS_SPI_FIRST(8), GKS_SPI_WORDS(8), 0 },
-	{ "GICD_IROUTER#", NULL, GKS_V3_DIST, 0x6000, 0, GIC_SPI_BASE, IRQCHIP_NR_SPIS, GKS_64BIT },
-	{ "GICD_IGRPMODR#", NULL, GKS_V3_DIST, 0x0d00, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
-	{ "GICD_ISENABLER#", "GICD_ICENABLER#", GKS_V3_DIST, 0x0100, 0x0180, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
-	{ "LEVEL_INFO", NULL, GKS_V3_LEVEL, 0, 0, GIC_SPI_BASE / 32u, IRQCHIP_NR_SPIS / 32u, 0 },
-	{ "GICD_ISPENDR#", NULL, GKS_V3_DIST, 0x0200, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
-	{ "GICD_ISACTIVER#", "GICD_ICACTIVER#", GKS_V3_DIST, 0x0300, 0x0380, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_IGROUPR#", NULL, GKS_V3_DIST, GICD_IGROUPR, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ICFGR#", NULL, GKS_V3_DIST, GICD_ICFGR, 0, GKS_SPI_FIRST(2), GKS_SPI_WORDS(2), 0 },
+	{ "GICD_IPRIORITYR#", NULL, GKS_V3_DIST, GICD_IPRIORITYR, 0, GKS_SPI_FIRST(8), GKS_SPI_WORDS(8), 0 },
+	{ "GICD_IROUTER#", NULL, GKS_V3_DIST, GICD_IROUTER, 0, GIC_SPI_BASE, IRQCHIP_NR_SPIS, GKS_64BIT },
+	{ "GICD_IGRPMODR#", NULL, GKS_V3_DIST, GICD_IGRPMODR, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISENABLER#", "GICD_ICENABLER#", GKS_V3_DIST, GICD_ISENABLER, GICD_ICENABLER, GKS_SPI_FIRST(1),
+	  GKS_SPI_WORDS(1), 0 },
+	{ "LEVEL_INFO", NULL, GKS_V3_LEVEL, 0, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISPENDR#", NULL, GKS_V3_DIST, GICD_ISPENDR, 0, GKS_SPI_FIRST(1), GKS_SPI_WORDS(1), 0 },
+	{ "GICD_ISACTIVER#", "GICD_ICACTIVER#", GKS_V3_DIST, GICD_ISACTIVER, GICD_ICACTIVER, GKS_SPI_FIRST(1),
+	  GKS_SPI_WORDS(1), 0 },
 	/* Redistributors: RD frame */
-	{ "GICR_STATUSR", NULL, GKS_V3_REDIST, 0x0010, 0, 0, 1, GKS_BANKED },
-	{ "GICR_WAKER", NULL, GKS_V3_REDIST, 0x0014, 0, 0, 1, GKS_BANKED },
-	{ "GICR_PROPBASER", NULL, GKS_V3_REDIST, 0x0070, 0, 0, 1, GKS_BANKED | GKS_64BIT },
-	{ "GICR_PENDBASER", NULL, GKS_V3_REDIST, 0x0078, 0, 0, 1, GKS_BANKED | GKS_64BIT },
-	{ "GICR_CTLR", NULL, GKS_V3_REDIST, 0x0000, 0, 0, 1, GKS_BANKED },
+	{ "GICR_STATUSR", NULL, GKS_V3_REDIST, GICR_STATUSR, 0, 0, 1, GKS_BANKED },
+	{ "GICR_WAKER", NULL, GKS_V3_REDIST, GICR_WAKER, 0, 0, 1, GKS_BANKED },
+	{ "GICR_PROPBASER", NULL, GKS_V3_REDIST, GICR_PROPBASER, 0, 0, 1, GKS_BANKED | GKS_64BIT },
+	{ "GICR_PENDBASER", NULL, GKS_V3_REDIST, GICR_PENDBASER, 0, 0, 1, GKS_BANKED | GKS_64BIT },
+	{ "GICR_CTLR", NULL, GKS_V3_REDIST, GICR_CTLR, 0, 0, 1, GKS_BANKED },
 	/* Redistributors: SGI frame (SGIs and PPIs) */
-	{ "GICR_IGROUPR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0080, 0, 0, 1, GKS_BANKED },
-	{ "GICR_ICFGR#", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0c00, 0, 0, GKS_PRIVATE_WORDS(2), GKS_BANKED },
-	{ "GICR_IPRIORITYR#", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0400, 0, 0, GKS_PRIVATE_WORDS(8), GKS_BANKED },
-	{ "GICR_IGRPMODR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0d00, 0, 0, 1, GKS_BANKED },
-	{ "GICR_ISENABLER0", "GICR_ICENABLER0", GKS_V3_REDIST, GICR_SGI_FRAME + 0x0100, GICR_SGI_FRAME + 0x0180, 0, 1,
-	  GKS_BANKED },
+	{ "GICR_IGROUPR0", NULL, GKS_V3_REDIST, GICR_IGROUPR0, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ICFGR#", NULL, GKS_V3_REDIST, GICR_ICFGR, 0, 0, GKS_PRIVATE_WORDS(2), GKS_BANKED },
+	{ "GICR_IPRIORITYR#", NULL, GKS_V3_REDIST, GICR_IPRIORITYR, 0, 0, GKS_PRIVATE_WORDS(8), GKS_BANKED },
+	{ "GICR_IGRPMODR0", NULL, GKS_V3_REDIST, GICR_IGRPMODR0, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ISENABLER0", "GICR_ICENABLER0", GKS_V3_REDIST, GICR_ISENABLER0, GICR_ICENABLER0, 0, 1, GKS_BANKED },
 	{ "LEVEL_INFO", NULL, GKS_V3_LEVEL, 0, 0, 0, 1, GKS_BANKED },
-	{ "GICR_ISPENDR0", NULL, GKS_V3_REDIST, GICR_SGI_FRAME + 0x0200, 0, 0, 1, GKS_BANKED },
-	{ "GICR_ISACTIVER0", "GICR_ICACTIVER0", GKS_V3_REDIST, GICR_SGI_FRAME + 0x0300, GICR_SGI_FRAME + 0x0380, 0, 1,
-	  GKS_BANKED },
+	{ "GICR_ISPENDR0", NULL, GKS_V3_REDIST, GICR_ISPENDR0, 0, 0, 1, GKS_BANKED },
+	{ "GICR_ISACTIVER0", "GICR_ICACTIVER0", GKS_V3_REDIST, GICR_ISACTIVER0, GICR_ICACTIVER0, 0, 1, GKS_BANKED },
 	/* CPU interfaces */
-	{ "ICC_SRE_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 5), 0, 0, 1, GKS_BANKED },
-	{ "ICC_CTLR_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 4), 0, 0, 1, GKS_BANKED | GKS_PRIBITS },
-	{ "ICC_PMR_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 4, 6, 0), 0, 0, 1, GKS_BANKED },
-	{ "ICC_BPR0_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 8, 3), 0, 0, 1, GKS_BANKED },
-	{ "ICC_BPR1_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 3), 0, 0, 1, GKS_BANKED },
-	{ "ICC_AP0R#_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 8, 4), 0, 0, 4, GKS_BANKED | GKS_APR },
-	{ "ICC_AP1R#_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 9, 0), 0, 0, 4, GKS_BANKED | GKS_APR },
-	{ "ICC_IGRPEN0_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 6), 0, 0, 1, GKS_BANKED },
-	{ "ICC_IGRPEN1_EL1", NULL, GKS_V3_SYSREG, GKS_SYSREG(3, 0, 12, 12, 7), 0, 0, 1, GKS_BANKED },
+	{ "ICC_SRE_EL1", NULL, GKS_V3_SYSREG, ICC_SRE_EL1, 0, 0, 1, GKS_BANKED },
+	{ "ICC_CTLR_EL1", NULL, GKS_V3_SYSREG, ICC_CTLR_EL1, 0, 0, 1, GKS_BANKED | GKS_PRIBITS },
+	{ "ICC_PMR_EL1", NULL, GKS_V3_SYSREG, ICC_PMR_EL1, 0, 0, 1, GKS_BANKED },
+	{ "ICC_BPR0_EL1", NULL, GKS_V3_SYSREG, ICC_BPR0_EL1, 0, 0, 1, GKS_BANKED },
+	{ "ICC_BPR1_EL1", NULL, GKS_V3_SYSREG, ICC_BPR1_EL1, 0, 0, 1, GKS_BANKED },
+	{ "ICC_AP0R#_EL1", NULL, GKS_V3_SYSREG, ICC_AP0R0_EL1, 0, 0, ICC_MAX_APRS, GKS_BANKED | GKS_APR },
+	{ "ICC_AP1R#_EL1", NULL, GKS_V3_SYSREG, ICC_AP1R0_EL1, 0, 0, ICC_MAX_APRS, GKS_BANKED | GKS_APR },
+	{ "ICC_IGRPEN0_EL1", NULL, GKS_V3_SYSREG, ICC_IGRPEN0_EL1, 0, 0, 1, GKS_BANKED },
+	{ "ICC_IGRPEN1_EL1", NULL, GKS_V3_SYSREG, ICC_IGRPEN1_EL1, 0, 0, 1, GKS_BANKED },
 };
 
-static const struct gks_gic gic_v3_state = {
-	.name = "GICv3",
-	.regs = gic_v3_state_regs,
-	.nr_regs = sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]),
-};
+static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values);
 
-static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)
-{
-	if (!ic->mpidrs) {
-		pr_err("saving GICv3: the vCPUs' MPIDRs are unknown");
-		return -EINVAL;
-	}
-	return gks_save(&gic_v3_state, ic, b);
-}
+const struct gic_kvm_desc gic_kvm_v3_desc = {
+	.dev_type = KVM_DEV_TYPE_ARM_VGIC_V3,
+	.dist = { KVM_VGIC_V3_ADDR_TYPE_DIST, "distributor" },
+	/* One contiguous redistributor region; KVM sizes it from the vCPU count at CTRL_INIT. */
+	.cpu = { KVM_VGIC_V3_ADDR_TYPE_REDIST, "redistributor" },
+	.state = { "GICv3", gic_v3_state_regs, sizeof(gic_v3_state_regs) / sizeof(gic_v3_state_regs[0]) },
+	.by_mpidr = true,
+	.check = check_icc_ctlr,
+};
 
 /*
  * The read-only fields of ICC_CTLR_EL1 (priority and ID bits, SEIS, A3V)
@@ -177,14 +113,15 @@ static int gic_kvm_v3_save(struct irqchip *ic, struct snap_buf *b)
  */
 static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 {
+	const struct gks_gic *g = &gic_kvm_v3_desc.state;
 	const struct gks_reg *row = NULL;
 
-	for (unsigned int r = 0; r < gic_v3_state.nr_regs; r++)
-		if (gic_v3_state.regs[r].flags & GKS_PRIBITS)
-			row = &gic_v3_state.regs[r];
+	for (unsigned int r = 0; r < g->nr_regs; r++)
+		if (g->regs[r].flags & GKS_PRIBITS)
+			row = &g->regs[r];
 	for (unsigned int cpu = 0; row && cpu < ic->nr_cpus; cpu++) {
-		uint64_t here, saved = values[gks_pribits_index(&gic_v3_state, ic->nr_cpus, cpu)];
-		int ret = gks_get(&gic_v3_state, ic, row, cpu, 0, &here);
+		uint64_t here, saved = values[gks_pribits_index(g, ic->nr_cpus, cpu)];
+		int ret = gks_get(g, ic, row, cpu, 0, &here);
 		if (ret < 0)
 			return ret;
 		if ((here ^ saved) & ICC_CTLR_RO_MASK) {
@@ -196,36 +133,17 @@ static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 	return 0;
 }
 
-static int gic_kvm_v3_restore(struct irqchip *ic, struct snap_cursor *c)
+static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 {
-	uint64_t *values;
-	int ret;
-
-	if (!ic->mpidrs) {
-		pr_err("restoring GICv3: the vCPUs' MPIDRs are unknown");
-		return -EINVAL;
-	}
-	ret = gks_parse(&gic_v3_state, ic->nr_cpus, c, &values);
-	if (ret < 0)
-		return ret;
-	if (ic->dev_fd < 0) {
-		pr_err("restoring GICv3: the vGIC device does not exist");
-		ret = -ENODEV;
-	}
-	if (!ret)
-		ret = check_icc_ctlr(ic, values);
-	if (!ret)
-		ret = gks_apply(&gic_v3_state, ic, values);
-	free(values);
-	return ret;
+	return gic_fdt_node(ic, fdt, "arm,gic-v3", 1);	/* the one redistributor region gic_kvm_v3_desc sets */
 }
 
 const struct irqchip_ops gic_kvm_v3_ops = {
 	.name = "gicv3",
-	.create = gic_kvm_v3_create,
-	.finalize = gic_kvm_v3_finalize,
-	.set_spi = gic_kvm_v3_set_spi,
+	.create = gic_kvm_create,
+	.finalize = gic_kvm_finalize,
+	.set_spi = gic_kvm_set_spi,
 	.fdt_node = gic_v3_fdt_node,
-	.save = gic_kvm_v3_save,
-	.restore = gic_kvm_v3_restore,
+	.save = gic_kvm_save,
+	.restore = gic_kvm_restore,
 };

@@ -19,14 +19,14 @@ const char *irqchip_type_name(enum irqchip_type type)
 	return "?";
 }
 
-void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus)
+void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus, uint64_t dist_base)
 {
 	memset(ic, 0, sizeof(*ic));
 	ic->type = type;
 	ic->nr_cpus = nr_cpus;
 	ic->vm_fd = -1;
 	ic->dev_fd = -1;
-	ic->dist_base = 0x3fff0000ull;
+	ic->dist_base = dist_base;
 	if (type == IRQCHIP_GICV3_KVM) {
 		ic->ops = &gic_kvm_v3_ops;
 		ic->dist_size = GICV3_DIST_SIZE;
@@ -39,7 +39,8 @@ void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_
 	ic->ops = type == IRQCHIP_GICV2_KVM ? &gic_kvm_v2_ops
 		  : type == IRQCHIP_GICV2_LEGACY ? &gic_kvm_v2_legacy_ops : &gic_user_v2_ops;
 	ic->dist_size = GICV2_DIST_SIZE;
-	ic->cpu_base = GICV2_CPU_BASE;
+	/* The CPU interface 128 KiB below the distributor (kvmtool's place for it). */
+	ic->cpu_base = dist_base - GICV2_CPU_BELOW_DIST;
 	ic->cpu_size = GICV2_CPU_SIZE;
 }
 
@@ -69,38 +70,9 @@ bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type)
 	return kvm_vgic_probe(vm_fd, kvm_dev_type) == 0;
 }
 
-int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what)
+static int create_backend(struct irqchip *ic, enum irqchip_type type, const struct irqchip_params *p, bool quiet)
 {
-	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)val };
-
-	if (ioctl(dev_fd, KVM_SET_DEVICE_ATTR, &a) < 0) {
-		int err = errno;
-		pr_err("vGIC: setting %s failed: %s", what, strerror(err));
-		return -err;
-	}
-	return 0;
-}
-
-int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level)
-{
-	struct kvm_irq_level irq = {
-		.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (GIC_SPI_BASE + spi),
-		.level = level,
-	};
-
-	if (spi >= IRQCHIP_NR_SPIS)
-		return -EINVAL;
-	if (ioctl(vm_fd, KVM_IRQ_LINE, &irq) < 0) {
-		int err = errno;
-		pr_err("KVM_IRQ_LINE for SPI %u failed: %s", spi, strerror(err));
-		return -err;
-	}
-	return 0;
-}
-
-static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd, unsigned int nr_cpus,
-			  struct mmio_bus *bus, bool quiet)
-{
+	unsigned int nr_cpus = p->nr_cpus;
 	int ret;
 
 	/* The GICv2 architecture has 8 CPU interfaces: every GICv2 backend shares the limit. */
@@ -109,9 +81,9 @@ static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd,
 		       GICV2_MAX_CPUS, nr_cpus);
 		return -EINVAL;
 	}
-	irqchip_layout(ic, type, nr_cpus);
-	ic->vm_fd = vm_fd;
-	ic->bus = bus;
+	irqchip_layout(ic, type, nr_cpus, p->dist_base);
+	ic->vm_fd = p->vm_fd;
+	ic->bus = p->bus;
 	ic->quiet = quiet;
 	ret = ic->ops->create(ic);
 	ic->quiet = false;
@@ -128,17 +100,16 @@ static int create_backend(struct irqchip *ic, enum irqchip_type type, int vm_fd,
  * says ENODEV/ENXIO, as kernels without it do) KVM_CREATE_IRQCHIP. quiet: a
  * failure is not an error yet because a fallback follows.
  */
-static int create_kernel_gicv2(struct irqchip *ic, int vm_fd, unsigned int nr_cpus, struct mmio_bus *bus,
-			       bool quiet)
+static int create_kernel_gicv2(struct irqchip *ic, const struct irqchip_params *p, bool quiet)
 {
-	int probe = kvm_vgic_probe(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V2);
+	int probe = kvm_vgic_probe(p->vm_fd, KVM_DEV_TYPE_ARM_VGIC_V2);
 
 	if (probe == 0)
-		return create_backend(ic, IRQCHIP_GICV2_KVM, vm_fd, nr_cpus, bus, quiet);
+		return create_backend(ic, IRQCHIP_GICV2_KVM, p, quiet);
 	if (probe != -ENODEV && probe != -ENXIO)
 		return probe;
 	/* KVM_CREATE_IRQCHIP fails with ENODEV where KVM cannot emulate a GICv2: nothing was created. */
-	return create_backend(ic, IRQCHIP_GICV2_LEGACY, vm_fd, nr_cpus, bus, true);
+	return create_backend(ic, IRQCHIP_GICV2_LEGACY, p, true);
 }
 
 /*
@@ -147,48 +118,49 @@ static int create_kernel_gicv2(struct irqchip *ic, int vm_fd, unsigned int nr_cp
  */
 static bool no_kernel_gicv2(int ret) { return ret == -ENODEV || ret == -ENXIO; }
 
-int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus,
-		   struct mmio_bus *bus)
+int irqchip_create(struct irqchip *ic, enum irqchip_request req, const struct irqchip_params *p)
 {
+	int vm_fd = p->vm_fd;
+	unsigned int nr_cpus = p->nr_cpus;
 	int ret;
 
 	switch (req) {
 	case IRQCHIP_REQ_AUTO:
 		if (kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3))
-			return create_backend(ic, IRQCHIP_GICV3_KVM, vm_fd, nr_cpus, bus, false);
+			return create_backend(ic, IRQCHIP_GICV3_KVM, p, false);
 		if (nr_cpus > GICV2_MAX_CPUS) {
 			pr_err("this host's KVM has no in-kernel GICv3, and a GICv2 takes at most %u vCPUs (asked for %u)",
 			       GICV2_MAX_CPUS, nr_cpus);
 			return -EINVAL;
 		}
-		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, true);
+		ret = create_kernel_gicv2(ic, p, true);
 		if (!no_kernel_gicv2(ret))
 			return ret;
 		pr_info("this host's KVM offers no in-kernel GIC: using the userspace GICv2 model");
-		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
+		return create_backend(ic, IRQCHIP_GICV2_USER, p, false);
 	case IRQCHIP_REQ_GICV2:
-		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, true);
+		ret = create_kernel_gicv2(ic, p, true);
 		if (!no_kernel_gicv2(ret))
 			return ret;
 		/* Shown at the default log level: the user asked for the kernel's GICv2 and gets the model. */
 		pr_warn("this host's KVM cannot provide an in-kernel GICv2: using the userspace GICv2 model");
-		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
+		return create_backend(ic, IRQCHIP_GICV2_USER, p, false);
 	case IRQCHIP_REQ_GICV2_KERNEL:
-		ret = create_kernel_gicv2(ic, vm_fd, nr_cpus, bus, false);
+		ret = create_kernel_gicv2(ic, p, false);
 		if (!no_kernel_gicv2(ret))
 			return ret;
 		pr_err("this host's KVM cannot provide an in-kernel GICv2 (GICv3-only host?): use --irqchip gicv2 (falls back to the userspace model), user, gicv3 or auto");
 		return -ENODEV;
 	case IRQCHIP_REQ_GICV2_LEGACY:
-		return create_backend(ic, IRQCHIP_GICV2_LEGACY, vm_fd, nr_cpus, bus, false);
+		return create_backend(ic, IRQCHIP_GICV2_LEGACY, p, false);
 	case IRQCHIP_REQ_GICV3:
 		if (!kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3)) {
 			pr_err("this host's KVM cannot provide an in-kernel GICv3: use --irqchip gicv2, user or auto");
 			return -ENODEV;
 		}
-		return create_backend(ic, IRQCHIP_GICV3_KVM, vm_fd, nr_cpus, bus, false);
+		return create_backend(ic, IRQCHIP_GICV3_KVM, p, false);
 	case IRQCHIP_REQ_USER:
-		return create_backend(ic, IRQCHIP_GICV2_USER, vm_fd, nr_cpus, bus, false);
+		return create_backend(ic, IRQCHIP_GICV2_USER, p, false);
 	}
 	return -EINVAL;
 }

@@ -43,9 +43,9 @@ static inline bool irqchip_is_gicv2(enum irqchip_type t) { return t != IRQCHIP_G
 #define GIC_SPI_BASE 32u
 #define GIC_PHANDLE 1u
 
-/* Where things are in the guest-physical map (kvmtool's layout; GICV2_DIST_SIZE is in gicv2_model.h). */
+/* Frame sizes (GICV2_DIST_SIZE is in gicv2_model.h); where the frames go is the board's (board/layout.h). */
 #define GICV2_CPU_SIZE 0x2000ull
-#define GICV2_CPU_BASE (0x3fff0000ull - 0x20000ull)
+#define GICV2_CPU_BELOW_DIST 0x20000ull	/* the GICv2 CPU interface sits this far below the distributor */
 #define GICV3_DIST_SIZE 0x10000ull
 #define GICV3_REDIST_STRIDE 0x20000ull	/* RD_base + SGI_base frames per vCPU */
 
@@ -102,15 +102,27 @@ extern const struct irqchip_ops gic_kvm_v3_ops;
 extern const struct irqchip_ops gic_kvm_v2_legacy_ops;
 extern const struct irqchip_ops gic_user_v2_ops;
 
-/* Fill type, ops and guest addresses; no KVM involved (used by --dump-dtb and tests). */
-void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus);
+/*
+ * Fill type, ops and guest addresses for a GIC whose distributor the board put
+ * at dist_base: the GICv2 CPU interface sits GICV2_CPU_BELOW_DIST below it,
+ * the GICv3 redistributors (one 128 KiB pair per vCPU) right below it. No KVM
+ * involved (used by --dump-dtb and tests).
+ */
+void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus, uint64_t dist_base);
+
+/* What the board gives the irqchip it creates. */
+struct irqchip_params {
+	int vm_fd;
+	unsigned int nr_cpus;
+	struct mmio_bus *bus;	/* where the userspace model registers its regions */
+	uint64_t dist_base;	/* the distributor's guest-physical base (the board's map) */
+};
 /*
  * Choose a backend for req, probing the host's KVM, and create it. The
  * userspace model registers its MMIO regions on bus. 0, or -errno after one
  * error line naming the alternatives.
  */
-int irqchip_create(struct irqchip *ic, int vm_fd, enum irqchip_request req, unsigned int nr_cpus,
-		   struct mmio_bus *bus);
+int irqchip_create(struct irqchip *ic, enum irqchip_request req, const struct irqchip_params *p);
 /* Map a request to the type --dump-dtb uses without KVM (auto has no answer: -EINVAL). */
 int irqchip_type_for_request(enum irqchip_request req, enum irqchip_type *type);
 void irqchip_vcpu_sync(struct irqchip *ic, unsigned int cpu, const struct kvm_run *run);
@@ -125,10 +137,8 @@ const char *irqchip_type_name(enum irqchip_type type);
 int irqchip_save(struct irqchip *ic, struct snap_buf *b);
 int irqchip_restore(struct irqchip *ic, struct snap_cursor *c);
 
-/* Helpers shared by the in-kernel backends. */
+/* Whether this host's KVM can create a vGIC of this KVM_DEV_TYPE_ARM_VGIC_* type (nothing is created). */
 bool kvm_vgic_available(int vm_fd, uint32_t kvm_dev_type);
-int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what);
-int kvm_irq_line_spi(int vm_fd, unsigned int spi, bool level);
 /* The GICv2 device tree node (arm,cortex-a15-gic), shared by the three GICv2 backends. */
 int gic_v2_fdt_node(const struct irqchip *ic, void *fdt);
 

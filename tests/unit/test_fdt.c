@@ -47,7 +47,7 @@ static int build(enum irqchip_type type, unsigned int ncpu, uint64_t ram, uint64
 	static struct irqchip ic;
 	static uint64_t mpidrs[600];
 
-	irqchip_layout(&ic, type, ncpu);
+	irqchip_layout(&ic, type, ncpu, BOARD_GIC_DIST_BASE);
 	for (unsigned int i = 0; i < ncpu; i++)
 		mpidrs[i] = vcpu_default_mpidr(i);
 	struct fdt_params p = {
@@ -241,7 +241,7 @@ static void test_too_small_buffer(void **state)
 	uint64_t mpidr = 0x80000000;
 	uint8_t small[256];
 
-	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, 1);
+	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, 1, BOARD_GIC_DIST_BASE);
 	struct fdt_params p = { .ram_base = BOARD_RAM_BASE, .ram_size = 1 << 26, .nr_cpus = 1,
 				.mpidrs = &mpidr, .irqchip = &ic, .bootargs = "", .stdout_base = BOARD_UART_BASE,
 				.devices = board_uart(&ic) };

@@ -1,6 +1,6 @@
 /*
  * The KVM snapshot payload parsers, without KVM: the in-kernel GICv2/GICv3
- * state (gic_kvm_state.h through the backends' restore op) and the vCPU
+ * state (gic_kvm_state.c through the backends' restore op) and the vCPU
  * state (vcpu_state.c). With no device or vCPU fd (-1), a payload that
  * parses reaches the first KVM call and fails there (-ENODEV for the GIC,
  * the ioctl's error for the vCPU); a payload that does not parse fails with -EINVAL
@@ -18,6 +18,7 @@
 
 #include <linux/kvm.h>
 
+#include "board/layout.h"
 #include "irqchip/irqchip.h"
 #include "core/state.h"
 #include "snapshot/vcpu_state.h"
@@ -43,7 +44,7 @@ static int gic_restore(enum irqchip_type type, unsigned int cpus, const uint8_t 
 	struct irqchip ic;
 	struct snap_cursor c = { .p = p, .len = len };
 
-	irqchip_layout(&ic, type, cpus);
+	irqchip_layout(&ic, type, cpus, BOARD_GIC_DIST_BASE);
 	ic.mpidrs = mpidrs;
 	return irqchip_restore(&ic, &c);
 }
@@ -116,9 +117,9 @@ static void test_unsupported_backends(void **state)
 	struct snap_buf b = { 0 };
 
 	(void)state;
-	irqchip_layout(&ic, IRQCHIP_GICV2_LEGACY, 1);
+	irqchip_layout(&ic, IRQCHIP_GICV2_LEGACY, 1, BOARD_GIC_DIST_BASE);
 	assert_int_equal(irqchip_save(&ic, &b), -EOPNOTSUPP);
-	irqchip_layout(&ic, IRQCHIP_GICV2_KVM, 1);
+	irqchip_layout(&ic, IRQCHIP_GICV2_KVM, 1, BOARD_GIC_DIST_BASE);
 	assert_int_equal(irqchip_save(&ic, &b), -ENODEV);	/* no device fd: nothing to read */
 	snap_buf_free(&b);
 }

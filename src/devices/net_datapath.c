@@ -304,14 +304,14 @@ static void retry_cb(void *opaque, int fd, short revents)
 	(void)revents;
 	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
-	if (net_try_attach(n)) {
-		io_thread_enable(&n->io, n->id_retry, false);
-		if (!n->use_vhost) {
-			eventloop_set_fd(&n->io.loop, n->id_tap_in, n->tap.fd);
-			eventloop_set_fd(&n->io.loop, n->id_tap_out, n->tap.fd);
-			io_thread_enable(&n->io, n->id_tap_in, !n->rx_waiting);
-			net_tx(n);
-		}
+	if (!net_try_attach(n))
+		return;
+	io_thread_enable(&n->io, n->id_retry, false);
+	eventloop_set_fd(&n->io.loop, n->id_tap_in, n->tap.fd);
+	eventloop_set_fd(&n->io.loop, n->id_tap_out, n->tap.fd);
+	if (n->running && !n->use_vhost) {
+		io_thread_enable(&n->io, n->id_tap_in, !n->rx_waiting);
+		net_tx(n);
 	}
 }
 
@@ -327,6 +327,7 @@ static void call_cb(void *opaque, int fd, short revents)
 int net_datapath_init(struct virtio_net *n)
 {
 	struct io_thread *io = &n->io;
+	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
 
 	n->id_tx_kick = io_thread_add(io, n->kick_fd[NET_TXQ], POLLIN, tx_kick_cb, n);
 	n->id_rx_kick = io_thread_add(io, n->kick_fd[NET_RXQ], POLLIN, rx_kick_cb, n);
@@ -335,37 +336,43 @@ int net_datapath_init(struct virtio_net *n)
 	n->id_retry = io_thread_add(io, n->retry_fd, POLLIN, retry_cb, n);
 	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
 		n->id_call[q] = io_thread_add(io, n->call_fd[q], POLLIN, call_cb, n);
-	for (unsigned int i = 0; i < io->loop.count; i++)
-		if (i > 0)
-			io_thread_enable(io, (int)i, false);
-	return n->id_call[NET_NR_QUEUES - 1] < 0 ? -ENOSPC : 0;
+	if (n->id_call[NET_NR_QUEUES - 1] < 0)
+		return -ENOSPC;
+	net_datapath_stop(n);
+	/* A tap a restore found busy: look again every 100 ms until it is ours. */
+	io_thread_enable(io, n->id_retry, n->tap.fd < 0);
+	if (n->tap.fd < 0 && timerfd_settime(n->retry_fd, 0, &every_100ms, NULL) < 0)
+		pr_warn("%s: cannot arm the tap retry timer: %s", n->what, strerror(errno));
+	return 0;
 }
 
-/* Which entries the thread serves, for the mode the NIC runs in (the thread is stopped). */
+/* On the thread: serve the entries of the mode the NIC runs in. */
 void net_datapath_start(struct virtio_net *n)
 {
 	struct io_thread *io = &n->io;
 	bool user = !n->use_vhost, tap = n->tap.fd >= 0;
-	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
 
 	n->tx_blocked = false;
 	n->rx_waiting = false;
-	eventloop_set_fd(&io->loop, n->id_tap_in, n->tap.fd);
-	eventloop_set_fd(&io->loop, n->id_tap_out, n->tap.fd);
 	io_thread_enable(io, n->id_tx_kick, user);
 	io_thread_enable(io, n->id_rx_kick, user);
 	io_thread_enable(io, n->id_tap_in, user && tap);
 	io_thread_enable(io, n->id_tap_out, false);
-	io_thread_enable(io, n->id_retry, !tap);
-	if (!tap && timerfd_settime(n->retry_fd, 0, &every_100ms, NULL) < 0)
-		pr_warn("%s: cannot arm the tap retry timer: %s", n->what, strerror(errno));
 	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
 		io_thread_enable(io, n->id_call[q], n->use_vhost && n->call_fd[q] >= 0 && virtio_mmio_irqfd(n->t) < 0);
 }
 
-/* The thread has stopped: give cached receive chains back, so the ring's state is whole. */
+/* On the thread: serve nothing of the queues; cached receive chains go back, so the ring's state is whole. */
 void net_datapath_stop(struct virtio_net *n)
 {
+	struct io_thread *io = &n->io;
+
+	io_thread_enable(io, n->id_tx_kick, false);
+	io_thread_enable(io, n->id_rx_kick, false);
+	io_thread_enable(io, n->id_tap_in, false);
+	io_thread_enable(io, n->id_tap_out, false);
+	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
+		io_thread_enable(io, n->id_call[q], false);
 	if (n->rx_count)
 		virtio_mmio_unpop(n->t, NET_RXQ, (uint16_t)n->rx_count);
 	n->rx_count = 0;

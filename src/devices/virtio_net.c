@@ -3,9 +3,9 @@
  * and its vhost-net mode. The userspace data path is net_datapath.c; the tap
  * net_tap.c; see virtio_net.h for the threads.
  *
- * Locking: n->lock serialises start, stop, reset, quiesce and resume (vCPU
- * threads writing Status, the main thread for snapshots). The I/O thread
- * never takes it: stop joins the thread before touching what it owns.
+ * Threads: the NIC's I/O thread owns its state. Start (a vCPU writing
+ * DRIVER_OK), reset, a snapshot's quiesce and resume, and teardown all run
+ * on it (io_thread_call), one at a time, while the caller waits.
  */
 #include "devices/virtio_net.h"
 
@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/state.h"
@@ -154,8 +155,10 @@ static void net_kick_queues(struct virtio_net *n)
 			pr_debug("%s: kicking queue %u failed: %s", n->what, q, strerror(errno));
 }
 
-static void net_start_locked(struct virtio_net *n)
+/* On the I/O thread: the driver set DRIVER_OK (or a restore or resume): take up the queues. */
+static void start_on_thread(void *arg)
 {
+	struct virtio_net *n = arg;
 	struct virtq rx, tx;
 
 	if (n->running)
@@ -173,49 +176,69 @@ static void net_start_locked(struct virtio_net *n)
 		virtio_mmio_set_needs_reset(n->t, "vhost-net refused the queues");
 		return;
 	}
-	net_datapath_start(n);
-	/* Before the thread exists: a tap attached on it hands itself to vhost only once running. */
 	n->running = true;
-	if (io_thread_start(&n->io) < 0) {
-		n->running = false;
-		if (n->use_vhost)
-			vhost_halt(n);
-		virtio_mmio_set_needs_reset(n->t, "no I/O thread");
-		return;
-	}
+	net_datapath_start(n);
 	/* Whatever the driver queued while the NIC was stopped. */
 	net_kick_queues(n);
 }
 
-static void net_stop_locked(struct virtio_net *n)
+/* On the I/O thread: let go of the queues, leaving their state whole in the transport. */
+static void stop_on_thread(void *arg)
 {
+	struct virtio_net *n = arg;
+
 	if (!n->running)
 		return;
-	io_thread_stop(&n->io);
-	if (n->use_vhost)
+	net_datapath_stop(n);
+	if (n->use_vhost) {
 		vhost_halt(n);
-	else
-		net_datapath_stop(n);
+		/* A used-buffer signal the thread had not read yet: into InterruptStatus, so it is not lost. */
+		for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
+			if (n->call_fd[q] >= 0 && eventfd_drain(n->call_fd[q]) > 0 && virtio_mmio_irqfd(n->t) < 0)
+				virtio_mmio_signal_used(n->t);
+	}
 	n->running = false;
+}
+
+static void reset_on_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+
+	stop_on_thread(n);
+	n->quiesced = false;
+}
+
+static void quiesce_on_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+
+	if (n->running) {
+		stop_on_thread(n);
+		n->quiesced = true;
+	}
+}
+
+static void resume_on_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+
+	if (n->quiesced && virtio_mmio_driver_ok(n->t))
+		start_on_thread(n);
+	n->quiesced = false;
 }
 
 static void net_start(struct virtio_mmio *t)
 {
 	struct virtio_net *n = t->dev;
 
-	pthread_mutex_lock(&n->lock);
-	net_start_locked(n);
-	pthread_mutex_unlock(&n->lock);
+	io_thread_call(&n->io, start_on_thread, n);
 }
 
 static void net_reset(struct virtio_mmio *t)
 {
 	struct virtio_net *n = t->dev;
 
-	pthread_mutex_lock(&n->lock);
-	net_stop_locked(n);
-	n->quiesced = false;
-	pthread_mutex_unlock(&n->lock);
+	io_thread_call(&n->io, reset_on_thread, n);
 }
 
 /* Without an ioeventfd the notification arrives here (a vCPU thread): pass it to the data path. */
@@ -234,23 +257,14 @@ static void net_quiesce(struct virtio_mmio *t)
 {
 	struct virtio_net *n = t->dev;
 
-	pthread_mutex_lock(&n->lock);
-	if (n->running) {
-		net_stop_locked(n);
-		n->quiesced = true;
-	}
-	pthread_mutex_unlock(&n->lock);
+	io_thread_call(&n->io, quiesce_on_thread, n);
 }
 
 static void net_resume(struct virtio_mmio *t)
 {
 	struct virtio_net *n = t->dev;
 
-	pthread_mutex_lock(&n->lock);
-	if (n->quiesced && virtio_mmio_driver_ok(t))
-		net_start_locked(n);
-	n->quiesced = false;
-	pthread_mutex_unlock(&n->lock);
+	io_thread_call(&n->io, resume_on_thread, n);
 }
 
 /*
@@ -319,7 +333,6 @@ static void net_free(struct virtio_net *n)
 	vhost_close(&n->vhost);
 	net_tap_close(&n->tap);
 	free(n->rx_bounce);
-	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
@@ -327,9 +340,7 @@ static void net_destroy(struct virtio_mmio *t)
 {
 	struct virtio_net *n = t->dev;
 
-	pthread_mutex_lock(&n->lock);
-	net_stop_locked(n);
-	pthread_mutex_unlock(&n->lock);
+	io_thread_call(&n->io, stop_on_thread, n);
 	net_report(n);
 	net_free(n);
 }
@@ -421,10 +432,9 @@ int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 	n->index = index;
 	n->mem = ctx->mem;
 	n->ops = virtio_net_ops;
-	n->retry_fd = n->io.stop_fd = n->vhost.fd = -1;
+	n->retry_fd = n->io.call_fd = n->vhost.fd = -1;
 	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
 		n->kick_fd[q] = n->call_fd[q] = -1;
-	pthread_mutex_init(&n->lock, NULL);
 	if (ctx->describe_only) {
 		/* --dump-dtb: the transport and its node, no tap. */
 		snprintf(n->what, sizeof(n->what), "virtio-net %u", index);
@@ -459,6 +469,9 @@ int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 		pr_err("%s: no room in its I/O thread's loop", n->what);
 		return ret;
 	}
+	ret = io_thread_start(&n->io);
+	if (ret < 0)
+		return ret;
 	snprintf(id->tapif, sizeof(id->tapif), "%s", n->tapif);
 	id->vhost = n->use_vhost;
 	memcpy(id->mac, n->mac, sizeof(id->mac));

@@ -13,7 +13,9 @@
  *     (KVM's irqfd, or, on the userspace GIC, eventfds armvmm's I/O thread
  *     reads and turns into the SPI).
  * Either runs from DRIVER_OK until a reset, a snapshot's quiesce (resumed
- * after the save) or the end of the VM.
+ * after the save) or the end of the VM. The I/O thread exists from the NIC's
+ * creation to its end and owns its state: starting and stopping happen on
+ * it too, whoever asks.
  */
 #ifndef ARMVMM_VIRTIO_NET_H
 #define ARMVMM_VIRTIO_NET_H
@@ -87,7 +89,7 @@ struct virtio_net {
 	struct net_tap tap;		/* tap.fd -1 while another process holds it (restore) */
 	atomic_bool link_up;		/* config status: a tap is attached */
 
-	pthread_mutex_t lock;		/* start, stop, reset, quiesce, resume: one at a time */
+	/* The I/O thread's, like everything below (others ask it through io_thread_call). */
 	bool running;			/* the data path works the queues */
 	bool quiesced;			/* stopped for a snapshot: resume starts it again */
 	uint64_t features;		/* negotiated; fixed while running */
@@ -102,7 +104,7 @@ struct virtio_net {
 	struct vhost vhost;		/* vhost=1 */
 	bool vhost_backend;		/* the tap is vhost's backend now */
 
-	/* The userspace data path: the I/O thread's alone while running. */
+	/* The userspace data path. */
 	struct virtq_chain chain;
 	struct iovec tx_iov[VIRTQ_MAX_CHAIN + 1];
 	struct virtio_net_hdr_v1 tx_hdr;
@@ -129,11 +131,16 @@ struct device_ctx;
 int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, const struct net_config *cfg,
 		      unsigned int index, struct net_identity *id);
 
-/* The data path (net_datapath.c): entries on the I/O thread, and its start/stop on that path. */
+/*
+ * The I/O thread's loop (net_datapath.c): its entries, added before the
+ * thread starts; on the thread, which of them serve the mode the NIC runs in
+ * (start), and none but the tap retry and calls while it is stopped (stop,
+ * which also gives the cached receive chains back to the ring).
+ */
 int net_datapath_init(struct virtio_net *n);
 void net_datapath_start(struct virtio_net *n);
 void net_datapath_stop(struct virtio_net *n);
-/* Attach the tap again (a restore found it busy); true when attached. Lock held or thread-owned. */
+/* On the I/O thread: attach the tap a restore found busy; true when attached. */
 bool net_try_attach(struct virtio_net *n);
 /* Report a guest error once per kind (later ones at debug level). */
 void net_guest_error(struct virtio_net *n, unsigned int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -3,10 +3,10 @@
  * 1 transmit, both the kernel's while running; 2 the event queue, armvmm's
  * (its notifications come through the main loop).
  *
- * Locking: v->lock serialises start, stop, reset, quiesce and resume;
- * v->ev_lock the event queue (the main thread, and the I/O thread once a
- * restore's CID is free). The I/O thread takes neither v->lock nor waits on
- * anything stop holds.
+ * Threads: the device's I/O thread owns its state; start, reset, a
+ * snapshot's quiesce and resume and teardown run on it (io_thread_call).
+ * v->ev_lock guards the event queue, which the main thread (its
+ * notifications) and the I/O thread (a restore's CID free at last) fill.
  */
 #include "devices/virtio_vsock.h"
 
@@ -47,8 +47,7 @@ struct virtio_vsock {
 	struct vhost vhost;
 	atomic_bool cid_set;		/* VHOST_VSOCK_SET_GUEST_CID done */
 
-	pthread_mutex_t lock;
-	bool running, quiesced;
+	bool running, quiesced;		/* the I/O thread's */
 	uint64_t features;
 
 	pthread_mutex_t ev_lock;
@@ -120,8 +119,10 @@ static int vsock_set_cid(struct virtio_vsock *v, bool quiet)
 	return -err;
 }
 
-static void vsock_start_locked(struct virtio_vsock *v)
+/* On the I/O thread: the kernel takes both rings and, once the CID is ours, runs. */
+static void start_on_thread(void *arg)
 {
+	struct virtio_vsock *v = arg;
 	int irqfd = virtio_mmio_irqfd(v->t), ret;
 
 	if (v->running)
@@ -146,28 +147,57 @@ static void vsock_start_locked(struct virtio_vsock *v)
 	virtio_mmio_set_used_bit_sticky(v->t, irqfd >= 0);
 	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
 		io_thread_enable(&v->io, v->id_call[q], irqfd < 0);
-	io_thread_enable(&v->io, v->id_retry, !atomic_load(&v->cid_set));
 	v->running = true;
-	if (io_thread_start(&v->io) < 0) {
-		v->running = false;
-		virtio_mmio_set_needs_reset(v->t, "no I/O thread");
-	}
 }
 
-static void vsock_stop_locked(struct virtio_vsock *v)
+/* On the I/O thread: the kernel stops and gives the rings' positions back to the transport. */
+static void stop_on_thread(void *arg)
 {
+	struct virtio_vsock *v = arg;
+
 	if (!v->running)
 		return;
-	io_thread_stop(&v->io);
+	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
+		io_thread_enable(&v->io, v->id_call[q], false);
 	if (atomic_load(&v->cid_set))
 		(void)vsock_set_running(v, 0);
 	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++) {
 		uint16_t base;
 		if (vhost_vring_base(&v->vhost, q, &base) == 0 && virtio_mmio_sync_queue(v->t, q, base) < 0)
 			pr_err("%s: queue %u's used ring is outside guest RAM", v->what, q);
+		/* A used-buffer signal not read yet: into InterruptStatus, so it is not lost. */
+		if (eventfd_drain(v->call_fd[q]) > 0 && virtio_mmio_irqfd(v->t) < 0)
+			virtio_mmio_signal_used(v->t);
 	}
 	virtio_mmio_set_used_bit_sticky(v->t, false);
 	v->running = false;
+}
+
+static void reset_on_thread(void *arg)
+{
+	struct virtio_vsock *v = arg;
+
+	stop_on_thread(v);
+	v->quiesced = false;
+}
+
+static void quiesce_on_thread(void *arg)
+{
+	struct virtio_vsock *v = arg;
+
+	if (v->running) {
+		stop_on_thread(v);
+		v->quiesced = true;
+	}
+}
+
+static void resume_on_thread(void *arg)
+{
+	struct virtio_vsock *v = arg;
+
+	if (v->quiesced && virtio_mmio_driver_ok(v->t))
+		start_on_thread(v);
+	v->quiesced = false;
 }
 
 /* I/O thread: the CID a restore found taken is free now: run, and tell the guest. */
@@ -188,7 +218,7 @@ static void retry_cb(void *opaque, int fd, short revents)
 	if (ret < 0)
 		return;
 	pr_info("%s: CID %u is free now", v->what, v->cid);
-	if (vsock_set_running(v, 1) == 0)
+	if (v->running && vsock_set_running(v, 1) == 0)
 		vsock_send_reset(v);
 }
 
@@ -207,9 +237,7 @@ static void vsock_start(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
 
-	pthread_mutex_lock(&v->lock);
-	vsock_start_locked(v);
-	pthread_mutex_unlock(&v->lock);
+	io_thread_call(&v->io, start_on_thread, v);
 	vsock_send_reset(v);
 }
 
@@ -217,10 +245,7 @@ static void vsock_reset(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
 
-	pthread_mutex_lock(&v->lock);
-	vsock_stop_locked(v);
-	v->quiesced = false;
-	pthread_mutex_unlock(&v->lock);
+	io_thread_call(&v->io, reset_on_thread, v);
 	/* A fresh driver has no connections to lose. */
 	pthread_mutex_lock(&v->ev_lock);
 	v->reset_pending = false;
@@ -242,23 +267,14 @@ static void vsock_quiesce(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
 
-	pthread_mutex_lock(&v->lock);
-	if (v->running) {
-		vsock_stop_locked(v);
-		v->quiesced = true;
-	}
-	pthread_mutex_unlock(&v->lock);
+	io_thread_call(&v->io, quiesce_on_thread, v);
 }
 
 static void vsock_resume(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
 
-	pthread_mutex_lock(&v->lock);
-	if (v->quiesced && virtio_mmio_driver_ok(t))
-		vsock_start_locked(v);
-	v->quiesced = false;
-	pthread_mutex_unlock(&v->lock);
+	io_thread_call(&v->io, resume_on_thread, v);
 }
 
 /*
@@ -305,7 +321,6 @@ static void vsock_free(struct virtio_vsock *v)
 	}
 	close_fd(&v->retry_fd);
 	vhost_close(&v->vhost);
-	pthread_mutex_destroy(&v->lock);
 	pthread_mutex_destroy(&v->ev_lock);
 	free(v);
 }
@@ -314,9 +329,7 @@ static void vsock_destroy(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
 
-	pthread_mutex_lock(&v->lock);
-	vsock_stop_locked(v);
-	pthread_mutex_unlock(&v->lock);
+	io_thread_call(&v->io, stop_on_thread, v);
 	vsock_free(v);
 }
 
@@ -378,7 +391,12 @@ static int vsock_setup(struct virtio_vsock *v, bool restoring)
 	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
 		v->id_call[q] = io_thread_add(&v->io, v->call_fd[q], POLLIN, call_cb, v);
 	v->id_retry = io_thread_add(&v->io, v->retry_fd, POLLIN, retry_cb, v);
-	return v->id_retry < 0 ? -ENOSPC : 0;
+	if (v->id_retry < 0)
+		return -ENOSPC;
+	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
+		io_thread_enable(&v->io, v->id_call[q], false);
+	io_thread_enable(&v->io, v->id_retry, !atomic_load(&v->cid_set));
+	return 0;
 }
 
 int virtio_vsock_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, uint32_t cid)
@@ -393,11 +411,10 @@ int virtio_vsock_create(struct device_ctx *ctx, uint64_t base, unsigned int spi,
 	v->cid = cid;
 	v->mem = ctx->mem;
 	v->ops = virtio_vsock_ops;
-	v->retry_fd = v->io.stop_fd = v->vhost.fd = -1;
+	v->retry_fd = v->io.call_fd = v->vhost.fd = -1;
 	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
 		v->kick_fd[q] = v->call_fd[q] = -1;
 	snprintf(v->what, sizeof(v->what), "virtio-vsock (CID %u)", cid);
-	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->ev_lock, NULL);
 	if (ctx->describe_only) {
 		/* --dump-dtb: the transport and its node, no vhost. */
@@ -427,6 +444,9 @@ int virtio_vsock_create(struct device_ctx *ctx, uint64_t base, unsigned int spi,
 			return -errno;
 		}
 	}
+	ret = io_thread_start(&v->io);
+	if (ret < 0)
+		return ret;
 	pr_info("%s: through vhost-vsock", v->what);
 	return 0;
 }

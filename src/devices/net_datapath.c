@@ -315,15 +315,6 @@ static void retry_cb(void *opaque, int fd, short revents)
 	}
 }
 
-static void call_cb(void *opaque, int fd, short revents)
-{
-	struct virtio_net *n = opaque;
-
-	(void)revents;
-	if (eventfd_drain(fd) > 0)
-		virtio_mmio_signal_used(n->t);
-}
-
 int net_datapath_init(struct virtio_net *n)
 {
 	struct io_thread *io = &n->io;
@@ -335,7 +326,7 @@ int net_datapath_init(struct virtio_net *n)
 	n->id_tap_out = io_thread_add(io, n->tap.fd, POLLOUT, tap_writable_cb, n);
 	n->id_retry = io_thread_add(io, n->retry_fd, POLLIN, retry_cb, n);
 	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
-		n->id_call[q] = io_thread_add(io, n->call_fd[q], POLLIN, call_cb, n);
+		n->id_call[q] = io_thread_add(io, n->call_fd[q], POLLIN, virtio_mmio_used_signal_cb, n->t);
 	if (n->id_call[NET_NR_QUEUES - 1] < 0)
 		return -ENOSPC;
 	net_datapath_stop(n);

@@ -4,13 +4,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vhost.h>
+/* The uapi header names VIRTIO_F_VERSION_1 by its bit number; the transport names it by its mask. */
+#undef VIRTIO_F_VERSION_1
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/eventloop.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "devices/virtio_mmio.h"
 
 static int set_mem_table(struct vhost *v, const struct guest_mem *mem)
 {
@@ -112,6 +116,38 @@ int vhost_vring_base(struct vhost *v, unsigned int idx, uint16_t *base)
 	}
 	*base = (uint16_t)s.num;
 	return 0;
+}
+
+int vhost_take_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *kick_fds,
+		      const int *call_fds)
+{
+	int irqfd = virtio_mmio_irqfd(t);
+	struct virtq vq;
+
+	for (unsigned int q = 0; q < nr; q++)
+		if (!virtio_mmio_queue(t, q, &vq) || !vq.ready)
+			return -ENODEV;
+	for (unsigned int q = 0; q < nr; q++) {
+		int ret;
+		virtio_mmio_queue(t, q, &vq);
+		ret = vhost_start_vring(v, q, &vq, t->mem, kick_fds[q], irqfd >= 0 ? irqfd : call_fds[q]);
+		if (ret < 0)
+			return ret;
+	}
+	virtio_mmio_set_used_bit_sticky(t, irqfd >= 0);
+	return 0;
+}
+
+void vhost_give_back_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *call_fds)
+{
+	for (unsigned int q = 0; q < nr; q++) {
+		uint16_t base;
+		if (vhost_vring_base(v, q, &base) == 0 && virtio_mmio_sync_queue(t, q, base) < 0)
+			pr_err("%s: queue %u's used ring is outside guest RAM", v->what, q);
+		if (call_fds[q] >= 0 && eventfd_drain(call_fds[q]) > 0 && virtio_mmio_irqfd(t) < 0)
+			virtio_mmio_signal_used(t);
+	}
+	virtio_mmio_set_used_bit_sticky(t, false);
 }
 
 int vhost_net_set_backend(struct vhost *v, unsigned int nr_queues, int fd)

@@ -40,6 +40,23 @@ int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, 
 		      int kick_fd, int call_fd);
 /* The next avail index the kernel would take (VHOST_GET_VRING_BASE); 0 or -errno after one error line. */
 int vhost_vring_base(struct vhost *v, unsigned int idx, uint16_t *base);
+
+/*
+ * A virtio device's queues 0..nr-1 to the kernel and back. take: every
+ * queue must be ready (-ENODEV, no message, when one is not: the caller says
+ * what it needed); each ring goes to the kernel with kick_fds[q], and as its
+ * call the transport's irqfd when there is one (InterruptStatus then reads
+ * the used bit set: the kernel signals past it) or call_fds[q], which the
+ * caller reads (virtio_mmio_used_signal_cb). give_back: the transport learns
+ * where the kernel got to (VHOST_GET_VRING_BASE and the used index in the
+ * ring), and a call the caller had not read yet is raised, so it is not
+ * lost. The kernel must have stopped working the rings first (a vhost-net
+ * backend detached, vhost-vsock not running).
+ */
+struct virtio_mmio;
+int vhost_take_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *kick_fds,
+		      const int *call_fds);
+void vhost_give_back_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *call_fds);
 /* vhost-net: the tap (fd, or -1 to detach) both queues move frames to and from. 0 or -errno after one line. */
 int vhost_net_set_backend(struct vhost *v, unsigned int nr_queues, int fd);
 /* vhost-vsock: the guest's CID (-errno, no message: EADDRINUSE means another VM has it) and running or not. */

@@ -486,6 +486,29 @@ int virtio_mmio_notify_fd(const struct virtio_mmio *t, unsigned int q)
 	return q < VIRTIO_MAX_QUEUES ? t->ioeventfds[q].fd : -1;
 }
 
+int virtio_mmio_notify_fds(const struct virtio_mmio *t, unsigned int nr, int *fds, bool *own)
+{
+	for (unsigned int q = 0; q < nr; q++) {
+		fds[q] = virtio_mmio_notify_fd(t, q);
+		own[q] = fds[q] < 0;
+		if (own[q])
+			fds[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fds[q] < 0) {
+			int err = errno;
+			pr_err("%s: cannot create an eventfd: %s", t->ops->name, strerror(err));
+			return -err;
+		}
+	}
+	return 0;
+}
+
+void virtio_mmio_used_signal_cb(void *opaque, int fd, short revents)
+{
+	(void)revents;
+	if (eventfd_drain(fd) > 0)
+		virtio_mmio_signal_used(opaque);
+}
+
 int virtio_mmio_irqfd(const struct virtio_mmio *t)
 {
 	return t->irqfd;

@@ -179,6 +179,15 @@ void virtio_mmio_signal_used(struct virtio_mmio *t);
 void virtio_mmio_set_used_bit_sticky(struct virtio_mmio *t, bool on);
 /* Queue q's ioeventfd (KVM completes the guest's notify write and signals it), or -1. */
 int virtio_mmio_notify_fd(const struct virtio_mmio *t, unsigned int q);
+/*
+ * For a device that takes queues 0..nr-1's notifications itself (own_notify):
+ * each queue's ioeventfd, or where KVM gave none an eventfd of the device's
+ * own (own[q] true: the device closes it, and its queue_notify writes it).
+ * 0, or -errno after one error line.
+ */
+int virtio_mmio_notify_fds(const struct virtio_mmio *t, unsigned int nr, int *fds, bool *own);
+/* An event loop callback (opaque: the transport) for an eventfd that signals used buffers (vhost's call). */
+void virtio_mmio_used_signal_cb(void *opaque, int fd, short revents);
 /* The eventfd KVM turns into the device's SPI (irqfd), or -1 (no in-kernel irqchip). */
 int virtio_mmio_irqfd(const struct virtio_mmio *t);
 

@@ -93,22 +93,16 @@ static int vhost_backend(struct virtio_net *n, int fd)
 	return ret;
 }
 
-/* The kernel takes both rings: features, then each ring, then the tap as backend. */
+/* The kernel takes both rings: features, then the rings, then the tap as backend. */
 static int vhost_run(struct virtio_net *n)
 {
-	int irqfd = virtio_mmio_irqfd(n->t);
 	int ret = vhost_set_features(&n->vhost, n->features & NET_VHOST_FEATURES);
 
-	for (unsigned int q = 0; !ret && q < NET_NR_QUEUES; q++) {
-		struct virtq vq;
-		virtio_mmio_queue(n->t, q, &vq);
-		ret = vhost_start_vring(&n->vhost, q, &vq, n->mem, n->kick_fd[q], irqfd >= 0 ? irqfd : n->call_fd[q]);
-	}
-	if (ret)
-		return ret;
-	/* Used-buffer signals go straight into the irqfd, past InterruptStatus (see used_bit_sticky). */
-	virtio_mmio_set_used_bit_sticky(n->t, irqfd >= 0);
-	return n->tap.fd >= 0 ? vhost_backend(n, n->tap.fd) : 0;
+	if (ret == 0)
+		ret = vhost_take_queues(&n->vhost, n->t, NET_NR_QUEUES, n->kick_fd, n->call_fd);
+	if (ret == 0 && n->tap.fd >= 0)
+		ret = vhost_backend(n, n->tap.fd);
+	return ret;
 }
 
 /* Take the rings back: the kernel stops, and the transport learns where it got to. */
@@ -116,12 +110,7 @@ static void vhost_halt(struct virtio_net *n)
 {
 	if (n->vhost_backend)
 		(void)vhost_backend(n, -1);
-	for (unsigned int q = 0; q < NET_NR_QUEUES; q++) {
-		uint16_t base;
-		if (vhost_vring_base(&n->vhost, q, &base) == 0 && virtio_mmio_sync_queue(n->t, q, base) < 0)
-			pr_err("%s: queue %u's used ring is outside guest RAM", n->what, q);
-	}
-	virtio_mmio_set_used_bit_sticky(n->t, false);
+	vhost_give_back_queues(&n->vhost, n->t, NET_NR_QUEUES, n->call_fd);
 }
 
 /* --- start and stop ------------------------------------------------------------------- */
@@ -173,6 +162,7 @@ static void start_on_thread(void *arg)
 	if (n->tap.fd >= 0 && net_tap_set_offload(&n->tap, tun_offloads(n->features)) < 0)
 		pr_warn("%s: the tap refused the offloads the guest negotiated", n->what);
 	if (n->use_vhost && vhost_run(n) < 0) {
+		vhost_halt(n);
 		virtio_mmio_set_needs_reset(n->t, "vhost-net refused the queues");
 		return;
 	}
@@ -190,13 +180,8 @@ static void stop_on_thread(void *arg)
 	if (!n->running)
 		return;
 	net_datapath_stop(n);
-	if (n->use_vhost) {
+	if (n->use_vhost)
 		vhost_halt(n);
-		/* A used-buffer signal the thread had not read yet: into InterruptStatus, so it is not lost. */
-		for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
-			if (n->call_fd[q] >= 0 && eventfd_drain(n->call_fd[q]) > 0 && virtio_mmio_irqfd(n->t) < 0)
-				virtio_mmio_signal_used(n->t);
-	}
 	n->running = false;
 }
 
@@ -453,18 +438,9 @@ int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 		return ret;
 	}
 	/* From here on the transport owns n: VM teardown calls net_destroy. */
-	for (unsigned int q = 0; q < NET_NR_QUEUES; q++) {
-		n->kick_fd[q] = virtio_mmio_notify_fd(n->t, q);
-		if (n->kick_fd[q] < 0) {
-			n->kick_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			n->own_kick[q] = true;
-		}
-		if (n->kick_fd[q] < 0) {
-			pr_err("%s: cannot create an eventfd: %s", n->what, strerror(errno));
-			return -errno;
-		}
-	}
-	ret = net_datapath_init(n);
+	ret = virtio_mmio_notify_fds(n->t, NET_NR_QUEUES, n->kick_fd, n->own_kick);
+	if (ret == 0)
+		ret = net_datapath_init(n);
 	if (ret < 0) {
 		pr_err("%s: no room in its I/O thread's loop", n->what);
 		return ret;

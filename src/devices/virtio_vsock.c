@@ -123,30 +123,24 @@ static int vsock_set_cid(struct virtio_vsock *v, bool quiet)
 static void start_on_thread(void *arg)
 {
 	struct virtio_vsock *v = arg;
-	int irqfd = virtio_mmio_irqfd(v->t), ret;
+	int ret;
 
 	if (v->running)
 		return;
 	v->features = virtio_mmio_features(v->t);
 	ret = vhost_set_features(&v->vhost, v->features);
-	for (unsigned int q = 0; !ret && q < VSOCK_KERNEL_QUEUES; q++) {
-		struct virtq vq;
-		virtio_mmio_queue(v->t, q, &vq);
-		if (!vq.ready) {
-			virtio_mmio_set_needs_reset(v->t, "the driver started vsock without its receive and transmit queues");
-			return;
-		}
-		ret = vhost_start_vring(&v->vhost, q, &vq, v->mem, v->kick_fd[q], irqfd >= 0 ? irqfd : v->call_fd[q]);
-	}
-	if (!ret && atomic_load(&v->cid_set))
+	if (ret == 0)
+		ret = vhost_take_queues(&v->vhost, v->t, VSOCK_KERNEL_QUEUES, v->kick_fd, v->call_fd);
+	if (ret == 0 && atomic_load(&v->cid_set))
 		ret = vsock_set_running(v, 1);
 	if (ret) {
-		virtio_mmio_set_needs_reset(v->t, "vhost-vsock refused the queues");
+		vhost_give_back_queues(&v->vhost, v->t, VSOCK_KERNEL_QUEUES, v->call_fd);
+		virtio_mmio_set_needs_reset(v->t, ret == -ENODEV ? "the driver started vsock without its receive and transmit queues"
+								 : "vhost-vsock refused the queues");
 		return;
 	}
-	virtio_mmio_set_used_bit_sticky(v->t, irqfd >= 0);
 	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
-		io_thread_enable(&v->io, v->id_call[q], irqfd < 0);
+		io_thread_enable(&v->io, v->id_call[q], virtio_mmio_irqfd(v->t) < 0);
 	v->running = true;
 }
 
@@ -161,15 +155,7 @@ static void stop_on_thread(void *arg)
 		io_thread_enable(&v->io, v->id_call[q], false);
 	if (atomic_load(&v->cid_set))
 		(void)vsock_set_running(v, 0);
-	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++) {
-		uint16_t base;
-		if (vhost_vring_base(&v->vhost, q, &base) == 0 && virtio_mmio_sync_queue(v->t, q, base) < 0)
-			pr_err("%s: queue %u's used ring is outside guest RAM", v->what, q);
-		/* A used-buffer signal not read yet: into InterruptStatus, so it is not lost. */
-		if (eventfd_drain(v->call_fd[q]) > 0 && virtio_mmio_irqfd(v->t) < 0)
-			virtio_mmio_signal_used(v->t);
-	}
-	virtio_mmio_set_used_bit_sticky(v->t, false);
+	vhost_give_back_queues(&v->vhost, v->t, VSOCK_KERNEL_QUEUES, v->call_fd);
 	v->running = false;
 }
 
@@ -220,15 +206,6 @@ static void retry_cb(void *opaque, int fd, short revents)
 	pr_info("%s: CID %u is free now", v->what, v->cid);
 	if (v->running && vsock_set_running(v, 1) == 0)
 		vsock_send_reset(v);
-}
-
-static void call_cb(void *opaque, int fd, short revents)
-{
-	struct virtio_vsock *v = opaque;
-
-	(void)revents;
-	if (eventfd_drain(fd) > 0)
-		virtio_mmio_signal_used(v->t);
 }
 
 /* --- transport callbacks ------------------------------------------------------------- */
@@ -388,13 +365,9 @@ static int vsock_setup(struct virtio_vsock *v, bool restoring)
 	ret = io_thread_init(&v->io, "vsock-io");
 	if (ret < 0)
 		return ret;
-	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
-		v->id_call[q] = io_thread_add(&v->io, v->call_fd[q], POLLIN, call_cb, v);
 	v->id_retry = io_thread_add(&v->io, v->retry_fd, POLLIN, retry_cb, v);
 	if (v->id_retry < 0)
 		return -ENOSPC;
-	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++)
-		io_thread_enable(&v->io, v->id_call[q], false);
 	io_thread_enable(&v->io, v->id_retry, !atomic_load(&v->cid_set));
 	return 0;
 }
@@ -433,18 +406,14 @@ int virtio_vsock_create(struct device_ctx *ctx, uint64_t base, unsigned int spi,
 		return ret;
 	}
 	/* From here on the transport owns v: VM teardown calls vsock_destroy. */
-	for (unsigned int q = 0; q < VSOCK_KERNEL_QUEUES; q++) {
-		v->kick_fd[q] = virtio_mmio_notify_fd(v->t, q);
-		if (v->kick_fd[q] < 0) {
-			v->kick_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			v->own_kick[q] = true;
-		}
-		if (v->kick_fd[q] < 0) {
-			pr_err("%s: cannot create an eventfd: %s", v->what, strerror(errno));
-			return -errno;
-		}
+	ret = virtio_mmio_notify_fds(v->t, VSOCK_KERNEL_QUEUES, v->kick_fd, v->own_kick);
+	for (unsigned int q = 0; !ret && q < VSOCK_KERNEL_QUEUES; q++) {
+		v->id_call[q] = io_thread_add(&v->io, v->call_fd[q], POLLIN, virtio_mmio_used_signal_cb, v->t);
+		io_thread_enable(&v->io, v->id_call[q], false);
+		ret = v->id_call[q] < 0 ? -ENOSPC : 0;
 	}
-	ret = io_thread_start(&v->io);
+	if (ret == 0)
+		ret = io_thread_start(&v->io);
 	if (ret < 0)
 		return ret;
 	pr_info("%s: through vhost-vsock", v->what);

@@ -21,40 +21,16 @@
  *   net-bad: received a frame of N bytes ok
  *   net-bad: all N cases refused
  */
-#include "guest.h"
+#include "virtio.h"
 
-#define REG_MAGIC 0x000
-#define REG_VERSION 0x004
-#define REG_DEVICE_ID 0x008
-#define REG_DEVICE_FEATURES 0x010
-#define REG_DEVICE_FEATURES_SEL 0x014
-#define REG_DRIVER_FEATURES 0x020
-#define REG_DRIVER_FEATURES_SEL 0x024
-#define REG_QUEUE_SEL 0x030
-#define REG_QUEUE_NUM_MAX 0x034
-#define REG_QUEUE_NUM 0x038
-#define REG_QUEUE_READY 0x044
-#define REG_QUEUE_NOTIFY 0x050
-#define REG_STATUS 0x070
-#define REG_QUEUE_DESC_LOW 0x080
-#define REG_QUEUE_DESC_HIGH 0x084
-#define REG_QUEUE_DRIVER_LOW 0x090
-#define REG_QUEUE_DRIVER_HIGH 0x094
-#define REG_QUEUE_DEVICE_LOW 0x0a0
-#define REG_QUEUE_DEVICE_HIGH 0x0a4
-#define REG_CONFIG 0x100
 
-#define MAGIC 0x74726976U
 #define DEVICE_ID_NET 1
 
 #define ST_ACKNOWLEDGE 1U
 #define ST_DRIVER 2U
 #define ST_DRIVER_OK 4U
 #define ST_FEATURES_OK 8U
-#define ST_NEEDS_RESET 0x40U
 
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
 
 /* Feature bits, low word. */
 #define F_CSUM (1U << 0)
@@ -69,13 +45,6 @@
 #define QSIZE 8
 #define RXQ 0
 #define TXQ 1
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
 
 struct net_hdr {
 	uint8_t flags, gso_type;
@@ -102,7 +71,6 @@ static uint8_t arena[ARENA_SIZE] __attribute__((aligned(4096)));
 static uint8_t expect[ARENA_SIZE];
 
 static uintptr_t vbase;
-static unsigned dline = 64;
 static uint8_t mac[6];
 static uint32_t offered;	/* the device's feature word 0 */
 static uint16_t avail_next[2], used_seen[2];
@@ -116,16 +84,6 @@ static int n_writable;
 
 static uint32_t rd(uint32_t off) { return mmio_read32(vbase + off); }
 static void wr(uint32_t off, uint32_t v) { mmio_write32(vbase + off, v); }
-
-static void cache_sync(const volatile void *p, size_t len)
-{
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(dline - 1), end = (uintptr_t)p + len;
-
-	dsb_sy();
-	for (; a < end; a += dline)
-		__asm__ __volatile__("dc civac, %0" : : "r"(a) : "memory");
-	dsb_sy();
-}
 
 static uint8_t canary(uint32_t off) { return (uint8_t)(0x5a ^ (off * 31) ^ (off >> 8)); }
 static uint64_t gpa(uint32_t off) { return (uint64_t)(uintptr_t)arena + off; }
@@ -174,7 +132,7 @@ static void setup_queue(int q)
 /* Fill the arena with canary and clear both queues' rings. */
 static void arena_prepare(void)
 {
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 	for (uint32_t i = 0; i < ARENA_SIZE; i++)
 		arena[i] = canary(i);
 	for (int q = 0; q < 2; q++) {
@@ -183,7 +141,7 @@ static void arena_prepare(void)
 		memset(arena + USED_OFF(q), 0, USED_SIZE);
 		avail_next[q] = used_seen[q] = 0;
 	}
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 }
 
 /* Reset, negotiate VERSION_1 and features0, both queues, DRIVER_OK. */
@@ -226,7 +184,7 @@ static bool may_write(uint32_t off)
 
 static void check_arena(const char *name)
 {
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 	for (uint32_t i = 0; i < ARENA_SIZE; i++)
 		if (arena[i] != expect[i] && !may_write(i))
 			fail("net-bad: %s: the device wrote 0x%x over 0x%x at arena offset 0x%x", name, arena[i],
@@ -240,7 +198,7 @@ static void post(int q, uint16_t head)
 	avail_next[q]++;
 	*avail_idx(q) = avail_next[q];
 	memcpy(expect, arena, ARENA_SIZE);
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 	wr(REG_QUEUE_NOTIFY, (uint32_t)q);
 }
 
@@ -254,7 +212,7 @@ static enum outcome wait_used(int q, uint32_t ms, uint32_t *len)
 	for (;;) {
 		if (rd(REG_STATUS) & ST_NEEDS_RESET)
 			return NEEDS_RESET;
-		cache_sync(arena + USED_OFF(q), USED_SIZE);
+		dcache_sync(arena + USED_OFF(q), USED_SIZE);
 		if (*used_idx(q) != used_seen[q]) {
 			*len = used_elem(q, used_seen[q] % QSIZE)[1];
 			used_seen[q]++;
@@ -498,7 +456,7 @@ static void find_device(void)
 	}
 	if (!vbase)
 		fail("net-bad: no virtio-net device in the DTB");
-	if (rd(REG_MAGIC) != MAGIC || rd(REG_VERSION) != 2)
+	if (rd(REG_MAGIC) != VIRTIO_MAGIC || rd(REG_VERSION) != 2)
 		fail("net-bad: not a virtio-mmio version 2 device at 0x%lx", (unsigned long)vbase);
 	for (int i = 0; i < 6; i++)
 		mac[i] = mmio_read8(vbase + REG_CONFIG + (uintptr_t)i);
@@ -511,7 +469,6 @@ void guest_main(uintptr_t dtb)
 	uint64_t ram_base, size;
 
 	guest_init(dtb, true);
-	dline = 4U << ((read_sysreg(ctr_el0) >> 16) & 0xf);
 	if (dt_memory(&guest_fdt, &ram_base, &size) < 0 || (uint64_t)(uintptr_t)arena < ram_base ||
 	    gpa(ARENA_SIZE) > ram_base + size)
 		fail("net-bad: the arena is outside RAM");

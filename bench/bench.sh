@@ -59,9 +59,13 @@ netbench() {
 	timeout -s KILL 600 "$@" < "$_fifo" > "$_out" 2>&1 &
 	_pid=$!
 	exec 7> "$_fifo"
+	# Up as soon as it exists (kvmtool with script=none leaves it down, and a write to a tap
+	# that is down fails), before the guest sends anything.
+	_i=0
+	while [ $_i -lt 300 ] && [ ! -e "/sys/class/net/$_tap" ] && kill -0 $_pid 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
+	ip link set "$_tap" up 2>/dev/null
 	_i=0
 	while [ $_i -lt 600 ] && ! grep -q "net: ready" "$_out" && kill -0 $_pid 2>/dev/null; do sleep 0.5; _i=$((_i + 1)); done
-	ip link set "$_tap" up 2>/dev/null
 	_g=$(tr -d '\r' < "$_out" | sed -n 's/.*net: eth0 .*ll=\([^ ]*\).*/\1/p' | head -n1)
 	if [ -z "$_g" ]; then
 		echo "BENCH: network, $_label: FAILED (the guest never reported its address); its last lines:"

@@ -29,8 +29,16 @@
 #define NET_OFFLOAD_FEATURES                                                                                   \
 	(NET_F_CSUM | NET_F_GUEST_CSUM | NET_F_HOST_TSO4 | NET_F_HOST_TSO6 | NET_F_HOST_ECN | NET_F_GUEST_TSO4 | \
 	 NET_F_GUEST_TSO6 | NET_F_GUEST_ECN)
-/* What vhost-net must know of the negotiated features: the header's size follows from them. */
+/* What vhost-net must have and know of the negotiated features: the header's size follows from them. */
 #define NET_VHOST_FEATURES (VIRTIO_F_VERSION_1 | NET_F_MRG_RXBUF)
+/*
+ * Ring features only the kernel's rings offer (armvmm's own virtqueue code
+ * has neither): with vhost=1 every ring of the NIC is the kernel's, so the
+ * NIC offers them when vhost-net does (fewer notifications both ways).
+ */
+#define VIRTIO_RING_F_INDIRECT_DESC (1ull << 28)
+#define VIRTIO_RING_F_EVENT_IDX (1ull << 29)
+#define NET_VHOST_RING_FEATURES (VIRTIO_RING_F_INDIRECT_DESC | VIRTIO_RING_F_EVENT_IDX)
 
 /*
  * A MAC when none was given: locally administered, unicast (02:...), then
@@ -96,7 +104,7 @@ static int vhost_backend(struct virtio_net *n, int fd)
 /* The kernel takes both rings: features, then the rings, then the tap as backend. */
 static int vhost_run(struct virtio_net *n)
 {
-	int ret = vhost_set_features(&n->vhost, n->features & NET_VHOST_FEATURES);
+	int ret = vhost_set_features(&n->vhost, n->features & (NET_VHOST_FEATURES | NET_VHOST_RING_FEATURES));
 
 	if (ret == 0)
 		ret = vhost_take_queues(&n->vhost, n->t, NET_NR_QUEUES, n->kick_fd, n->call_fd);
@@ -388,6 +396,8 @@ static int net_setup(struct virtio_net *n, const struct net_config *cfg, bool re
 	if (n->use_vhost && (ret = open_vhost(n)) < 0)
 		return ret;
 	n->ops.features = NET_F_MAC | NET_F_STATUS | NET_F_MRG_RXBUF;
+	if (n->use_vhost)
+		n->ops.features |= n->vhost.features & NET_VHOST_RING_FEATURES;
 	/* A busy tap's offloads are unknown yet: a restore checks the guest's against the saved device's. */
 	if (n->tap.offloads || n->tap.fd < 0)
 		n->ops.features |= NET_OFFLOAD_FEATURES;

@@ -152,9 +152,15 @@ static void rx_consume(struct virtio_net *n, unsigned int k)
 		n->rx_buf[i].iov_first -= shift;
 }
 
-/* Take chains until there is room for any frame, the cache is full or the ring is empty (false). */
+/*
+ * Take chains until there is room for any frame, the cache is full or the
+ * ring is empty. true when it stopped with the cache (or its iovecs) full:
+ * the guest cannot give more room than the cache holds now.
+ */
 static bool rx_fill(struct virtio_net *n)
 {
+	if (n->rx_count == NET_RX_CACHE)
+		return true;
 	while (n->rx_bytes_cached < RX_NEED && n->rx_count < NET_RX_CACHE) {
 		struct virtq_chain *c = &n->chain;
 		if (virtio_mmio_pop(n->t, NET_RXQ, c) <= 0)
@@ -164,6 +170,7 @@ static bool rx_fill(struct virtio_net *n)
 			net_guest_error(n, WARN_RX_BUF, "receive chain with %u readable and %u writable buffers (%llu bytes)",
 					c->n_out, c->n_in, (unsigned long long)c->in_bytes);
 			virtio_mmio_push_quiet(n->t, NET_RXQ, c->head, 0);
+			n->rx_pushed_empty = true;
 			continue;
 		}
 		if (n->rx_iov_used + c->n_in > NET_RX_IOV_MAX) {
@@ -177,35 +184,13 @@ static bool rx_fill(struct virtio_net *n)
 		n->rx_iov_used += c->n_in;
 		n->rx_bytes_cached += b->len;
 	}
-	return true;
+	return n->rx_count == NET_RX_CACHE;
 }
 
-/*
- * Read one frame into the cached chains: straight into them when they can hold
- * any frame, else through the bounce buffer (so a frame too large for them is
- * seen whole, and dropped). Returns its length, 0 when it was dropped, -errno.
- */
-static ssize_t rx_read(struct virtio_net *n, bool merge, uint64_t cap)
+/* The cached chains' writable iovecs a frame goes into: all of them (mergeable), or the first chain's. */
+static unsigned int rx_iov_count(struct virtio_net *n, bool merge)
 {
-	struct iovec *iov = rx_iov_first(n);
-	unsigned int cnt = merge ? n->rx_iov_used - n->rx_buf[0].iov_first : n->rx_buf[0].iov_n;
-	ssize_t len;
-
-	if (cap >= RX_NEED) {
-		len = readv(n->tap.fd, iov, (int)cnt);
-		return len < 0 ? -errno : len;
-	}
-	len = read(n->tap.fd, n->rx_bounce, RX_NEED);
-	if (len < 0)
-		return -errno;
-	if ((uint64_t)len > cap) {
-		n->stats.rx_dropped++;
-		net_guest_error(n, WARN_RX_SMALL, "a %zd-byte frame does not fit the %llu bytes of receive buffers posted",
-				len, (unsigned long long)cap);
-		return 0;
-	}
-	iov_from_buf(iov, cnt, 0, n->rx_bounce, (size_t)len);
-	return len;
+	return merge ? n->rx_iov_used - n->rx_buf[0].iov_first : n->rx_buf[0].iov_n;
 }
 
 /* Give a frame of len bytes in the first cached chains to the driver. */
@@ -241,37 +226,79 @@ static void rx_wait(struct virtio_net *n)
 	io_thread_enable(&n->io, n->id_tap_in, false);
 }
 
+/*
+ * A frame read into the bounce buffer that the cached chains cannot hold yet:
+ * delivered once they can; dropped (and counted) when they never will: one
+ * chain without mergeable buffers, or a cache full of chains too small
+ * together. true: done with it (delivered or dropped), go on; false: wait.
+ */
+static bool rx_pending_frame(struct virtio_net *n, bool merge, bool cache_full, uint64_t cap)
+{
+	uint32_t len = n->rx_pending;
+
+	if (n->rx_count && len <= cap) {
+		iov_from_buf(rx_iov_first(n), rx_iov_count(n, merge), 0, n->rx_bounce, len);
+		rx_deliver(n, merge, len);
+	} else if (n->rx_count && (!merge || cache_full)) {
+		n->stats.rx_dropped++;
+		net_guest_error(n, WARN_RX_SMALL, "a %u-byte frame does not fit the %llu bytes of receive buffers posted",
+				len, (unsigned long long)cap);
+	} else {
+		return false;
+	}
+	n->rx_pending = 0;
+	return true;
+}
+
+/*
+ * Receive: frames from the tap into the chains the guest posted. Straight
+ * into them when the cached chains can hold any frame (the usual case: the
+ * driver keeps its ring full); otherwise through the bounce buffer, so a
+ * frame is seen whole before it is placed, and waits there for more buffers.
+ */
 static void net_rx(struct virtio_net *n)
 {
 	bool merge = n->features & NET_F_MRG_RXBUF, delivered = false;
 
 	for (unsigned int i = 0; i < RX_BUDGET && n->tap.fd >= 0; i++) {
-		bool ring_left = rx_fill(n);
+		bool cache_full = rx_fill(n);
 		uint64_t cap = merge ? n->rx_bytes_cached : n->rx_count ? n->rx_buf[0].len : 0;
 		ssize_t len;
 
-		if (n->rx_count == 0 || (merge && !ring_left && cap < RX_MIN)) {
+		if (n->rx_pending ? !rx_pending_frame(n, merge, cache_full, cap) : n->rx_count == 0) {
 			/* Ask for the kick, then look once more: the driver may have posted meanwhile. */
 			if (virtio_mmio_want_notify(n->t, NET_RXQ, true))
 				continue;
 			rx_wait(n);
 			break;
 		}
+		if (!n->rx_count)
+			continue;	/* the pending frame took every chain */
 		virtio_mmio_want_notify(n->t, NET_RXQ, false);
-		len = rx_read(n, merge, cap);
-		if (len == -EAGAIN || len == -EWOULDBLOCK)
+		if (cap >= RX_NEED)
+			len = readv(n->tap.fd, rx_iov_first(n), (int)rx_iov_count(n, merge));
+		else
+			len = read(n->tap.fd, n->rx_bounce, RX_NEED);
+		if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (len < 0) {
-			net_guest_error(n, WARN_RX_TAP, "reading the tap failed: %s", strerror((int)-len));
+			net_guest_error(n, WARN_RX_TAP, "reading the tap failed: %s", strerror(errno));
 			break;
 		}
 		if (len < (ssize_t)VIRTIO_NET_HDR_LEN)
-			continue;	/* dropped (counted) or nothing a guest could use */
-		rx_deliver(n, merge, (uint64_t)len);
+			continue;	/* nothing a guest could use */
+		if (cap < RX_NEED) {
+			n->rx_pending = (uint32_t)len;
+			if (!rx_pending_frame(n, merge, cache_full, cap))
+				continue;	/* kept: the next round asks for buffers */
+		} else {
+			rx_deliver(n, merge, (uint64_t)len);
+		}
 		delivered = true;
 	}
-	if (delivered)
+	if (delivered || n->rx_pushed_empty)
 		virtio_mmio_kick_used(n->t, NET_RXQ);
+	n->rx_pushed_empty = false;
 }
 
 static void tap_readable_cb(void *opaque, int fd, short revents)

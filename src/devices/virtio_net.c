@@ -199,6 +199,7 @@ static void reset_on_thread(void *arg)
 
 	stop_on_thread(n);
 	n->quiesced = false;
+	n->rx_pending = 0;	/* a frame for the old driver */
 }
 
 static void quiesce_on_thread(void *arg)

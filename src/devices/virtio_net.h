@@ -115,6 +115,8 @@ struct virtio_net {
 	struct iovec rx_iov[NET_RX_IOV_MAX];
 	unsigned int rx_iov_used;
 	uint8_t *rx_bounce;		/* a whole frame, when the cached chains could not take any frame */
+	uint32_t rx_pending;		/* the length of a frame in rx_bounce waiting for buffers, or 0 */
+	bool rx_pushed_empty;		/* a bad receive chain went back empty: the batch's interrupt is owed */
 	bool rx_waiting;		/* too few receive buffers: wait for the driver's kick */
 	struct net_stats stats;
 	uint32_t warned;		/* which kinds of guest error were reported once already */

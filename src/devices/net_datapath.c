@@ -41,6 +41,8 @@ void net_guest_error(struct virtio_net *n, unsigned int kind, const char *fmt, .
 
 enum { WARN_TX_MALFORMED, WARN_TX_HEADER, WARN_TX_TAP, WARN_RX_BUF, WARN_RX_SMALL, WARN_RX_TAP };
 
+static void tap_lost(struct virtio_net *n, int err);
+
 /* --- transmit -------------------------------------------------------------------- */
 
 /* One chain to the tap. false: the tap would block (the chain went back to the ring). */
@@ -64,7 +66,10 @@ static bool tx_one(struct virtio_net *n)
 			virtio_mmio_unpop(n->t, NET_TXQ, 1);
 			return false;
 		}
-		if (w < 0) {
+		if (w < 0 && errno == EBADFD) {
+			n->stats.tx_no_link++;
+			tap_lost(n, errno);
+		} else if (w < 0) {
 			n->stats.tx_errors++;
 			net_guest_error(n, WARN_TX_TAP, "the tap refused a %llu-byte frame: %s",
 					(unsigned long long)(n->chain.out_bytes - VIRTIO_NET_HDR_LEN), strerror(errno));
@@ -281,6 +286,10 @@ static void net_rx(struct virtio_net *n)
 			len = read(n->tap.fd, n->rx_bounce, RX_NEED);
 		if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
+		if (len < 0 && errno == EBADFD) {
+			tap_lost(n, errno);
+			break;
+		}
 		if (len < 0) {
 			net_guest_error(n, WARN_RX_TAP, "reading the tap failed: %s", strerror(errno));
 			break;
@@ -303,9 +312,15 @@ static void net_rx(struct virtio_net *n)
 
 static void tap_readable_cb(void *opaque, int fd, short revents)
 {
+	struct virtio_net *n = opaque;
+
 	(void)fd;
-	(void)revents;
-	net_rx(opaque);
+	/* The interface was deleted under us: poll says so for good (and reads fail with EBADFD). */
+	if (revents & (POLLERR | POLLHUP | POLLNVAL)) {
+		tap_lost(n, EBADFD);
+		return;
+	}
+	net_rx(n);
 }
 
 static void rx_kick_cb(void *opaque, int fd, short revents)
@@ -322,6 +337,24 @@ static void rx_kick_cb(void *opaque, int fd, short revents)
 }
 
 /* --- a busy tap, attached later; vhost's used-buffer signals ----------------------------- */
+
+/* The tap's interface went away (deleted by someone): link down, and look for a tap of its name again. */
+static void tap_lost(struct virtio_net *n, int err)
+{
+	struct itimerspec every_s = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+
+	pr_warn("%s: the tap went away (%s): link down until a tap named '%s' can be attached again", n->what,
+		strerror(err), n->tapif);
+	net_tap_close(&n->tap);
+	eventloop_set_fd(&n->io.loop, n->id_tap_in, -1);
+	eventloop_set_fd(&n->io.loop, n->id_tap_out, -1);
+	n->tx_blocked = false;
+	atomic_store(&n->link_up, false);
+	virtio_mmio_config_changed(n->t);
+	io_thread_enable(&n->io, n->id_retry, true);
+	if (timerfd_settime(n->retry_fd, 0, &every_s, NULL) < 0)
+		pr_warn("%s: cannot arm the tap retry timer: %s", n->what, strerror(errno));
+}
 
 static void retry_cb(void *opaque, int fd, short revents)
 {

@@ -251,6 +251,7 @@ finish() {
 # SECONDS runs CMD in the guest's shell and sets GUEST_RC to its exit status ("" when it
 # never answered); vm_end SECONDS waits for armvmm to end and sets RC (killing it after
 # SECONDS). Output of the whole session stays in VM_OUT for the verdict helpers (OUT).
+VM_TAGS=0
 vm_start() {
 	_vname=$1 _vto=$2
 	shift 2
@@ -275,10 +276,12 @@ vm_wait() {
 vm_send() { printf '%s\n' "$1" >&8; }
 vm_guest() {
 	GUEST_RC=""
-	vm_send "$1; echo $2-rc=\$?"
+	VM_TAGS=$((VM_TAGS + 1))
+	_vtag="vm$VM_TAGS"
+	vm_send "$1; echo $_vtag-rc=\$?"
 	_wt=0
-	while [ "$_wt" -lt $(($3 * 5)) ] && kill -0 "$VM_PID" 2>/dev/null; do
-		GUEST_RC=$(tr -d '\r' < "$VM_OUT" | sed -n "s/.*$2-rc=\([0-9][0-9]*\).*/\1/p" | tail -n1)
+	while [ "$_wt" -lt $(($2 * 5)) ] && kill -0 "$VM_PID" 2>/dev/null; do
+		GUEST_RC=$(tr -d '\r' < "$VM_OUT" | sed -n "s/.*$_vtag-rc=\([0-9][0-9]*\).*/\1/p" | tail -n1)
 		[ -n "$GUEST_RC" ] && return 0
 		sleep 0.2
 		_wt=$((_wt + 1))

@@ -16,11 +16,6 @@
 
 NET_BYTES=${NET_BYTES:-67108864}
 NET_AFTER_BYTES=${NET_AFTER_BYTES:-1048576}
-_ntag=0
-
-# _tag: a fresh marker for vm_guest
-_tag() { _ntag=$((_ntag + 1)); echo "t$_ntag"; }
-
 # _host_ll IFACE: the nested host's link-local address on IFACE ("" if none yet; waits 5 s)
 _host_ll() {
 	_i=0
@@ -44,8 +39,7 @@ _net_pings() {
 	[ -n "$_g" ] && [ -n "$_h" ] || why "no link-local address: guest '$_g', host '$_h'"
 	ping -c 3 -W 5 "$_g%$_tap" > "$TMPDIR/ping-$_name.out" 2>&1 || why "the nested host cannot ping the guest ($_g%$_tap)"
 	verdict_out "net-ping-host-to-guest-$_name" "$TMPDIR/ping-$_name.out"
-	_t=$(_tag)
-	vm_guest "ping -c 3 -W 5 -I $_if $_h" "$_t" 60 || why "the guest's shell did not answer"
+	vm_guest "ping -c 3 -W 5 -I $_if $_h" 60 || why "the guest's shell did not answer"
 	[ "$GUEST_RC" = 0 ] || why "the guest cannot ping the nested host ($_h on $_if): ping status '$GUEST_RC'"
 	verdict "net-ping-guest-to-host-$_name"
 }
@@ -121,6 +115,20 @@ _net_guest() {
 	_net_bulk send "$NET_BYTES" "$_nic-user" "$_g0" armn0 "$_nic-vhost" "$_g1" armn1
 	_net_bulk fetch "$NET_BYTES" "$_nic-user" "$_g0" armn0 "$_nic-vhost" "$_g1" armn1
 	_vsock_echo "$_nic" ""
+
+	# The host deletes eth0's tap under the guest: its link goes down (config space), armvmm
+	# attaches a tap of that name again (creating it), the link comes back and pings work.
+	vm_guest "c0=\$(cat /sys/class/net/eth0/carrier_changes)" 30
+	ip link del armn0 || why "cannot delete armn0"
+	_i=0
+	while [ $_i -lt 100 ] && ! ip link show armn0 > /dev/null 2>&1; do sleep 0.2; _i=$((_i + 1)); done
+	ip link show armn0 > /dev/null 2>&1 || why "armvmm did not attach a new armn0"
+	want "went away"
+	vm_guest "sleep 1; echo carrier=\$(cat /sys/class/net/eth0/carrier) changes=\$((\$(cat /sys/class/net/eth0/carrier_changes) - c0))" 30
+	_car=$(tr -d '\r' < "$VM_OUT" | sed -n 's/.*carrier=\([0-9][0-9]*\) changes=\([0-9][0-9]*\).*/\1 \2/p' | tail -n1)
+	[ "$_car" = "1 2" ] || why "eth0's carrier after the tap came back, and its changes: '$_car' (expected '1 2': down, then up)"
+	verdict "net-tap-lost-link-down-and-back-$_nic"
+	_net_pings "$_nic-user-tap-back" eth0 "$_g0" armn0
 
 	# Snapshot, stop, restore: the taps are attached again by name (armn1 created anew),
 	# traffic resumes on both, and vsock works again after the transport reset.

@@ -49,6 +49,13 @@ struct control_ops {
 	 */
 	int (*snapshot)(void *opaque, const char *dir, bool stop, struct control_snapshot_result *res,
 			char *msg, size_t msg_cap);
+	/*
+	 * An MSI from DeviceID devid carrying event_id, as a device's write to the
+	 * ITS's GITS_TRANSLATER (irqchip_signal_msi; a script's "msi"). 1 when the
+	 * ITS translated it into an LPI, 0 when it dropped it, or -errno and a
+	 * one-line reason in msg.
+	 */
+	int (*msi)(void *opaque, uint32_t devid, uint32_t event_id, char *msg, size_t msg_cap);
 };
 
 /* Names: 1..64 characters of [A-Za-z0-9._-], not starting with '.'. */

@@ -9,23 +9,6 @@
 #include "app/run.h"
 #include "core/vm.h"
 
-static void print_usage(FILE *f)
-{
-	fprintf(f, "usage: armvmm <command> [options]\n"
-		   "\n"
-		   "commands:\n"
-		   "  run        boot a guest (see 'armvmm run --help')\n"
-		   "  restore    continue a VM from a snapshot directory (see 'armvmm restore --help')\n"
-		   "  list       list your running VMs\n"
-		   "  pause      pause a VM: armvmm pause NAME\n"
-		   "  resume     let a paused VM run on: armvmm resume NAME\n"
-		   "  stop       end a VM: armvmm stop NAME\n"
-		   "  snapshot   save a VM to a directory: armvmm snapshot NAME DIR [--stop]\n"
-		   "             (each takes --help; VMs are named with 'armvmm run --name NAME')\n"
-		   "\n"
-		   "  armvmm --help | --version\n");
-}
-
 /* The commands that talk to a running VM over its control socket. */
 static bool is_control_command(const char *cmd)
 {
@@ -37,18 +20,34 @@ static bool is_control_command(const char *cmd)
 	return false;
 }
 
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
 int main(int argc, char **argv)
 {
+	static char help_opt[] = "--help";
 	struct vm_config cfg;
 	int ret;
 
-	if (argc < 2) {
-		print_usage(stderr);
-		return VM_EXIT_ERROR;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		print_usage(stdout);
+	/* As kvmtool: no command, --help and help print the commands and succeed. */
+	if (argc < 2 || (is_help(argv[1]) && argc == 2)) {
+		options_print_usage(stdout);
 		return 0;
+	}
+	/* "armvmm help COMMAND" is "armvmm COMMAND --help". */
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc > 3 || !options_is_command(argv[2])) {
+			pr_err("'armvmm help' takes one command (try 'armvmm help')");
+			return VM_EXIT_ERROR;
+		}
+		if (strcmp(argv[2], "help") == 0 || strcmp(argv[2], "version") == 0) {
+			options_print_usage(stdout);
+			return 0;
+		}
+		argv[1] = argv[2];
+		argv[2] = help_opt;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("armvmm %s\n", ARMVMM_VERSION);
@@ -61,7 +60,7 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "run") == 0)
 		ret = options_parse_run(argc - 1, argv + 1, &cfg);
 	else {
-		pr_err("unknown command '%s' (try 'armvmm --help')", argv[1]);
+		pr_err("unknown command '%s' (try 'armvmm help')", argv[1]);
 		return VM_EXIT_ERROR;
 	}
 	if (ret)

@@ -11,24 +11,62 @@
 #include "devices/net_tap.h"
 #include "devices/virtio_vsock.h"
 
+/*
+ * The commands, in the order usage lists them. The layout is kvmtool's ("lkvm
+ * --help"): harnesses written for kvmtool recognise a launcher by the line
+ * "The most commonly used ... commands are:" followed by the commands.
+ */
+static const struct {
+	const char *name, *summary;
+} commands[] = {
+	{ "run", "Boot a guest from an arm64 kernel Image or a flat binary" },
+	{ "restore", "Continue a VM from a snapshot directory" },
+	{ "list", "Print the running VMs of this user" },
+	{ "pause", "Pause a running VM" },
+	{ "resume", "Resume a paused VM" },
+	{ "stop", "Stop a running VM" },
+	{ "snapshot", "Save a running VM into a snapshot directory" },
+	{ "version", "Print the version of armvmm" },
+	{ "help", "Print this text, or with COMMAND that command's help" },
+};
+
+void options_print_usage(FILE *f)
+{
+	fprintf(f, "\n usage: armvmm COMMAND [ARGS]\n\n The most commonly used armvmm commands are:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n See 'armvmm help COMMAND' for more information on a specific command.\n\n");
+}
+
+bool options_is_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return true;
+	return false;
+}
+
 void options_print_run_help(void)
 {
-	printf("usage: armvmm run -k IMAGE [options]\n"
+	printf("usage: armvmm run [options] [-k] IMAGE\n"
 	       "\n"
 	       "  -k, --kernel FILE       arm64 Image (plain or gzip) or flat binary to boot\n"
 	       "  -i, --initrd FILE       initial ramdisk\n"
-	       "  -p, --params STRING     kernel command line (\"console=ttyS0\" is added if absent)\n"
+	       "  -p, --params STRING     kernel command line (\"console=ttyS0 earlycon\" is put in\n"
+	       "                          front unless it names a console or --nodefaults is given)\n"
 	       "  -c, --cpus N            number of vCPUs (default 1)\n"
 	       "  -m, --mem MiB           guest RAM in MiB, or with a G suffix in GiB (default %u)\n"
 	       "  -d, --disk FILE[,ro][,io=uring|thread]\n"
 	       "                          virtio-blk disk backed by FILE (up to 8; ro: read-only)\n"
 	       "      --console TYPE      serial (16550 UART, default) or virtio (virtio-console, hvc0)\n"
-	       "      --irqchip TYPE      auto | gicv3 | gicv2 | gicv2-kernel | gicv2-legacy | user\n"
+	       "      --irqchip TYPE      auto | gicv3 | gicv3-its | gicv2 | gicv2-kernel | gicv2-legacy | user\n"
 	       "                          (default auto: in-kernel GICv3, else in-kernel GICv2,\n"
-	       "                          else the userspace GICv2 model)\n"
+	       "                          else the userspace GICv2 model; gicv3-its adds an ITS)\n"
+	       "      --pmu               give every vCPU a PMUv3 (arm,armv8-pmuv3, interrupt PPI 7)\n"
 	       "      --dump-dtb FILE     write the generated device tree to FILE and exit\n"
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
-	       "      --nodefaults        no default devices: no virtio-rng, no PL031 RTC\n"
+	       "      --nodefaults        nothing implicit: no virtio-rng, no PL031 RTC, and the\n"
+	       "                          kernel command line exactly as --params gives it\n"
 	       "  -n, --network mode=tap[,tapif=NAME][,vhost=1][,guest_mac=XX:XX:XX:XX:XX:XX]\n"
 	       "                          a virtio-net NIC on a tap (up to %u; created when NAME is\n"
 	       "                          absent or not there); mode=none (the default): no NIC\n"
@@ -46,7 +84,7 @@ static int parse_irqchip(const char *arg, enum irqchip_request *req)
 {
 	static const enum irqchip_request all[] = {
 		IRQCHIP_REQ_AUTO, IRQCHIP_REQ_GICV2, IRQCHIP_REQ_GICV2_KERNEL,
-		IRQCHIP_REQ_GICV2_LEGACY, IRQCHIP_REQ_GICV3, IRQCHIP_REQ_USER,
+		IRQCHIP_REQ_GICV2_LEGACY, IRQCHIP_REQ_GICV3, IRQCHIP_REQ_GICV3_ITS, IRQCHIP_REQ_USER,
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -64,6 +102,7 @@ const char *irqchip_request_name(enum irqchip_request req)
 	case IRQCHIP_REQ_AUTO: return "auto";
 	case IRQCHIP_REQ_GICV2: return "gicv2";
 	case IRQCHIP_REQ_GICV3: return "gicv3";
+	case IRQCHIP_REQ_GICV3_ITS: return "gicv3-its";
 	case IRQCHIP_REQ_GICV2_KERNEL: return "gicv2-kernel";
 	case IRQCHIP_REQ_GICV2_LEGACY: return "gicv2-legacy";
 	case IRQCHIP_REQ_USER: return "user";
@@ -106,7 +145,7 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 
 enum {
 	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_CONSOLE,
-	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_VSOCK,
+	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_VSOCK, OPT_PMU,
 };
 
 static int parse_name(const char *arg)
@@ -278,6 +317,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "script", required_argument, NULL, OPT_SCRIPT },
+		{ "pmu", no_argument, NULL, OPT_PMU },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -320,7 +360,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_IRQCHIP:
 			if (parse_irqchip(optarg, &cfg->irqchip) < 0) {
-				pr_err("--irqchip '%s': choose auto, gicv3, gicv2, gicv2-kernel, gicv2-legacy or user",
+				pr_err("--irqchip '%s': choose auto, gicv3, gicv3-its, gicv2, gicv2-kernel, gicv2-legacy or user",
 				       optarg);
 				return -EINVAL;
 			}
@@ -348,6 +388,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_DUMP_DTB: cfg->dump_dtb_path = optarg; break;
 		case OPT_NODEFAULTS: cfg->nodefaults = true; break;
+		case OPT_PMU: cfg->pmu = true; break;
 		case 'n': {
 			struct net_config nic;
 			int r = parse_network(optarg, &nic);
@@ -376,6 +417,9 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 			return -EINVAL;
 		}
 	}
+	/* kvmtool's "lkvm run [<options>] [<kernel image>]": one image after the options. */
+	if (optind < argc && !cfg->kernel_path)
+		cfg->kernel_path = argv[optind++];
 	if (optind < argc) {
 		pr_err("unexpected argument '%s' (see 'armvmm run --help')", argv[optind]);
 		return -EINVAL;

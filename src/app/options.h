@@ -4,9 +4,14 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "board/config.h"
 
+/* "armvmm", "armvmm --help", "armvmm help": the commands, in kvmtool's layout. */
+void options_print_usage(FILE *f);
+/* name is one of the commands usage lists. */
+bool options_is_command(const char *name);
 /*
  * Parse "armvmm run" arguments (argv[0] is "run"). Returns 0 on success,
  * 1 when help was printed (exit 0), or -EINVAL after printing one error line.

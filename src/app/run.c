@@ -83,12 +83,25 @@ static int op_snapshot(void *opaque, const char *dir, bool stop, struct control_
 	return 0;
 }
 
+static int op_msi(void *opaque, uint32_t devid, uint32_t event_id, char *msg, size_t msg_cap)
+{
+	struct running_vm *r = opaque;
+	int ret;
+
+	log_clear_error();
+	ret = irqchip_signal_msi(&r->board.irqchip, devid, event_id);
+	if (ret < 0)
+		snprintf(msg, msg_cap, "%s", *log_last_error() ? log_last_error() : strerror(-ret));
+	return ret;
+}
+
 static const struct control_ops running_vm_ops = {
 	.is_paused = op_is_paused,
 	.pause = op_pause,
 	.resume = op_resume,
 	.stop = op_stop,
 	.snapshot = op_snapshot,
+	.msi = op_msi,
 };
 
 /* --- the main thread's loop ------------------------------------------------------------ */

@@ -35,6 +35,7 @@
 
 enum script_op {
 	OP_WAIT, OP_SEND, OP_TIMEOUT, OP_SLEEP, OP_PAUSE, OP_RESUME, OP_SNAPSHOT, OP_MIGRATE, OP_EXPECT_EXIT,
+	OP_MSI,
 };
 
 struct script_cmd {
@@ -42,10 +43,11 @@ struct script_cmd {
 	unsigned int line;
 	char *text;		/* WAIT/SEND: unescaped bytes; SNAPSHOT: directory */
 	size_t len;
-	unsigned long num;	/* TIMEOUT: seconds; SLEEP: ms; EXPECT_EXIT: status */
+	unsigned long num;	/* TIMEOUT: seconds; SLEEP: ms; EXPECT_EXIT: status; MSI: DeviceID */
+	unsigned long num2;	/* MSI: EventID */
 };
 
-enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE };
+enum script_req { REQ_NONE, REQ_PAUSE, REQ_RESUME, REQ_SNAPSHOT, REQ_MIGRATE, REQ_MSI };
 
 #define SCRIPT_WINDOW 65536u	/* unmatched console output kept for WAIT */
 
@@ -85,7 +87,7 @@ struct script {
 static const struct {
 	const char *name;
 	enum script_op op;
-	int args;	/* 0 none, 1 text, 2 number */
+	int args;	/* 0 none, 1 text, 2 number, 3 two numbers (32-bit) */
 } script_words[] = {
 	{ "wait", OP_WAIT, 1 },
 	{ "send", OP_SEND, 1 },
@@ -97,6 +99,7 @@ static const struct {
 	{ "snapshot", OP_SNAPSHOT, 1 },
 	{ "migrate", OP_MIGRATE, 0 },
 	{ "expect-exit", OP_EXPECT_EXIT, 2 },
+	{ "msi", OP_MSI, 3 },
 };
 
 /* --- parsing ---------------------------------------------------------------- */
@@ -155,6 +158,22 @@ bad:
 	return -EINVAL;
 }
 
+/* "A B": two decimal numbers below 2^32 and nothing else. */
+static int parse_two_u32(const char *arg, unsigned long *a, unsigned long *b)
+{
+	char *end;
+
+	errno = 0;
+	*a = strtoul(arg, &end, 10);
+	if (!isdigit((unsigned char)*arg) || !isspace((unsigned char)*end) || errno || *a > UINT32_MAX)
+		return -EINVAL;
+	while (isspace((unsigned char)*end))
+		end++;
+	arg = end;
+	*b = strtoul(arg, &end, 10);
+	return isdigit((unsigned char)*arg) && !*end && !errno && *b <= UINT32_MAX ? 0 : -EINVAL;
+}
+
 static int parse_line(struct script *s, char *line, unsigned int lineno)
 {
 	char *p = line, *word, *arg;
@@ -206,6 +225,11 @@ static int parse_line(struct script *s, char *line, unsigned int lineno)
 			       c->op == OP_EXPECT_EXIT ? " from 0 to 255" : c->op == OP_TIMEOUT ? " of seconds above 0" : "");
 			return -EINVAL;
 		}
+	}
+	if (script_words[i].args == 3 && parse_two_u32(arg, &c->num, &c->num2) < 0) {
+		pr_err("script %s:%u: '%s' needs two whole numbers below 2^32 (a DeviceID and an EventID)", s->path,
+		       lineno, word);
+		return -EINVAL;
 	}
 	if (strcmp(word, "sendline") == 0)
 		c->text[c->len++] = '\n'; /* parse_text left room */
@@ -491,15 +515,17 @@ static int request(struct script *s, enum script_req req)
 	}
 }
 
+/* An MSI (REQ_MSI) must also have been translated: one the guest's ITS drops (0) fails the script. */
 static bool do_request(struct script *s, const struct script_cmd *c, enum script_req req, const char *what)
 {
 	int ret = request(s, req);
 
-	if (ret < 0) {
+	if (ret < 0)
 		script_fail(s, c, "%s failed: %s", what, s->req_msg[0] ? s->req_msg : strerror(-ret));
-		return false;
-	}
-	return true;
+	else if (ret == 0 && req == REQ_MSI)
+		script_fail(s, c, "the guest's ITS dropped the MSI from DeviceID %lu, EventID %lu (not mapped, or the ITS is disabled)",
+			    c->num, c->num2);
+	return ret > 0 || (ret == 0 && req != REQ_MSI);
 }
 
 static bool do_expect_exit(struct script *s, const struct script_cmd *c)
@@ -537,6 +563,7 @@ static bool run_command(struct script *s, const struct script_cmd *c)
 		s->migrated = true;
 		return false; /* this process's part of the script ends here */
 	case OP_EXPECT_EXIT: return do_expect_exit(s, c);
+	case OP_MSI: return do_request(s, c, REQ_MSI, "msi");
 	}
 	return false;
 }
@@ -696,6 +723,11 @@ static void script_serve_request(struct script *s)
 		ret = s->ops->snapshot(s->ops_opaque, s->cmds[s->pc].text, false, &res, msg, sizeof(msg));
 		break;
 	case REQ_MIGRATE: ret = serve_migrate(s, msg, sizeof(msg)); break;
+	case REQ_MSI:
+		ret = s->ops->msi ? s->ops->msi(s->ops_opaque, (uint32_t)s->cmds[s->pc].num, (uint32_t)s->cmds[s->pc].num2,
+						msg, sizeof(msg))
+				  : -EOPNOTSUPP;
+		break;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->req_result = ret;

@@ -16,6 +16,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "devices/pl031.h"
+#include "devices/pmu.h"
 #include "devices/uart_8250.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
@@ -55,12 +56,19 @@ static void board_kick_vcpu(void *opaque, unsigned int cpu)
 		vcpu_kick(&vm->vcpus[cpu]);
 }
 
+/* Where the board puts the GIC's frames (layout.h), for nr_cpus vCPUs. */
+static struct irqchip_params board_irqchip_params(struct board *b, unsigned int nr_cpus)
+{
+	return (struct irqchip_params){
+		.vm_fd = b->vm.vm_fd, .nr_cpus = nr_cpus, .bus = &b->vm.bus,
+		.dist_base = BOARD_GIC_DIST_BASE, .its_base = BOARD_GIC_ITS_BASE(nr_cpus),
+	};
+}
+
 static int board_create_irqchip(struct board *b)
 {
 	struct vm *vm = &b->vm;
-	struct irqchip_params params = {
-		.vm_fd = vm->vm_fd, .nr_cpus = vm->nr_vcpus, .bus = &vm->bus, .dist_base = BOARD_GIC_DIST_BASE,
-	};
+	struct irqchip_params params = board_irqchip_params(b, vm->nr_vcpus);
 	int ret = irqchip_create(&b->irqchip, b->cfg->irqchip, &params);
 
 	if (ret < 0)
@@ -136,6 +144,8 @@ int board_create_devices(struct board *b)
 		if (!ret)
 			ret = virtio_vsock_create(&ctx, base, spi, cfg->vsock_cid);
 	}
+	if (!ret && cfg->pmu)
+		ret = pmu_create(&ctx, &b->vm);
 	return ret;
 }
 
@@ -147,6 +157,7 @@ int board_build(struct board *b, int mem_fd)
 
 	if ((ret = vm_open_kvm(vm)) < 0 || (ret = vm_create(vm, BOARD_RAM_BASE, cfg->mem_size, cfg->nr_cpus)) < 0 ||
 	    (ret = vm_setup_memory(vm, BOARD_RAM_BASE, cfg->mem_size, mem_fd)) < 0 ||
+	    (cfg->pmu && (ret = pmu_setup_vcpus(vm)) < 0) ||
 	    (ret = vm_create_vcpus(vm, cfg->nr_cpus)) < 0 || (ret = board_create_irqchip(b)) < 0)
 		return ret;
 	pr_info("VM: %u vCPU(s), %llu MiB RAM, %s", vm->nr_vcpus, (unsigned long long)(cfg->mem_size >> 20),
@@ -156,8 +167,8 @@ int board_build(struct board *b, int mem_fd)
 		return ret;
 	for (unsigned int i = 0; i < b->devices.count; i++) {
 		struct device *d = &b->devices.dev[i];
-		if (d->ops->irqchip_ready)
-			d->ops->irqchip_ready(d);
+		if (d->ops->irqchip_ready && (ret = d->ops->irqchip_ready(d)) < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -166,8 +177,10 @@ int board_build(struct board *b, int mem_fd)
 static int board_fdt(struct board *b, const struct boot_layout *layout, uint8_t *dtb, size_t cap)
 {
 	const struct vm_config *cfg = b->cfg;
-	char *bootargs = fdt_make_bootargs(cfg->cmdline,
-					   cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0 earlycon");
+	/* --nodefaults: the command line exactly as given (kvmtool's meaning; the UART stays). */
+	const char *console = cfg->nodefaults ? NULL
+			      : cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0 earlycon";
+	char *bootargs = fdt_make_bootargs(cfg->cmdline, console);
 	struct fdt_params p = {
 		.ram_base = BOARD_RAM_BASE,
 		.ram_size = cfg->mem_size,
@@ -195,7 +208,7 @@ static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout 
 	int len;
 
 	if (irqchip_type_for_request(cfg->irqchip, &type) < 0) {
-		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip (gicv2, gicv3 or user)");
+		pr_err("--dump-dtb without /dev/kvm needs an explicit --irqchip (gicv2, gicv3, gicv3-its or user)");
 		return -EINVAL;
 	}
 	vm->nr_vcpus = cfg->nr_cpus;
@@ -204,7 +217,8 @@ static int board_dump_dtb_without_kvm(struct board *b, const struct boot_layout 
 		return -ENOMEM;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vm->mpidrs[i] = vcpu_default_mpidr(i);
-	irqchip_layout(&b->irqchip, type, vm->nr_vcpus, BOARD_GIC_DIST_BASE);
+	struct irqchip_params params = board_irqchip_params(b, vm->nr_vcpus);
+	irqchip_layout(&b->irqchip, type, &params);
 	/* The devices too (no KVM needed to open disks), so their nodes are in the tree. */
 	len = board_create_devices(b);
 	if (len < 0)

@@ -114,6 +114,7 @@ int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned
 	switch (irqchip_type) {
 	case IRQCHIP_GICV2_KVM: cfg->irqchip = IRQCHIP_REQ_GICV2_KERNEL; break;
 	case IRQCHIP_GICV3_KVM: cfg->irqchip = IRQCHIP_REQ_GICV3; break;
+	case IRQCHIP_GICV3_ITS_KVM: cfg->irqchip = IRQCHIP_REQ_GICV3_ITS; break;
 	case IRQCHIP_GICV2_USER: cfg->irqchip = IRQCHIP_REQ_USER; break;
 	default:
 		pr_err("snapshot has an irqchip (%s) that cannot be restored",

@@ -31,7 +31,8 @@ struct vm_config {
 	uint64_t mem_size;	/* bytes */
 	enum irqchip_request irqchip;
 	enum log_level loglevel;
-	bool nodefaults;	/* no virtio-rng and no RTC unless asked for */
+	bool nodefaults;	/* no virtio-rng, no RTC, and the command line exactly as given */
+	bool pmu;		/* --pmu: every vCPU gets a PMUv3 */
 	enum console_type console;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int nr_disks;

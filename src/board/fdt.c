@@ -18,12 +18,13 @@ char *fdt_make_bootargs(const char *user_params, const char *defaults)
 {
 	const char *user = user_params ? user_params : "";
 	bool has_console = strstr(user, "console=") != NULL;
-	size_t len = strlen(defaults) + strlen(user) + 2;
+	size_t len = (defaults ? strlen(defaults) : 0) + strlen(user) + 2;
 	char *s = malloc(len);
 
 	if (!s)
 		return NULL;
-	if (has_console)
+	/* No defaults (--nodefaults): the user's line byte for byte, as kvmtool passes it. */
+	if (has_console || !defaults)
 		snprintf(s, len, "%s", user);
 	else
 		snprintf(s, len, "%s%s%s", defaults, *user ? " " : "", user);

@@ -26,7 +26,8 @@ int fdt_build(const struct fdt_params *p, void *buf, size_t bufsize);
 /*
  * The kernel command line: the user's parameters, with default_console
  * ("console=ttyS0 earlycon", or "console=hvc0" for a virtio console) in front
- * unless they already choose a console. Returns a malloc'd string.
+ * unless they already choose a console; default_console NULL (--nodefaults):
+ * exactly the user's parameters (NULL: empty). Returns a malloc'd string.
  */
 char *fdt_make_bootargs(const char *user_params, const char *default_console);
 

@@ -9,6 +9,7 @@
 
 #include "core/state.h"
 #include "devices/pl031.h"
+#include "devices/pmu.h"
 #include "devices/uart_8250.h"
 #include "devices/virtio_mmio.h"
 
@@ -17,5 +18,6 @@ const struct snap_kind board_snap_kinds[] = {
 	{ PL031_SNAP_TAG, 1, false, "RTC" },
 	{ VIRTIO_MMIO_SNAP_TAG, BOARD_MAX_VIRTIO, false, "virtio slot" },
 	{ BOARD_SEC_NETCONF, 1, false, "network configuration" },
+	{ PMU_SNAP_TAG, 1, false, "PMU" },
 };
 const unsigned int board_nr_snap_kinds = sizeof(board_snap_kinds) / sizeof(board_snap_kinds[0]);

@@ -65,7 +65,7 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
 		pr_err("KVM_ARM_PREFERRED_TARGET failed: %s", strerror(-ret));
 		return ret;
 	}
-	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2 | vm->vcpu_features;
 	/* Secondaries wait powered off until the guest starts them with PSCI CPU_ON. */
 	if (index > 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;

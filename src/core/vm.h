@@ -39,6 +39,7 @@ struct vm {
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
 	uint64_t *mpidrs;	/* MPIDR_EL1 per vCPU, the one copy: vCPU setup and restore write it; the irqchip and DTB read it */
+	uint32_t vcpu_features;	/* KVM_ARM_VCPU_* feature bits every vCPU is initialised with besides PSCI 0.2 (the board's: PMU_V3) */
 	struct mmio_bus bus;
 	struct eventloop loop;	/* the main thread's */
 	bool restoring;		/* built for a snapshot: messages name the snapshot, not the options */

@@ -32,8 +32,12 @@ struct device_ops {
 	uint32_t snap_tag;
 	/* Its node(s) in the guest's device tree, at the root level (NULL: none). */
 	int (*fdt_node)(const struct device *d, void *fdt);
-	/* The in-kernel irqchip is initialised (KVM_DEV_ARM_VGIC_CTRL_INIT done): irqfds may be bound now. */
-	void (*irqchip_ready)(struct device *d);
+	/*
+	 * The irqchip is initialised (an in-kernel one's KVM_DEV_ARM_VGIC_CTRL_INIT
+	 * done): irqfds may be bound now. 0, or -errno after one error line (the
+	 * machine cannot be built).
+	 */
+	int (*irqchip_ready)(struct device *d);
 	/*
 	 * Snapshots (each may be NULL). quiesce: finish work in flight, every vCPU
 	 * paused, before anything is saved. save: append the state to b. restore:

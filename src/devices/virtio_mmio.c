@@ -573,8 +573,11 @@ static void add_ioeventfds(struct virtio_mmio *t, struct device_ctx *ctx)
 	}
 }
 
-/* After CTRL_INIT (KVM refuses irqfds before the vGIC is initialised): the SPI through an irqfd. */
-static void transport_irqchip_ready(struct device *d)
+/*
+ * After CTRL_INIT (KVM refuses irqfds before the vGIC is initialised): the SPI
+ * through an irqfd. Never fails: without one, interrupts take KVM_IRQ_LINE.
+ */
+static int transport_irqchip_ready(struct device *d)
 {
 	struct virtio_mmio *t = d->priv;
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -584,9 +587,10 @@ static void transport_irqchip_ready(struct device *d)
 		pr_debug("%s: no irqfd (%s): interrupts go through KVM_IRQ_LINE", t->ops->name, strerror(errno));
 		if (efd >= 0)
 			close(efd);
-		return;
+		return 0;
 	}
 	t->irqfd = efd;
+	return 0;
 }
 
 static int transport_fdt_node(const struct device *d, void *fdt)

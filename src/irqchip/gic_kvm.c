@@ -15,6 +15,8 @@
 #include <sys/ioctl.h>
 
 #include "core/log.h"
+#include "core/state.h"
+#include "irqchip/gic_its.h"
 
 static int kvm_vgic_set_attr(int dev_fd, uint32_t group, uint64_t attr, const void *val, const char *what)
 {
@@ -39,7 +41,7 @@ static int set_region(struct irqchip *ic, const struct gic_kvm_region *r, const 
 /* ic's version; only the in-kernel GICv2 and GICv3 backends' ops come here. */
 static const struct gic_kvm_desc *desc_of(const struct irqchip *ic)
 {
-	return ic->type == IRQCHIP_GICV3_KVM ? &gic_kvm_v3_desc : &gic_kvm_v2_desc;
+	return irqchip_is_gicv3(ic->type) ? &gic_kvm_v3_desc : &gic_kvm_v2_desc;
 }
 
 int gic_kvm_create(struct irqchip *ic)
@@ -62,6 +64,9 @@ int gic_kvm_create(struct irqchip *ic)
 	if (!ret)
 		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
 					"the number of interrupts");
+	/* The ITS is its own KVM device, made once the GICv3 it belongs to has its regions. */
+	if (!ret && irqchip_has_its(ic->type))
+		ret = gic_its_create(ic);
 	return ret;
 }
 
@@ -107,7 +112,12 @@ static int check_device(const struct irqchip *ic, const struct gic_kvm_desc *d, 
 	return 0;
 }
 
-/* Every vCPU is out of KVM_RUN (see irqchip_ops.save). */
+/*
+ * Every vCPU is out of KVM_RUN (see irqchip_ops.save), and guest RAM is saved
+ * after this: with an ITS, the LPI pending bits (into the redistributors'
+ * pending tables) and the ITS tables are flushed into guest RAM here, and the
+ * ITS registers follow the GIC's in the payload.
+ */
 int gic_kvm_save(struct irqchip *ic, struct snap_buf *b)
 {
 	const struct gic_kvm_desc *d = desc_of(ic);
@@ -117,13 +127,26 @@ int gic_kvm_save(struct irqchip *ic, struct snap_buf *b)
 		ret = check_device(ic, d, "saving");
 	if (!ret)
 		ret = gks_save(&d->state, ic, b);
+	if (!ret && irqchip_has_its(ic->type)) {
+		ret = kvm_vgic_set_attr(ic->dev_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, NULL,
+					"SAVE_PENDING_TABLES (writing the LPI pending tables into guest RAM)");
+		if (!ret)
+			ret = gic_its_save(ic, b);
+	}
 	return ret;
 }
 
-/* The whole payload is parsed and checked before the first value is written. */
+/*
+ * The whole payload (with an ITS, its part too) is parsed and checked before
+ * the first value is written. Guest RAM is already in place (the snapshot's
+ * memory file is mapped when the machine is built): the GIC's state goes
+ * back, redistributors included, then the ITS's, which reads its tables from
+ * guest RAM and the LPIs' pending bits from the restored pending tables.
+ */
 int gic_kvm_restore(struct irqchip *ic, struct snap_cursor *c)
 {
 	const struct gic_kvm_desc *d = desc_of(ic);
+	struct gic_its_state its;
 	uint64_t *values;
 	int ret = check_mpidrs(ic, d, "restoring");
 
@@ -132,11 +155,23 @@ int gic_kvm_restore(struct irqchip *ic, struct snap_cursor *c)
 	ret = gks_parse(&d->state, ic->nr_cpus, c, &values);
 	if (ret < 0)
 		return ret;
-	ret = check_device(ic, d, "restoring");
+	if (irqchip_has_its(ic->type))
+		ret = gic_its_parse(c, &its);
+	if (!ret) {
+		char what[48];
+		snprintf(what, sizeof(what), "snapshot %s%s state", d->state.name,
+			 irqchip_has_its(ic->type) ? " and ITS" : "");
+		if (snap_cursor_done(c, what) < 0)
+			ret = -EINVAL;
+	}
+	if (!ret)
+		ret = check_device(ic, d, "restoring");
 	if (!ret && d->check)
 		ret = d->check(ic, values);
 	if (!ret)
 		ret = gks_apply(&d->state, ic, values);
+	if (!ret && irqchip_has_its(ic->type))
+		ret = gic_its_restore(ic, &its);
 	free(values);
 	return ret;
 }
@@ -146,18 +181,26 @@ int gic_fdt_node(const struct irqchip *ic, void *fdt, const char *compatible, ui
 	char name[32];
 	uint64_t reg[] = { cpu_to_fdt64(ic->dist_base), cpu_to_fdt64(ic->dist_size),
 			   cpu_to_fdt64(ic->cpu_base), cpu_to_fdt64(ic->cpu_size) };
+	bool its = irqchip_has_its(ic->type);
 	int ret = 0;
 
 	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)ic->dist_base);
 	ret |= fdt_begin_node(fdt, name);
 	ret |= fdt_property_string(fdt, "compatible", compatible);
 	ret |= fdt_property_cell(fdt, "#interrupt-cells", 3);
-	ret |= fdt_property_cell(fdt, "#address-cells", 0);
+	/* An ITS is a child node with a reg: the GIC then needs the root's address space ("ranges"). */
+	ret |= fdt_property_cell(fdt, "#address-cells", its ? 2 : 0);
+	if (its) {
+		ret |= fdt_property_cell(fdt, "#size-cells", 2);
+		ret |= fdt_property(fdt, "ranges", NULL, 0);
+	}
 	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
 	if (redist_regions)
 		ret |= fdt_property_cell(fdt, "#redistributor-regions", redist_regions);
 	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
 	ret |= fdt_property_cell(fdt, "phandle", GIC_PHANDLE);
+	if (its && !ret)
+		ret = gic_its_fdt_node(ic, fdt);
 	ret |= fdt_end_node(fdt);
 	return ret ? -ENOSPC : 0;
 }

@@ -279,7 +279,8 @@ int gks_parse(const struct gks_gic *g, unsigned int nr_cpus, struct snap_cursor 
 		for (size_t j = 0; j < n && !c->err; j++, k++)
 			values[k] = gks_is_u64(r) ? snap_get_u64(c) : snap_get_u32(c);
 	}
-	if (snap_cursor_done(c, what) < 0) {
+	if (c->err) {
+		snap_cursor_done(c, what);	/* says the payload is cut short */
 		free(values);
 		return -EINVAL;
 	}

@@ -77,7 +77,8 @@ int gks_save(const struct gks_gic *g, struct irqchip *ic, struct snap_buf *b);
 /*
  * Parse and check a payload for a VM with nr_cpus vCPUs; no KVM involved.
  * 0 and *out (malloc'ed, one value per register of the table), or -EINVAL /
- * -ENOMEM after one error line.
+ * -ENOMEM after one error line. The cursor is left after the table's values
+ * (the caller reads what follows, e.g. an ITS, and checks the end).
  */
 int gks_parse(const struct gks_gic *g, unsigned int nr_cpus, struct snap_cursor *c, uint64_t **out);
 /* Write parsed values into the vGIC (ic->dev_fd), rows in table order. 0, or -errno after one error line. */

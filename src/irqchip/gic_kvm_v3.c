@@ -47,9 +47,14 @@
  * ICC_SRE_EL1, ICC_CTLR_EL1 (after checking its read-only fields against
  * this host's), PMR, BPR0, BPR1, the APRs, IGRPEN0 and IGRPEN1 last.
  *
- * armvmm creates no ITS, so there are no LPIs (KVM keeps GICR_CTLR.EnableLPIs
- * clear without an ITS) and no ITS tables: KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
- * which flushes LPI pending bits into guest RAM, is neither needed nor used.
+ * LPIs exist only with an ITS (--irqchip gicv3-its; KVM keeps
+ * GICR_CTLR.EnableLPIs clear without one). Their configuration and pending
+ * state live in guest RAM (the tables GICR_PROPBASER and GICR_PENDBASER
+ * point at), so the rows above carry only those two registers and
+ * GICR_CTLR, restored in that order before the ITS (gic_its.c); KVM's
+ * cached pending bits are flushed into the pending tables on save
+ * (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, gic_kvm.c) and read back when the
+ * ITS restores its tables.
  */
 static const struct gks_reg gic_v3_state_regs[] = {
 	{ "GICD_IIDR", NULL, GKS_V3_DIST, GICD_IIDR, 0, 0, 1, 0 },
@@ -133,6 +138,7 @@ static int check_icc_ctlr(struct irqchip *ic, const uint64_t *values)
 	return 0;
 }
 
+/* With an ITS, gic_fdt_node adds its msi-controller node inside this one. */
 static int gic_v3_fdt_node(const struct irqchip *ic, void *fdt)
 {
 	return gic_fdt_node(ic, fdt, "arm,gic-v3", 1);	/* the one redistributor region gic_kvm_v3_desc sets */

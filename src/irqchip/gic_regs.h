@@ -54,6 +54,21 @@
 #define GICR_ICFGR	(GICR_SGI_FRAME + 0x0c00u)
 #define GICR_IGRPMODR0	(GICR_SGI_FRAME + 0x0d00u)
 
+/* GICv3 ITS, from its base: the control frame, then 64 KiB above it the translation frame. */
+#define GITS_CTLR	0x0000u		/* 32-bit */
+#define GITS_IIDR	0x0004u		/* 32-bit */
+#define GITS_TYPER	0x0008u		/* 64-bit, like the rest */
+#define GITS_CBASER	0x0080u
+#define GITS_CWRITER	0x0088u
+#define GITS_CREADR	0x0090u
+#define GITS_BASER	0x0100u		/* GITS_BASER<n> at + 8n, n < 8 */
+#define GITS_TRANSLATER	0x10040u	/* 32-bit, written by a device: its EventID */
+#define GITS_NR_BASERS	8u
+#define GITS_CTLR_ENABLED	(1u << 0)
+#define GITS_CTLR_QUIESCENT	(1u << 31)
+#define GITS_CBASER_SIZE_MASK	0xffull		/* command queue pages (4 KiB) - 1 */
+#define GITS_CMD_OFFSET_MASK	0xfffe0ull	/* CREADR/CWRITER: the offset, bits 19:5 */
+
 /* GICv3 CPU interface registers by their op0:op1:CRn:CRm:op2 encoding, as KVM's CPU_SYSREGS attr takes it. */
 #define GIC_SYSREG(op0, op1, crn, crm, op2) \
 	((uint32_t)(op0) << KVM_REG_ARM64_SYSREG_OP0_SHIFT | (uint32_t)(op1) << KVM_REG_ARM64_SYSREG_OP1_SHIFT | \

@@ -4,7 +4,7 @@
  *
  * Locking rule: g->lock guards all of struct gicv2_model. Every public entry
  * point takes it for its whole duration. The line callback is called with it
- * held, from update_lines(), and only when a CPU's computed IRQ line level
+ * held, from gicv2_update_lines(), and only when a CPU's computed IRQ line level
  * differs from the level last reported for that CPU; the callback must not
  * call back into the model (it would deadlock).
  *
@@ -50,19 +50,13 @@
  *  - GICC_EOIR/GICC_DIR with an INTID >= nr_irqs are ignored entirely.
  */
 #include "irqchip/gicv2_model.h"
+#include "irqchip/gicv2_model_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "core/log.h"
 
-#define PRIO_MASK 0xf8u		/* 5 implemented priority bits */
-#define BPR_MIN 2u
-#define IDLE_PRIORITY 0x100u	/* lower than any real priority; RPR shows 0xFF */
-#define CTLR_ENABLE (1u << 0)
-#define CTLR_EOIMODE_NS (1u << 9)
-#define GICD_IIDR_VALUE 0x5600043bu
-#define GICC_IIDR_VALUE 0x0562043bu
 
 /* --- per-interrupt helpers (lock held) ---------------------------------------------- */
 
@@ -71,12 +65,12 @@ static struct gicv2_cpu_state *cpu_st(struct gicv2_model *g, unsigned int cpu)
 	return &g->st.cpu[cpu];
 }
 
-static uint32_t cpu_mask(const struct gicv2_model *g)
+uint32_t gicv2_cpu_mask(const struct gicv2_model *g)
 {
 	return (1u << g->nr_cpus) - 1u;
 }
 
-static unsigned int nr_words(const struct gicv2_model *g)
+unsigned int gicv2_nr_words(const struct gicv2_model *g)
 {
 	return g->nr_irqs / 32u;
 }
@@ -118,7 +112,7 @@ enum irq_bits { BITS_ENABLED, BITS_ACTIVE };
 /* The enable or active word for INTIDs 32n..32n+31 as CPU cpu sees it; NULL past nr_irqs. */
 static uint32_t *bits_word(struct gicv2_model *g, unsigned int cpu, enum irq_bits which, unsigned int n)
 {
-	if (n >= nr_words(g))
+	if (n >= gicv2_nr_words(g))
 		return NULL;
 	if (n == 0)
 		return which == BITS_ENABLED ? &cpu_st(g, cpu)->enabled : &cpu_st(g, cpu)->active;
@@ -145,7 +139,7 @@ static struct candidate best_pending(struct gicv2_model *g, unsigned int cpu)
 
 	if (!(g->st.ctlr & CTLR_ENABLE))
 		return best;
-	for (unsigned int w = 0; w < nr_words(g); w++) {
+	for (unsigned int w = 0; w < gicv2_nr_words(g); w++) {
 		const uint32_t *en = bits_word(g, cpu, BITS_ENABLED, w);
 		const uint32_t *act = bits_word(g, cpu, BITS_ACTIVE, w);
 		uint32_t cand = pending_word(g, cpu, w) & *en & ~*act;
@@ -176,7 +170,7 @@ static bool can_signal(struct gicv2_model *g, unsigned int cpu, const struct can
 	       group_priority(s->bpr, c->prio) < running_priority(s);
 }
 
-static void update_lines(struct gicv2_model *g)
+void gicv2_update_lines(struct gicv2_model *g)
 {
 	for (unsigned int cpu = 0; cpu < g->nr_cpus; cpu++) {
 		struct candidate c = best_pending(g, cpu);
@@ -220,7 +214,7 @@ static uint32_t rd_typer(struct gicv2_model *g, unsigned int cpu, uint32_t rel, 
 {
 	(void)cpu, (void)rel, (void)len;
 	/* ITLinesNumber [4:0], CPUNumber [7:5]; SecurityExtn (10) and LSPI are 0. */
-	return (nr_words(g) - 1u) | (g->nr_cpus - 1u) << 5;
+	return (gicv2_nr_words(g) - 1u) | (g->nr_cpus - 1u) << 5;
 }
 
 static uint32_t rd_dist_iidr(struct gicv2_model *g, unsigned int cpu, uint32_t rel, unsigned int len)
@@ -255,13 +249,13 @@ static void wr_clear_enable(struct gicv2_model *g, unsigned int cpu, uint32_t re
 static uint32_t rd_pending(struct gicv2_model *g, unsigned int cpu, uint32_t rel, unsigned int len)
 {
 	(void)len;
-	return rel / 4 < nr_words(g) ? pending_word(g, cpu, rel / 4) : 0;
+	return rel / 4 < gicv2_nr_words(g) ? pending_word(g, cpu, rel / 4) : 0;
 }
 
 /* The pending latches; SGI bits are not writable here (see GICD_[SC]PENDSGIR). */
 static uint32_t *latch_word(struct gicv2_model *g, unsigned int cpu, unsigned int n, uint32_t *v)
 {
-	if (n >= nr_words(g))
+	if (n >= gicv2_nr_words(g))
 		return NULL;
 	if (n == 0) {
 		*v &= 0xffff0000u;
@@ -353,7 +347,7 @@ static void wr_targets(struct gicv2_model *g, unsigned int cpu, uint32_t rel, ui
 	for (unsigned int i = 0; i < len; i++) {
 		unsigned int id = rel + i;
 		if (id >= 32 && id < g->nr_irqs)
-			g->st.targets[id] = (uint8_t)((v >> (8 * i)) & cpu_mask(g));
+			g->st.targets[id] = (uint8_t)((v >> (8 * i)) & gicv2_cpu_mask(g));
 	}
 }
 
@@ -402,7 +396,7 @@ static void wr_sgir(struct gicv2_model *g, unsigned int cpu, uint32_t rel, uint3
 	case 2: targets = 1u << cpu; break;		/* self only */
 	default: return;				/* reserved */
 	}
-	targets &= cpu_mask(g);
+	targets &= gicv2_cpu_mask(g);
 	for (unsigned int t = 0; t < g->nr_cpus; t++)
 		if (targets & (1u << t))
 			cpu_st(g, t)->sgi_pending[sgi] |= (uint8_t)(1u << cpu);
@@ -421,7 +415,7 @@ static void wr_set_sgi_pending(struct gicv2_model *g, unsigned int cpu, uint32_t
 			       unsigned int len)
 {
 	for (unsigned int i = 0; i < len; i++)
-		cpu_st(g, cpu)->sgi_pending[rel + i] |= (uint8_t)((v >> (8 * i)) & cpu_mask(g));
+		cpu_st(g, cpu)->sgi_pending[rel + i] |= (uint8_t)((v >> (8 * i)) & gicv2_cpu_mask(g));
 }
 
 static void wr_clear_sgi_pending(struct gicv2_model *g, unsigned int cpu, uint32_t rel, uint32_t v,
@@ -643,7 +637,7 @@ static void mmio_read(struct gicv2_model *g, const struct gic_reg *tab, size_t n
 		uint32_t v = r->read ? r->read(g, cpu, (uint32_t)(off - r->off), len) : 0;
 		for (unsigned int i = 0; i < len; i++)
 			data[i] = (uint8_t)(v >> (8 * i));
-		update_lines(g);
+		gicv2_update_lines(g);
 	} else {
 		pr_debug("gicv2: %s: ignored %u-byte read at 0x%llx from cpu %u", what, len,
 			 (unsigned long long)off, cpu);
@@ -661,7 +655,7 @@ static void mmio_write(struct gicv2_model *g, const struct gic_reg *tab, size_t 
 		for (unsigned int i = 0; i < len; i++)
 			v |= (uint32_t)data[i] << (8 * i);
 		r->write(g, cpu, (uint32_t)(off - r->off), v, len);
-		update_lines(g);
+		gicv2_update_lines(g);
 	} else {
 		pr_debug("gicv2: %s: ignored %u-byte write at 0x%llx from cpu %u", what, len,
 			 (unsigned long long)off, cpu);
@@ -672,7 +666,7 @@ static void mmio_write(struct gicv2_model *g, const struct gic_reg *tab, size_t 
 /* --- entry points ----------------------------------------------------------------- */
 
 /* A CPU's banked state at reset: gicv2_model_init's, and what a CPU that does not exist keeps. */
-static void reset_cpu(struct gicv2_cpu_state *c)
+void gicv2_reset_cpu(struct gicv2_cpu_state *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->edge = 0xffffu;	/* SGIs */
@@ -694,7 +688,7 @@ void gicv2_model_init(struct gicv2_model *g, unsigned int nr_cpus, unsigned int 
 	g->line_fn = fn;
 	g->opaque = opaque;
 	for (unsigned int i = 0; i < GICV2_MAX_CPUS; i++)
-		reset_cpu(&g->st.cpu[i]);
+		gicv2_reset_cpu(&g->st.cpu[i]);
 }
 
 void gicv2_model_destroy(struct gicv2_model *g)
@@ -741,7 +735,7 @@ void gicv2_set_ppi_level(struct gicv2_model *g, unsigned int cpu, unsigned int i
 	if (cpu < g->nr_cpus && intid >= 16 && intid < 32) {
 		struct gicv2_cpu_state *s = cpu_st(g, cpu);
 		set_line(&s->line, &s->pending, s->edge, 1u << intid, level);
-		update_lines(g);
+		gicv2_update_lines(g);
 	} else {
 		pr_debug("gicv2: ignored PPI %u level on cpu %u", intid, cpu);
 	}
@@ -754,109 +748,9 @@ void gicv2_set_spi_level(struct gicv2_model *g, unsigned int spi, bool level)
 	if (spi < g->nr_irqs - 32u) {
 		unsigned int id = spi + 32u, w = id / 32;
 		set_line(&g->st.line[w], &g->st.pending[w], g->st.edge[w], 1u << (id % 32), level);
-		update_lines(g);
+		gicv2_update_lines(g);
 	} else {
 		pr_debug("gicv2: ignored level of SPI %u", spi);
 	}
 	pthread_mutex_unlock(&g->lock);
-}
-
-/* --- snapshots --------------------------------------------------------------------- */
-
-void gicv2_model_get_state(struct gicv2_model *g, struct gicv2_state *out)
-{
-	pthread_mutex_lock(&g->lock);
-	*out = g->st;
-	pthread_mutex_unlock(&g->lock);
-}
-
-/* Masks bits into what this GIC can hold, remembering the first field that had more. */
-struct sanitiser {
-	const struct gicv2_model *g;
-	const char *first_bad;
-};
-
-static uint32_t keep(struct sanitiser *s, const char *field, uint32_t v, uint32_t mask)
-{
-	if ((v & ~mask) && !s->first_bad)
-		s->first_bad = field;
-	return v & mask;
-}
-
-static void sanitise_cpu(struct sanitiser *s, struct gicv2_cpu_state *c)
-{
-	uint32_t sources = cpu_mask(s->g);
-
-	/* INTIDs 0-31 always exist: every enable and active bit is real. */
-	c->pending = keep(s, "cpu pending (SGI bits live in sgi_pending)", c->pending, 0xffff0000u);
-	c->line = keep(s, "cpu line (only PPIs have input lines)", c->line, 0xffff0000u);
-	if ((c->edge & 0xffffu) != 0xffffu && !s->first_bad)
-		s->first_bad = "cpu edge (SGIs are always edge-triggered)";
-	c->edge |= 0xffffu;
-	for (unsigned int i = 0; i < 32; i++)
-		c->priority[i] = (uint8_t)keep(s, "cpu priority", c->priority[i], PRIO_MASK);
-	for (unsigned int i = 0; i < 16; i++)
-		c->sgi_pending[i] = (uint8_t)keep(s, "sgi_pending (source CPU)", c->sgi_pending[i], sources);
-	c->ctlr = keep(s, "GICC_CTLR", c->ctlr, CTLR_ENABLE | CTLR_EOIMODE_NS);
-	c->pmr = keep(s, "GICC_PMR", c->pmr, PRIO_MASK);
-	c->bpr = keep(s, "GICC_BPR", c->bpr, 7u);
-	if (c->bpr < BPR_MIN) {
-		if (!s->first_bad)
-			s->first_bad = "GICC_BPR (below the minimum binary point)";
-		c->bpr = BPR_MIN;
-	}
-	/* APR0: 32 group priorities (5 priority bits), one bit each: all bits are valid. */
-}
-
-static void sanitise(struct sanitiser *s, struct gicv2_state *st)
-{
-	const struct gicv2_model *g = s->g;
-	uint32_t targets = cpu_mask(g);
-
-	st->ctlr = keep(s, "GICD_CTLR", st->ctlr, CTLR_ENABLE);
-	/* Word 0 (INTIDs 0-31) is banked in cpu[]; words past nr_irqs do not exist. */
-	for (unsigned int w = 0; w < GICV2_IRQ_WORDS; w++) {
-		uint32_t m = w >= 1 && w < nr_words(g) ? 0xffffffffu : 0;
-		st->enabled[w] = keep(s, "enabled (no such INTID)", st->enabled[w], m);
-		st->pending[w] = keep(s, "pending (no such INTID)", st->pending[w], m);
-		st->active[w] = keep(s, "active (no such INTID)", st->active[w], m);
-		st->line[w] = keep(s, "line (no such INTID)", st->line[w], m);
-		st->edge[w] = keep(s, "edge (no such INTID)", st->edge[w], m);
-	}
-	for (unsigned int id = 0; id < GICV2_IRQ_WORDS * 32; id++) {
-		bool spi = id >= 32 && id < g->nr_irqs;
-		st->priority[id] = (uint8_t)keep(s, "priority", st->priority[id], spi ? PRIO_MASK : 0);
-		st->targets[id] = (uint8_t)keep(s, "GICD_ITARGETSR (no such CPU)", st->targets[id], spi ? targets : 0);
-	}
-	for (unsigned int cpu = 0; cpu < GICV2_MAX_CPUS; cpu++) {
-		struct gicv2_cpu_state blank;
-		reset_cpu(&blank);
-		if (cpu < g->nr_cpus) {
-			sanitise_cpu(s, &st->cpu[cpu]);
-		} else if (memcmp(&st->cpu[cpu], &blank, sizeof(blank))) {
-			if (!s->first_bad)
-				s->first_bad = "cpu (state for a CPU this GIC does not have)";
-			st->cpu[cpu] = blank;
-		}
-	}
-}
-
-int gicv2_model_set_state(struct gicv2_model *g, const struct gicv2_state *in)
-{
-	struct sanitiser s = { .g = g, .first_bad = NULL };
-	struct gicv2_state st = *in;
-
-	/* A model gicv2_model_init did not set up (or a corrupted one): nothing to size the state by. */
-	if (g->nr_cpus < 1 || g->nr_cpus > GICV2_MAX_CPUS || g->nr_irqs < 32 || g->nr_irqs > GICV2_MAX_IRQS ||
-	    g->nr_irqs % 32)
-		return -EINVAL;
-	sanitise(&s, &st);
-	if (s.first_bad)
-		pr_warn("gicv2: loaded state had bits this GIC cannot hold (first in %s): dropped", s.first_bad);
-	pthread_mutex_lock(&g->lock);
-	g->st = st;
-	/* Whatever is pending and enabled now reaches its CPU, exactly once per change. */
-	update_lines(g);
-	pthread_mutex_unlock(&g->lock);
-	return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "irqchip/gic_its.h"
 
 const char *irqchip_type_name(enum irqchip_type type)
 {
@@ -15,24 +16,30 @@ const char *irqchip_type_name(enum irqchip_type type)
 	case IRQCHIP_GICV3_KVM: return "in-kernel GICv3";
 	case IRQCHIP_GICV2_LEGACY: return "in-kernel GICv2 (legacy KVM_CREATE_IRQCHIP)";
 	case IRQCHIP_GICV2_USER: return "userspace GICv2";
+	case IRQCHIP_GICV3_ITS_KVM: return "in-kernel GICv3 with ITS";
 	}
 	return "?";
 }
 
-void irqchip_layout(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus, uint64_t dist_base)
+void irqchip_layout(struct irqchip *ic, enum irqchip_type type, const struct irqchip_params *p)
 {
+	uint64_t dist_base = p->dist_base;
+
 	memset(ic, 0, sizeof(*ic));
 	ic->type = type;
-	ic->nr_cpus = nr_cpus;
+	ic->nr_cpus = p->nr_cpus;
 	ic->vm_fd = -1;
 	ic->dev_fd = -1;
+	ic->its_fd = -1;
 	ic->dist_base = dist_base;
-	if (type == IRQCHIP_GICV3_KVM) {
+	if (irqchip_is_gicv3(type)) {
 		ic->ops = &gic_kvm_v3_ops;
 		ic->dist_size = GICV3_DIST_SIZE;
 		/* Redistributors sit right below the distributor, one 128 KiB pair per vCPU. */
-		ic->cpu_size = GICV3_REDIST_STRIDE * nr_cpus;
+		ic->cpu_size = GICV3_REDIST_STRIDE * p->nr_cpus;
 		ic->cpu_base = ic->dist_base - ic->cpu_size;
+		if (irqchip_has_its(type))
+			ic->its_base = p->its_base;
 		return;
 	}
 	/* The three GICv2 backends: same addresses, same device tree node. */
@@ -51,6 +58,7 @@ int irqchip_type_for_request(enum irqchip_request req, enum irqchip_type *type)
 	case IRQCHIP_REQ_GICV2_KERNEL: *type = IRQCHIP_GICV2_KVM; return 0;
 	case IRQCHIP_REQ_GICV2_LEGACY: *type = IRQCHIP_GICV2_LEGACY; return 0;
 	case IRQCHIP_REQ_GICV3: *type = IRQCHIP_GICV3_KVM; return 0;
+	case IRQCHIP_REQ_GICV3_ITS: *type = IRQCHIP_GICV3_ITS_KVM; return 0;
 	case IRQCHIP_REQ_USER: *type = IRQCHIP_GICV2_USER; return 0;
 	case IRQCHIP_REQ_AUTO: break;
 	}
@@ -81,7 +89,7 @@ static int create_backend(struct irqchip *ic, enum irqchip_type type, const stru
 		       GICV2_MAX_CPUS, nr_cpus);
 		return -EINVAL;
 	}
-	irqchip_layout(ic, type, nr_cpus, p->dist_base);
+	irqchip_layout(ic, type, p);
 	ic->vm_fd = p->vm_fd;
 	ic->bus = p->bus;
 	ic->quiet = quiet;
@@ -159,6 +167,16 @@ int irqchip_create(struct irqchip *ic, enum irqchip_request req, const struct ir
 			return -ENODEV;
 		}
 		return create_backend(ic, IRQCHIP_GICV3_KVM, p, false);
+	case IRQCHIP_REQ_GICV3_ITS:
+		if (!kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3)) {
+			pr_err("this host's KVM cannot provide an in-kernel GICv3, so no ITS either: use --irqchip gicv2, user or auto");
+			return -ENODEV;
+		}
+		if (!kvm_vgic_available(vm_fd, KVM_DEV_TYPE_ARM_VGIC_ITS)) {
+			pr_err("this host's KVM cannot provide an in-kernel GICv3 ITS: use --irqchip gicv3 (no ITS)");
+			return -ENODEV;
+		}
+		return create_backend(ic, IRQCHIP_GICV3_ITS_KVM, p, false);
 	case IRQCHIP_REQ_USER:
 		return create_backend(ic, IRQCHIP_GICV2_USER, p, false);
 	}
@@ -196,9 +214,21 @@ void irqchip_destroy(struct irqchip *ic)
 {
 	if (ic->ops && ic->ops->destroy)
 		ic->ops->destroy(ic);
+	if (ic->its_fd >= 0)
+		close(ic->its_fd);
+	ic->its_fd = -1;
 	if (ic->dev_fd >= 0)
 		close(ic->dev_fd);
 	ic->dev_fd = -1;
+}
+
+int irqchip_signal_msi(struct irqchip *ic, uint32_t devid, uint32_t event_id)
+{
+	if (!irqchip_has_its(ic->type) || ic->its_fd < 0) {
+		pr_err("an MSI needs an ITS: this VM has the %s (use --irqchip gicv3-its)", irqchip_type_name(ic->type));
+		return -ENODEV;
+	}
+	return gic_its_signal_msi(ic, devid, event_id);
 }
 
 int irqchip_save(struct irqchip *ic, struct snap_buf *b)

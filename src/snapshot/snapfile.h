@@ -25,13 +25,7 @@
 #include "core/state.h"
 
 #define SNAP_MAGIC "ARMVMMSN"		/* 8 bytes, no NUL */
-/*
- * Version 2 adds the board's network configuration section (NETC); a file
- * without network devices is otherwise as version 1 wrote it, and version 1
- * files are still read.
- */
-#define SNAP_VERSION 2u
-#define SNAP_VERSION_OLDEST 1u
+#define SNAP_VERSION 1u
 #define SNAP_HEADER_SIZE 64u
 #define SNAP_SECTION_HEADER_SIZE 24u
 #define SNAP_STATE_FILE "state"

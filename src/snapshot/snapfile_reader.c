@@ -96,13 +96,12 @@ static int parse_header(const char *pfx, const uint8_t *buf, size_t len, struct 
 		return bad(pfx, "snapshot state file is truncated (%zu bytes, shorter than its header)", len);
 	/* Version before CRC: another version's header may keep its CRC elsewhere. */
 	h->version = le32_get(buf + SNAP_HDR_VERSION);
-	if (h->version < SNAP_VERSION_OLDEST || h->version > SNAP_VERSION)
+	if (h->version != SNAP_VERSION)
 		return bad(pfx, "snapshot format version %" PRIu32
-			   " is not supported (this armvmm reads versions %u to %u)", h->version, SNAP_VERSION_OLDEST,
-			   SNAP_VERSION);
+			   " is not supported (this armvmm reads version %u)", h->version, SNAP_VERSION);
 	if (le32_get(buf + SNAP_HDR_HEADER_SIZE) != SNAP_HEADER_SIZE)
-		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version %" PRIu32 " has %u)",
-			   le32_get(buf + SNAP_HDR_HEADER_SIZE), h->version, SNAP_HEADER_SIZE);
+		return bad(pfx, "snapshot header size %" PRIu32 " is wrong (version 1 has %u)",
+			   le32_get(buf + SNAP_HDR_HEADER_SIZE), SNAP_HEADER_SIZE);
 	if (le32_get(buf + SNAP_HDR_CRC) != snap_crc32(buf, SNAP_HDR_CRC))
 		return bad(pfx, "snapshot header fails its checksum");
 	if (le32_get(buf + SNAP_HDR_FLAGS) != 0)

@@ -36,6 +36,7 @@
 #include "board/board.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "devices/pmu.h"
 #include "irqchip/irqchip.h"
 #include "snapshot/snapfile.h"
 #include "snapshot/vcpu_state.h"
@@ -264,6 +265,9 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	/* The network devices' configuration, when the VM had any. */
 	if (ret == 0 && snap_reader_find(&r, BOARD_SEC_NETCONF, 0, &c) == 0)
 		ret = board_netconf_load(&c, restored);
+	/* CONF keeps version 1's layout: the PMU's own section says the vCPUs had one. */
+	if (ret == 0)
+		restored->pmu = snap_reader_find(&r, PMU_SNAP_TAG, 0, &c) == 0;
 	if (ret < 0)
 		goto out;
 	b->cfg = restored;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The nested KVM test bench, shared by the system tests, the benchmarks and the demo.
 #
-#   nested.sh --build DIR --gic 2|3 --payload SCRIPT [--tap] [--timeout SECONDS] [--add FILE]...
+#   nested.sh --build DIR --gic 2|3 --payload SCRIPT [--tap] [--icount] [--timeout SECONDS] [--add FILE]...
 #
 # Real arm64 KVM is reached by nesting: qemu-system-aarch64 (virt, virtualization=on,
 # -cpu max) boots Debian's arm64 cloud kernel at EL2 with an initramfs holding busybox,
@@ -17,16 +17,20 @@
 # GUEST_INITRD (busybox initramfs, guest-init.sh), GUEST_MODS_INITRD (modules
 # initramfs), GUEST_ROOTFS (the ext4 root image: copy it before writing to it),
 # ARMVMM_LIB (lib.sh), GIC_GUESTS (gic-guests.sh: the GIC guest tests), SNAPSHOT_TESTS
-# (snapshot-tests.sh), SNAP_EDIT (its header editor), EXAMPLES (examples/*.script), DATA
-# (tests/data: stored snapshots), NETTOOL (the network test tool, also /bin/nettool in the
-# root image), NET_TESTS (net-tests.sh), HOST_MODULES (the nested host kernel's tun,
-# vhost-net and vhost-vsock modules, for load_host_modules in lib.sh), TMPDIR (a tmpfs in
-# the nested host). --add FILE: FILE is copied to /armvmm/ too (a peer VMM for benchmarks).
+# (snapshot-tests.sh), PARITY_TESTS (parity-tests.sh: kvmtool parity), SNAP_EDIT (its header
+# editor), EXAMPLES (examples/*.script), DATA (tests/data: stored snapshots), NETTOOL (the
+# network test tool, also /bin/nettool in the root image), NET_TESTS (net-tests.sh),
+# HOST_MODULES (the nested host kernel's tun, vhost-net and vhost-vsock modules, for
+# load_host_modules in lib.sh), TMPDIR (a tmpfs in the nested host). --add FILE: FILE is
+# copied to /armvmm/ too (a peer VMM for benchmarks).
 #
 # The guest modules initramfs also loads virtio_net (with failover, net_failover) and the
 # virtio vsock transport.
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
+#
+# --icount: QEMU counts instructions exactly (-icount shift=0: one TCG thread, virtual time
+# from the instruction count), which its PMU needs for the INST_RETIRED event; slower.
 #
 # --tap: SCRIPT prints "ARMVMM-TAP: <TAP line>"; those lines become this script's
 # stdout (TAP for meson) and the full console log goes to DIR/nested/gicN.log.
@@ -35,7 +39,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build="" gic=3 payload="" tap=false quiet=false timeout=1500 extra=""
+build="" gic=3 payload="" tap=false quiet=false timeout=1500 icount=false extra=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--add) extra="$extra $2"; shift 2 ;;
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--gic) gic=$2; shift 2 ;;
 	--payload) payload=$2; shift 2 ;;
 	--tap) tap=true; shift ;;
+	--icount) icount=true; shift ;;
 	--quiet) quiet=true; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	*) echo "nested.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -60,6 +65,9 @@ build=$(cd "$build" && pwd)
 
 cache=${ARMVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/armvmm}
 work="$build/nested/gic$gic"
+if $icount; then
+	work="$work-icount"
+fi
 mkdir -p "$cache" "$work"
 
 # --- Debian's arm64 kernel and busybox, downloaded once and cached ---------------------
@@ -189,6 +197,7 @@ make_l1_initrd() {
 	cp "$here/lib.sh" "$root/armvmm/lib.sh"
 	cp "$here/gic-guests.sh" "$root/armvmm/gic-guests.sh"
 	cp "$here/snapshot-tests.sh" "$root/armvmm/snapshot-tests.sh"
+	cp "$here/parity-tests.sh" "$root/armvmm/parity-tests.sh"
 	mkdir -p "$root/armvmm/examples" "$root/armvmm/data"
 	cp "$here"/../../examples/*.script "$root/armvmm/examples/"
 	cp -r "$here"/../data/snapshot-v1-* "$root/armvmm/data/"
@@ -222,6 +231,7 @@ export PATH=/bin:/armvmm
 export ARMVMM=/armvmm/armvmm GUESTS=/armvmm/guests KERNEL=/armvmm/Image
 export GUEST_INITRD=/armvmm/guest-initrd.cpio.gz ARMVMM_LIB=/armvmm/lib.sh TMPDIR=/tmp
 export GIC_GUESTS=/armvmm/gic-guests.sh SNAPSHOT_TESTS=/armvmm/snapshot-tests.sh SNAP_EDIT=/armvmm/snap-edit
+export PARITY_TESTS=/armvmm/parity-tests.sh
 export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 export NETTOOL=/armvmm/nettool NET_TESTS=/armvmm/net-tests.sh HOST_MODULES=/armvmm/host/lib/modules
@@ -248,6 +258,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export ARMVMM="$build/armvmm" GUESTS="$build/tests/guests" KERNEL="$kernel"
 	export GUEST_INITRD="$work/guest-root.cpio.gz" ARMVMM_LIB="$here/lib.sh" GIC_GUESTS="$here/gic-guests.sh"
 	export SNAPSHOT_TESTS="$here/snapshot-tests.sh" SNAP_EDIT="$build/tests/system/snap-edit"
+	export PARITY_TESTS="$here/parity-tests.sh"
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
 	export NETTOOL="$build/tests/system/nettool" NET_TESTS="$here/net-tests.sh" HOST_MODULES=""
@@ -271,6 +282,9 @@ make_l1_initrd
 qemu=(qemu-system-aarch64 -machine "virt,virtualization=on,gic-version=$gic" -cpu max -smp 2 -m 2048
 	-nographic -no-reboot -nic none -kernel "$kernel" -initrd "$work/l1.cpio"
 	-append "console=ttyAMA0 quiet loglevel=1 panic=-1 rdinit=/init")
+if $icount; then
+	qemu+=(-icount shift=0)
+fi
 log="$work/console.log"
 set +e
 if $tap || $quiet; then

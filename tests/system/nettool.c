@@ -165,6 +165,15 @@ static int parse_addr(const char *arg, unsigned int port, struct sockaddr_storag
 	return -1;
 }
 
+/* No transfer waits forever: a peer that went away fails the transfer after 60 s of silence. */
+static void io_timeouts(int fd)
+{
+	struct timeval tv = { 60, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 static int tcp_connect(const char *addr, unsigned int port)
 {
 	struct sockaddr_storage ss;
@@ -176,8 +185,10 @@ static int tcp_connect(const char *addr, unsigned int port)
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	/* The server may still be starting: try for 20 s. */
 	for (int i = 0; fd >= 0 && i < 100; i++) {
-		if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+		if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+			io_timeouts(fd);
 			return fd;
+		}
 		if (errno != ECONNREFUSED && errno != ENETUNREACH && errno != EHOSTUNREACH && errno != EADDRNOTAVAIL)
 			break;
 		usleep(200000);
@@ -293,6 +304,7 @@ static void serve_tcp(unsigned int port)
 		int c = accept(l, NULL, NULL);
 		if (c < 0)
 			continue;
+		io_timeouts(c);
 		serve_tcp_client(c);
 		close(c);
 	}

@@ -230,4 +230,8 @@ check_error "console-unknown-type" "parallel" -- run -k "$G/hello.bin" --console
 . "$SNAPSHOT_TESTS"
 snapshot_tests
 
+# --- kvmtool parity: the help form, a harness's invocation, the GICv3 ITS, the PMU ----------
+. "$PARITY_TESTS"
+parity_tests
+
 finish

@@ -16,28 +16,36 @@
 #include "board/fdt.h"
 #include "irqchip/irqchip.h"
 #include "board/loader.h"
+#include "board/config.h"
 #include "board/layout.h"
 #include "core/eventloop.h"
 #include "core/memory.h"
 #include "core/mmio.h"
 #include "core/vm.h"
 #include "devices/device.h"
+#include "devices/pl031.h"
+#include "devices/pmu.h"
 #include "devices/uart_8250.h"
 
 static uint8_t blob[DTB_MAX_SIZE];
 
-/* The board's console UART, the one device these trees carry: created as the board creates it. */
+static bool with_pmu;	/* build() adds the PMU (--pmu) to the device list */
+
+/* The board's console UART (and with_pmu the PMU), created as the board creates them. */
 static struct device_list *board_uart(struct irqchip *ic)
 {
 	static struct device_list devs;
 	static struct mmio_bus bus;
 	static struct eventloop loop;
+	static struct vm vm;
 	struct device_ctx ctx = { .bus = &bus, .loop = &loop, .irqchip = ic, .vm_fd = -1, .devices = &devs };
 
 	device_list_destroy(&devs);
 	memset(&bus, 0, sizeof(bus));
 	memset(&loop, 0, sizeof(loop));
 	assert_int_equal(uart_8250_create(&ctx, BOARD_UART_BASE, BOARD_UART_SPI, -1, STDOUT_FILENO), 0);
+	if (with_pmu)
+		assert_int_equal(pmu_create(&ctx, &vm), 0);
 	return &devs;
 }
 
@@ -46,8 +54,10 @@ static int build(enum irqchip_type type, unsigned int ncpu, uint64_t ram, uint64
 {
 	static struct irqchip ic;
 	static uint64_t mpidrs[600];
+	struct irqchip_params ip = { .vm_fd = -1, .nr_cpus = ncpu, .dist_base = BOARD_GIC_DIST_BASE,
+				     .its_base = BOARD_GIC_ITS_BASE(ncpu) };
 
-	irqchip_layout(&ic, type, ncpu, BOARD_GIC_DIST_BASE);
+	irqchip_layout(&ic, type, &ip);
 	for (unsigned int i = 0; i < ncpu; i++)
 		mpidrs[i] = vcpu_default_mpidr(i);
 	struct fdt_params p = {
@@ -177,6 +187,46 @@ static void test_gic_nodes(void **state)
 	assert_int_equal(be64_at(reg, 2) + be64_at(reg, 3), 0x3fff0000);
 	t = prop("/timer", "interrupts", &len);
 	assert_int_equal(be32_at(t, 2), 4); /* no CPU mask on GICv3 */
+	/* Without an ITS the GIC node has no children and no address space of its own. */
+	assert_int_equal(be32_at(prop("/intc@3fff0000", "#address-cells", &len), 0), 0);
+	assert_true(fdt_first_subnode(blob, fdt_path_offset(blob, "/intc@3fff0000")) < 0);
+}
+
+/* --irqchip gicv3-its: an msi-controller node inside the GIC's, its frame right below the redistributors. */
+static void test_its_node(void **state)
+{
+	(void)state;
+	int len;
+
+	for (unsigned int ncpu = 1; ncpu <= 512; ncpu *= 8) {
+		build(IRQCHIP_GICV3_ITS_KVM, ncpu, 64ull << 20, 0, "");
+		const void *reg = prop("/intc@3fff0000", "reg", &len);
+		uint64_t redist_base = be64_at(reg, 2);
+		assert_int_equal(be32_at(prop("/intc@3fff0000", "#address-cells", &len), 0), 2);
+		assert_int_equal(be32_at(prop("/intc@3fff0000", "#size-cells", &len), 0), 2);
+		prop("/intc@3fff0000", "ranges", &len);
+		assert_int_equal(len, 0);
+
+		char path[64];
+		uint64_t its = BOARD_GIC_ITS_BASE(ncpu);
+		snprintf(path, sizeof(path), "/intc@3fff0000/msi-controller@%llx", (unsigned long long)its);
+		assert_string_equal(prop(path, "compatible", &len), "arm,gic-v3-its");
+		prop(path, "msi-controller", &len);
+		assert_int_equal(be32_at(prop(path, "#msi-cells", &len), 0), 1);
+		reg = prop(path, "reg", &len);
+		assert_int_equal(len, 16);
+		assert_int_equal(be64_at(reg, 0), its);
+		assert_int_equal(be64_at(reg, 1), 0x20000);
+		/* 64 KiB aligned, ending where the redistributors begin, above the virtio window. */
+		assert_int_equal(its % 0x10000, 0);
+		assert_int_equal(its + 0x20000, redist_base);
+		assert_true(its >= BOARD_VIRTIO_WINDOW + 0x3000000);
+		assert_int_equal(fdt_get_phandle(blob, fdt_path_offset(blob, path)), GIC_ITS_PHANDLE);
+	}
+	/* Phandles are unique in a tree that has the RTC's clock too. */
+	assert_true(GIC_ITS_PHANDLE != GIC_PHANDLE && GIC_ITS_PHANDLE != PHANDLE_APB_PCLK);
+	/* The largest vCPU count --cpus accepts still leaves room above the virtio window. */
+	assert_true(BOARD_GIC_ITS_BASE(VM_MAX_CPUS_OPTION) >= BOARD_VIRTIO_WINDOW + 0x3000000);
 }
 
 /* Decompile with dtc; returns its exit status, with everything it printed in out. */
@@ -197,12 +247,13 @@ static int run_dtc(const char *path, char *out, size_t outlen)
 static void test_dtc_accepts_without_warnings(void **state)
 {
 	(void)state;
-	const enum irqchip_type types[] = { IRQCHIP_GICV2_KVM, IRQCHIP_GICV3_KVM };
+	const enum irqchip_type types[] = { IRQCHIP_GICV2_KVM, IRQCHIP_GICV3_KVM, IRQCHIP_GICV3_ITS_KVM };
 	char out[4096];
 
 	if (system("command -v dtc >/dev/null 2>&1") != 0)
 		skip();
-	for (int t = 0; t < 2; t++) {
+	with_pmu = true;	/* the PMU's node is checked too */
+	for (int t = 0; t < 3; t++) {
 		for (unsigned int ncpu = 1; ncpu <= 8; ncpu += 7) {
 			char path[] = "/tmp/armvmm-dtb-XXXXXX";
 			int len = build(types[t], ncpu, 256ull << 20, 1 << 20, "console=ttyS0");
@@ -218,6 +269,39 @@ static void test_dtc_accepts_without_warnings(void **state)
 			assert_string_equal(out, "");
 		}
 	}
+	with_pmu = false;
+}
+
+/* --pmu: arm,armv8-pmuv3 with PPI 7, level-high, GICv2's CPU mask; no node without it. */
+static void test_pmu_node(void **state)
+{
+	(void)state;
+	int len;
+
+	build(IRQCHIP_GICV3_KVM, 2, 64ull << 20, 0, "");
+	assert_true(fdt_path_offset(blob, "/pmu") < 0);
+	with_pmu = true;
+	build(IRQCHIP_GICV3_KVM, 2, 64ull << 20, 0, "");
+	assert_string_equal(prop("/pmu", "compatible", &len), "arm,armv8-pmuv3");
+	const void *irq = prop("/pmu", "interrupts", &len);
+	assert_int_equal(len, 12);
+	assert_int_equal(be32_at(irq, 0), 1);	/* PPI */
+	assert_int_equal(be32_at(irq, 1), 7);	/* INTID 23 */
+	assert_int_equal(be32_at(irq, 2), 4);	/* level-high */
+	build(IRQCHIP_GICV2_USER, 3, 64ull << 20, 0, "");
+	irq = prop("/pmu", "interrupts", &len);
+	assert_int_equal(be32_at(irq, 2), 0x704);	/* the CPU mask of 3 CPUs */
+	with_pmu = false;
+}
+
+/* A host whose KVM has no PMU for guests: one error line, -ENODEV, the vCPUs get no PMU feature. */
+static void test_pmu_host_without_pmu(void **state)
+{
+	(void)state;
+	struct vm vm = { .vm_fd = -1 };
+
+	assert_int_equal(pmu_setup_vcpus(&vm), -ENODEV);
+	assert_int_equal(vm.vcpu_features, 0);
 }
 
 static void test_bootargs(void **state)
@@ -232,6 +316,16 @@ static void test_bootargs(void **state)
 	s = fdt_make_bootargs("console=hvc0 quiet", "console=ttyS0 earlycon");
 	assert_string_equal(s, "console=hvc0 quiet");
 	free(s);
+	/* --nodefaults: byte for byte what was given, spaces and all; nothing given is empty. */
+	s = fdt_make_bootargs("ipi", NULL);
+	assert_string_equal(s, "ipi");
+	free(s);
+	s = fdt_make_bootargs("  two  spaces ", NULL);
+	assert_string_equal(s, "  two  spaces ");
+	free(s);
+	s = fdt_make_bootargs(NULL, NULL);
+	assert_string_equal(s, "");
+	free(s);
 }
 
 static void test_too_small_buffer(void **state)
@@ -241,7 +335,9 @@ static void test_too_small_buffer(void **state)
 	uint64_t mpidr = 0x80000000;
 	uint8_t small[256];
 
-	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, 1, BOARD_GIC_DIST_BASE);
+	struct irqchip_params ip = { .vm_fd = -1, .nr_cpus = 1, .dist_base = BOARD_GIC_DIST_BASE };
+
+	irqchip_layout(&ic, IRQCHIP_GICV3_KVM, &ip);
 	struct fdt_params p = { .ram_base = BOARD_RAM_BASE, .ram_size = 1 << 26, .nr_cpus = 1,
 				.mpidrs = &mpidr, .irqchip = &ic, .bootargs = "", .stdout_base = BOARD_UART_BASE,
 				.devices = board_uart(&ic) };
@@ -254,6 +350,9 @@ int main(void)
 		cmocka_unit_test(test_memory_and_chosen),
 		cmocka_unit_test(test_cpus_psci_uart),
 		cmocka_unit_test(test_gic_nodes),
+		cmocka_unit_test(test_its_node),
+		cmocka_unit_test(test_pmu_node),
+		cmocka_unit_test(test_pmu_host_without_pmu),
 		cmocka_unit_test(test_dtc_accepts_without_warnings),
 		cmocka_unit_test(test_bootargs),
 		cmocka_unit_test(test_too_small_buffer),

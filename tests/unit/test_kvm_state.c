@@ -29,6 +29,17 @@ static size_t v2_size(unsigned int cpus) { return 8 + 4 * 68 + 4 * 34 * (size_t)
 /* GICv3: 50 shared u32 and 96 u64 (IROUTER); per vCPU 19 u32 and 17 u64. */
 static size_t v3_size(unsigned int cpus) { return 8 + 4 * 50 + 8 * 96 + (4 * 19 + 8 * 17) * (size_t)cpus; }
 
+/* With an ITS, 14 u64 ITS registers follow the GICv3's. */
+static size_t its_size(unsigned int cpus) { return v3_size(cpus) + 8 * 14; }
+
+static void layout(struct irqchip *ic, enum irqchip_type type, unsigned int cpus)
+{
+	struct irqchip_params p = { .vm_fd = -1, .nr_cpus = cpus, .dist_base = BOARD_GIC_DIST_BASE,
+				    .its_base = BOARD_GIC_ITS_BASE(cpus) };
+
+	irqchip_layout(ic, type, &p);
+}
+
 static uint8_t *gic_payload(size_t size, uint32_t cpus, uint32_t irqs)
 {
 	uint8_t *p = calloc(1, size + 8);
@@ -44,7 +55,7 @@ static int gic_restore(enum irqchip_type type, unsigned int cpus, const uint8_t 
 	struct irqchip ic;
 	struct snap_cursor c = { .p = p, .len = len };
 
-	irqchip_layout(&ic, type, cpus, BOARD_GIC_DIST_BASE);
+	layout(&ic, type, cpus);
 	ic.mpidrs = mpidrs;
 	return irqchip_restore(&ic, &c);
 }
@@ -111,15 +122,57 @@ static void test_gicv3_aprs_follow_pribits(void **state)
 	free(p);
 }
 
+/*
+ * GICv3 with an ITS: the ITS registers (IIDR, TYPER, CBASER, CREADR,
+ * CWRITER, BASER0-7, CTLR) follow the GICv3 payload; each must be there, and
+ * command queue offsets and GITS_CTLR are checked before KVM is touched.
+ */
+static void test_gicv3_its_layout(void **state)
+{
+	(void)state;
+	for (unsigned int cpus = 1; cpus <= 4; cpus++) {
+		size_t n = its_size(cpus), its = v3_size(cpus);
+		uint8_t *p = gic_payload(n, cpus, IRQCHIP_NR_IRQS);
+		uint64_t cbaser_1page = 1ull << 63, off;
+
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -ENODEV);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n - 1), -EINVAL);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n + 8), -EINVAL);
+		/* A GICv3 payload without its ITS part, and an ITS part on a GICv3 without one. */
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, its), -EINVAL);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_KVM, cpus, p, n), -EINVAL);
+		/* One 4 KiB queue page: CWRITER 0xfe0 is its last command, 0x1000 is past it, 0x10 not a command. */
+		memcpy(p + its + 2 * 8, &cbaser_1page, 8);
+		off = 0xfe0;
+		memcpy(p + its + 4 * 8, &off, 8);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -ENODEV);
+		off = 0x1000;
+		memcpy(p + its + 4 * 8, &off, 8);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -EINVAL);
+		off = 0x10;
+		memcpy(p + its + 3 * 8, &off, 8);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -EINVAL);
+		memset(p + its + 3 * 8, 0, 16);
+		/* GITS_CTLR: Enabled and Quiescent only. */
+		off = 0x80000001;
+		memcpy(p + its + 13 * 8, &off, 8);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -ENODEV);
+		off = 0x2;
+		memcpy(p + its + 13 * 8, &off, 8);
+		assert_int_equal(gic_restore(IRQCHIP_GICV3_ITS_KVM, cpus, p, n), -EINVAL);
+		free(p);
+	}
+}
+
 static void test_unsupported_backends(void **state)
 {
 	struct irqchip ic;
 	struct snap_buf b = { 0 };
 
 	(void)state;
-	irqchip_layout(&ic, IRQCHIP_GICV2_LEGACY, 1, BOARD_GIC_DIST_BASE);
+	layout(&ic, IRQCHIP_GICV2_LEGACY, 1);
 	assert_int_equal(irqchip_save(&ic, &b), -EOPNOTSUPP);
-	irqchip_layout(&ic, IRQCHIP_GICV2_KVM, 1, BOARD_GIC_DIST_BASE);
+	layout(&ic, IRQCHIP_GICV2_KVM, 1);
 	assert_int_equal(irqchip_save(&ic, &b), -ENODEV);	/* no device fd: nothing to read */
 	snap_buf_free(&b);
 }
@@ -206,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_gicv2_counts_checked),
 		cmocka_unit_test(test_gicv3_layout),
 		cmocka_unit_test(test_gicv3_aprs_follow_pribits),
+		cmocka_unit_test(test_gicv3_its_layout),
 		cmocka_unit_test(test_unsupported_backends),
 		cmocka_unit_test(test_vcpu_payload),
 		cmocka_unit_test(test_vcpu_payload_bounds),

@@ -52,13 +52,71 @@ static void test_defaults_and_kvmtool_options(void **state)
 	static const struct { char *name; enum irqchip_request req; } chips[] = {
 		{ "auto", IRQCHIP_REQ_AUTO }, { "gicv2", IRQCHIP_REQ_GICV2 },
 		{ "gicv2-kernel", IRQCHIP_REQ_GICV2_KERNEL }, { "gicv2-legacy", IRQCHIP_REQ_GICV2_LEGACY },
-		{ "gicv3", IRQCHIP_REQ_GICV3 }, { "user", IRQCHIP_REQ_USER },
+		{ "gicv3", IRQCHIP_REQ_GICV3 }, { "user", IRQCHIP_REQ_USER }, { "gicv3-its", IRQCHIP_REQ_GICV3_ITS },
 	};
 	for (size_t i = 0; i < sizeof(chips) / sizeof(chips[0]); i++) {
 		assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", chips[i].name), 0);
 		assert_int_equal(c.irqchip, chips[i].req);
 		assert_string_equal(irqchip_request_name(c.irqchip), chips[i].name);
 	}
+}
+
+/*
+ * A kvmtool harness's invocation, as kvm-unit-tests' arm runner builds it:
+ * accepted whole, with the image also as kvmtool's positional argument.
+ */
+static void test_kvmtool_harness_invocation(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "--nodefaults", "--network", "mode=none", "--loglevel=warning", "--kernel",
+			       "test.flat", "--cpus", "4", "--params", "ipi  x", "--irqchip=gicv3-its", "--pmu",
+			       "--mem", "128"), 0);
+	assert_true(c.nodefaults);
+	assert_true(c.pmu);
+	assert_int_equal(c.irqchip, IRQCHIP_REQ_GICV3_ITS);
+	assert_string_equal(c.kernel_path, "test.flat");
+	assert_string_equal(c.cmdline, "ipi  x");
+	assert_int_equal(c.nr_cpus, 4);
+	assert_int_equal(c.mem_size, 128ull << 20);
+	assert_int_equal(c.loglevel, LOG_WARN);
+
+	/* "lkvm run [<options>] [<kernel image>]": the image after (or between) the options. */
+	assert_int_equal(PARSE(&c, "-c", "2", "Image"), 0);
+	assert_string_equal(c.kernel_path, "Image");
+	assert_false(c.pmu);
+	assert_int_equal(PARSE(&c, "Image", "--pmu"), 0);
+	assert_string_equal(c.kernel_path, "Image");
+	assert_true(c.pmu);
+	/* One image: not two, not one with -k as well. */
+	assert_int_equal(PARSE(&c, "A", "B"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "A", "B"), -EINVAL);
+}
+
+/* "armvmm --help": kvmtool's layout, the line harnesses look for, every command. */
+static void test_usage_in_kvmtool_form(void **state)
+{
+	static const char *const cmds[] = { "run", "restore", "list", "pause", "resume", "stop", "snapshot" };
+	char buf[4096] = "";
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	(void)state;
+	assert_non_null(f);
+	options_print_usage(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: armvmm COMMAND [ARGS]"));
+	const char *list = strstr(buf, "\n The most commonly used armvmm commands are:\n");
+	assert_non_null(list);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char line[32];
+		snprintf(line, sizeof(line), "\n   %s ", cmds[i]);
+		const char *at = strstr(list, line);
+		assert_non_null(at);
+		assert_true(options_is_command(cmds[i]));
+	}
+	assert_non_null(strstr(buf, "See 'armvmm help COMMAND'"));
+	assert_false(options_is_command("frobnicate"));
 }
 
 static void test_rejects_bad_values(void **state)
@@ -201,6 +259,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_kvmtool_options),
+		cmocka_unit_test(test_kvmtool_harness_invocation),
+		cmocka_unit_test(test_usage_in_kvmtool_form),
 		cmocka_unit_test(test_rejects_bad_values),
 		cmocka_unit_test(test_disks_and_console),
 		cmocka_unit_test(test_network_and_vsock),

@@ -533,8 +533,7 @@ RAW(r_many_sections, w32(img + 28, SNAP_MAX_SECTIONS + 1))
 	static void name(struct model *m) { body; }
 
 MODEL(m_magic, m->magic[7] = 'X')
-MODEL(m_version0, m->version = 0)
-MODEL(m_version3, m->version = 3)
+MODEL(m_version2, m->version = 2)
 MODEL(m_version7, m->version = 7)
 MODEL(m_header_size, m->header_size = 72)
 MODEL(m_vcpus0, m->nr_vcpus = 0)
@@ -544,7 +543,7 @@ MODEL(m_page2048, m->page_size = 2048)
 MODEL(m_page128k, m->page_size = 131072)
 MODEL(m_page0, m->page_size = 0)
 MODEL(m_irqchip9, m->irqchip = 9)
-MODEL(m_irqchip4, m->irqchip = 4)
+MODEL(m_irqchip5, m->irqchip = IRQCHIP_NR_TYPES)	/* one past the last type (4: GICv3 with ITS) */
 MODEL(m_mem0, m->mem_size = 0)
 MODEL(m_gpa_unaligned, m->mem_gpa += 0x800)
 MODEL(m_size_unaligned, m->mem_size += 0x800)
@@ -590,8 +589,7 @@ static const struct corruption corruptions[] = {
 	{ "flipped payload byte", NULL, r_flip_payload, false, "section VCPU/1 fails its checksum" },
 	{ "flipped section CRC", NULL, r_flip_sec_crc, false, "section UART/0 fails its checksum" },
 	{ "wrong magic", m_magic, NULL, false, "not an armvmm snapshot (bad magic)" },
-	{ "version 0", m_version0, NULL, false, "version 0 is not supported (this armvmm reads versions 1 to 2)" },
-	{ "version 3", m_version3, NULL, false, "version 3 is not supported (this armvmm reads versions 1 to 2)" },
+	{ "version 2", m_version2, NULL, false, "version 2 is not supported (this armvmm reads version 1)" },
 	{ "version 7", m_version7, NULL, false, "version 7 is not supported" },
 	{ "header_size 72", m_header_size, NULL, false, "header size 72" },
 	{ "nr_vcpus 0", m_vcpus0, NULL, false, "has 0 vCPUs" },
@@ -601,7 +599,7 @@ static const struct corruption corruptions[] = {
 	{ "page_size 128K", m_page128k, NULL, false, "page size 131072" },
 	{ "page_size 0", m_page0, NULL, false, "page size 0" },
 	{ "irqchip_type 9", m_irqchip9, NULL, false, "irqchip type 9" },
-	{ "irqchip_type 4", m_irqchip4, NULL, false, "irqchip type 4" },
+	{ "irqchip_type 5", m_irqchip5, NULL, false, "irqchip type 5" },
 	{ "mem_size 0", m_mem0, NULL, false, "memory is empty" },
 	{ "mem_gpa not page-aligned", m_gpa_unaligned, NULL, false, "not page-aligned" },
 	{ "mem_size not page-aligned", m_size_unaligned, NULL, false, "not page-aligned" },
@@ -681,12 +679,7 @@ static void test_valid_edges(void **state)
 	struct snap_cursor c;
 	(void)state;
 
-	/* Version 1 (armvmm 0.1.0) still reads; version 2 adds the network configuration. */
-	model_std(&m);
-	m.version = 1;
-	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
-	assert_int_equal(r.h.version, 1);
-	snap_reader_close(&r);
+	/* The network configuration: at most one NETC section, instance 0. */
 	model_std(&m);
 	m.sec[m.nr].tag = BOARD_SEC_NETCONF;
 	m.sec[m.nr].instance = 0;

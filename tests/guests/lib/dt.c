@@ -59,3 +59,25 @@ int dt_memory(const struct fdt *f, uint64_t *base, uint64_t *size)
 			return fdt_get_reg(f, node, 0, base, size);
 	}
 }
+
+bool dt_bootargs_has(const struct fdt *f, const char *word)
+{
+	const char *args, *p;
+	size_t n = strlen(word);
+	int chosen = fdt_path_offset(f, "/chosen");
+
+	if (chosen < 0 || fdt_getprop_string(f, chosen, "bootargs", &args) < 0)
+		return false;
+	for (p = args; *p;) {
+		const char *start;
+
+		while (*p == ' ')
+			p++;
+		start = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - start) == n && memcmp(start, word, n) == 0)
+			return true;
+	}
+	return false;
+}

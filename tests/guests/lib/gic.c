@@ -501,3 +501,14 @@ void gic_check_vtimer_node(const struct fdt *f, const struct gic *g, const char 
 	if (type != 1 || num + 16 != 27)
 		fail("%s: DTB virtual timer interrupt is <%u %u>, expected PPI <1 11> (INTID 27)", who, type, num);
 }
+
+void wait_for_go(const char *who, unsigned seconds)
+{
+	uint64_t deadline = counter_deadline_ms(seconds * 1000ULL);
+
+	while (uart_getc() != 'g') {
+		if (counter_passed(deadline))
+			fail("%s: no 'g' on the UART within %u s", who, seconds);
+		cpu_relax();
+	}
+}

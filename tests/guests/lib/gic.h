@@ -253,6 +253,12 @@ void gicv2_expect_quiet(const struct gic *g, uint64_t ms, const char *what);
  * wfe is a yield to another vCPU.
  */
 void event_stream_enable(void);
+/*
+ * The snapshot point of the snapshot/restore guests: wait (bounded by
+ * seconds of the virtual counter, cpu_relax between looks) until a 'g'
+ * arrives on the UART; FAILs naming who otherwise.
+ */
+void wait_for_go(const char *who, unsigned seconds);
 static inline void cpu_relax(void) { __asm__ __volatile__("wfe" : : : "memory"); }
 static inline void cpu_sev(void) { __asm__ __volatile__("dsb sy\n\tsev" : : : "memory"); }
 

@@ -167,6 +167,8 @@ void guest_main(uintptr_t dtb);
 int dt_cpus(const struct fdt *f, uint64_t *regs, int max, int *count);
 /* First reg entry of the first device_type = "memory" node. */
 int dt_memory(const struct fdt *f, uint64_t *base, uint64_t *size);
+/* /chosen/bootargs holds word (a whole blank-separated word). */
+bool dt_bootargs_has(const struct fdt *f, const char *word);
 
 /* ---- freestanding libc bits (the compiler may emit calls to these) ---- */
 

@@ -91,9 +91,13 @@ _net_guest() {
 	_root="$TMPDIR/net-root-$_nic.ext4" _snap="$TMPDIR/net-snap-$_nic"
 	cp "$GUEST_ROOTFS" "$_root"
 	rm -rf "$_snap"
-	# eth0: a persistent tap made here and attached by name; eth1: a tap armvmm creates.
-	ip link del armn1 2>/dev/null
-	tunctl -t armn0 > /dev/null 2>&1 || why "tunctl cannot make the persistent tap armn0"
+	# Persistent taps made here, attached by name: the host's end of each link stays put
+	# while the VM is saved and restored. (A tap armvmm creates: net_bad, and eth0 below
+	# once its tap is deleted under it.)
+	for _t in armn0 armn1; do
+		ip link del "$_t" 2>/dev/null
+		tunctl -t "$_t" > /dev/null 2>&1 || why "tunctl cannot make the persistent tap $_t"
+	done
 	vm_start "net-$_nic" 900 run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -c 2 -m 256 -d "$_root" --irqchip "$_nic" \
 		--name "net-$_nic" --network mode=tap,tapif=armn0 \
 		--network mode=tap,tapif=armn1,vhost=1,guest_mac=02:00:5e:10:00:01 --vsock "$NET_CID" \
@@ -116,22 +120,8 @@ _net_guest() {
 	_net_bulk fetch "$NET_BYTES" "$_nic-user" "$_g0" armn0 "$_nic-vhost" "$_g1" armn1
 	_vsock_echo "$_nic" ""
 
-	# The host deletes eth0's tap under the guest: its link goes down (config space), armvmm
-	# attaches a tap of that name again (creating it), the link comes back and pings work.
-	vm_guest "c0=\$(cat /sys/class/net/eth0/carrier_changes)" 30
-	ip link del armn0 || why "cannot delete armn0"
-	_i=0
-	while [ $_i -lt 100 ] && ! ip link show armn0 > /dev/null 2>&1; do sleep 0.2; _i=$((_i + 1)); done
-	ip link show armn0 > /dev/null 2>&1 || why "armvmm did not attach a new armn0"
-	want "went away"
-	vm_guest "sleep 1; echo carrier=\$(cat /sys/class/net/eth0/carrier) changes=\$((\$(cat /sys/class/net/eth0/carrier_changes) - c0))" 30
-	_car=$(tr -d '\r' < "$VM_OUT" | sed -n 's/.*carrier=\([0-9][0-9]*\) changes=\([0-9][0-9]*\).*/\1 \2/p' | tail -n1)
-	[ "$_car" = "1 2" ] || why "eth0's carrier after the tap came back, and its changes: '$_car' (expected '1 2': down, then up)"
-	verdict "net-tap-lost-link-down-and-back-$_nic"
-	_net_pings "$_nic-user-tap-back" eth0 "$_g0" armn0
-
-	# Snapshot, stop, restore: the taps are attached again by name (armn1 created anew),
-	# traffic resumes on both, and vsock works again after the transport reset.
+	# Snapshot, stop, restore: the taps are attached again by name, traffic resumes on
+	# both, and vsock works again after the transport reset.
 	"$ARMVMM" snapshot "net-$_nic" "$_snap" --stop > "$TMPDIR/net-snap.out" 2>&1 || why "snapshot: $(cat "$TMPDIR/net-snap.out")"
 	vm_end 60
 	want_rc 0
@@ -147,12 +137,27 @@ _net_guest() {
 	_net_bulk fetch "$NET_AFTER_BYTES" "$_nic-user-restored" "$_g0" armn0 "$_nic-vhost-restored" "$_g1" armn1
 	grep -q "told the guest its vsock transport was reset" "$VM_OUT" || why "no transport reset event"
 	_vsock_echo "$_nic" "-restored"
+
+	# The host deletes eth0's tap under the guest: its link goes down (config space), armvmm
+	# attaches a tap of that name again (creating it), the link comes back and pings work.
+	vm_guest "c0=\$(cat /sys/class/net/eth0/carrier_changes)" 30
+	ip link del armn0 || why "cannot delete armn0"
+	_i=0
+	while [ $_i -lt 100 ] && ! ip link show armn0 > /dev/null 2>&1; do sleep 0.2; _i=$((_i + 1)); done
+	ip link show armn0 > /dev/null 2>&1 || why "armvmm did not attach a new armn0"
+	want "went away"
+	vm_guest "sleep 1; echo carrier=\$(cat /sys/class/net/eth0/carrier) changes=\$((\$(cat /sys/class/net/eth0/carrier_changes) - c0))" 30
+	_car=$(tr -d '\r' < "$VM_OUT" | sed -n 's/.*carrier=\([0-9][0-9]*\) changes=\([0-9][0-9]*\).*/\1 \2/p' | tail -n1)
+	[ "$_car" = "1 2" ] || why "eth0's carrier after the tap came back, and its changes: '$_car' (expected '1 2': down, then up)"
+	verdict "net-tap-lost-link-down-and-back-$_nic"
+	_net_pings "$_nic-user-tap-back" eth0 "$_g0" armn0
+
 	vm_send "poweroff -f"
 	vm_end 60
 	want_rc 0
 	want "virtio-net 0 (armn0): received" "0 malformed, 0 bad headers"
-	verdict "net-restored-guest-powers-off-$_nic"
-	tunctl -d armn0 > /dev/null 2>&1
+	verdict "net-guest-powers-off-$_nic"
+	tunctl -d armn1 > /dev/null 2>&1
 	rm -rf "$_snap" "$_root"
 }
 

@@ -9,11 +9,13 @@
  *      (devices before the GIC: a device can still change a line level
  *      while it settles);
  *   3. only then is anything written: the state file, then guest RAM last
- *      (snapfile_writer.c writes into a temporary directory and renames it).
+ *      (snapfile_writer.c writes into a temporary directory and renames it);
+ *   4. the devices resume what quiesce stopped (a NIC's receive path).
  *
  * Restore (a fresh process):
- *   1. the whole state file is validated (snapfile_reader.c) and CONF is read into
- *      a configuration before any KVM object exists;
+ *   1. the whole state file is validated (snapfile_reader.c) and CONF (and
+ *      NETC, with network devices) is read into a configuration before any
+ *      KVM object exists;
  *   2. the machine is built as a boot builds it (board_build) with that
  *      configuration, RAM mapped copy-on-write from the memory file; the
  *      irqchip must be exactly the saved type and every device section must
@@ -39,9 +41,9 @@
 #include "snapshot/snapfile.h"
 #include "snapshot/vcpu_state.h"
 
-/* Every section but the devices': CONF, one VCPU per vCPU, GIC. */
+/* Every section but the devices': CONF, NETC (with network devices), one VCPU per vCPU, GIC. */
 struct saved_sections {
-	struct snap_buf conf, gic;
+	struct snap_buf conf, netconf, gic;
 	struct snap_buf *vcpu;
 	struct snap_buf *dev;		/* one per device on the list (unused for devices without state) */
 	unsigned int nr_vcpu, nr_dev;
@@ -50,6 +52,7 @@ struct saved_sections {
 static void sections_free(struct saved_sections *s)
 {
 	snap_buf_free(&s->conf);
+	snap_buf_free(&s->netconf);
 	snap_buf_free(&s->gic);
 	for (unsigned int i = 0; s->vcpu && i < s->nr_vcpu; i++)
 		snap_buf_free(&s->vcpu[i]);
@@ -69,6 +72,8 @@ static int build_sections(struct board *b, struct saved_sections *s)
 		if (devs->dev[i].ops->quiesce)
 			devs->dev[i].ops->quiesce(&devs->dev[i]);
 	board_conf_save(b, &s->conf);
+	if (board_netconf_needed(b))
+		board_netconf_save(b, &s->netconf);
 	s->vcpu = calloc(vm->nr_vcpus, sizeof(*s->vcpu));
 	s->dev = calloc(devs->count ? devs->count : 1, sizeof(*s->dev));
 	if (!s->vcpu || !s->dev) {
@@ -94,6 +99,8 @@ static int write_sections(struct snap_writer *w, struct board *b, struct saved_s
 	const struct device_list *devs = &b->devices;
 	int ret = snap_writer_add(w, SNAP_SEC_CONFIG, 0, &s->conf);
 
+	if (!ret && board_netconf_needed(b))
+		ret = snap_writer_add(w, BOARD_SEC_NETCONF, 0, &s->netconf);
 	for (unsigned int i = 0; !ret && i < b->vm.nr_vcpus; i++)
 		ret = snap_writer_add(w, SNAP_SEC_VCPU, i, &s->vcpu[i]);
 	if (!ret)
@@ -141,6 +148,10 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 	if (w)
 		snap_writer_abort(w);
 	sections_free(&s);
+	/* Saved (or not): the devices take up their work again, whether the VM goes on or ends. */
+	for (unsigned int i = 0; i < b->devices.count; i++)
+		if (b->devices.dev[i].ops->resume)
+			b->devices.dev[i].ops->resume(&b->devices.dev[i]);
 	if (ret < 0)
 		return ret;
 	res->ns = clock_monotonic_ns() - t0;
@@ -185,6 +196,7 @@ static int check_device_sections(const struct board *b, const struct snap_reader
 	for (unsigned int i = 0; i < r->nr_sections; i++) {
 		const struct snap_section *sec = &r->sections[i];
 		if (sec->tag == SNAP_SEC_CONFIG || sec->tag == SNAP_SEC_VCPU || sec->tag == SNAP_SEC_GIC ||
+		    sec->tag == BOARD_SEC_NETCONF ||
 		    device_find_section(&b->devices, sec->tag, sec->instance))
 			continue;
 		section_what(sec->tag, sec->instance, what, sizeof(what));
@@ -250,6 +262,9 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	if (ret == 0)
 		ret = board_conf_load(&c, req, r.h.nr_vcpus, r.h.mem_gpa, r.h.mem_size, r.h.irqchip_type, restored,
 				      &expect);
+	/* The network devices' configuration, when the VM had any. */
+	if (ret == 0 && snap_reader_find(&r, BOARD_SEC_NETCONF, 0, &c) == 0)
+		ret = board_netconf_load(&c, restored);
 	/* CONF keeps version 1's layout: the PMU's own section says the vCPUs had one. */
 	if (ret == 0)
 		restored->pmu = snap_reader_find(&r, PMU_SNAP_TAG, 0, &c) == 0;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -11,6 +10,7 @@
 
 #include "core/files.h"
 #include "core/log.h"
+#include "core/threads.h"
 
 /* On the thread: run the waiting call, then tell its caller. */
 static void call_cb(void *opaque, int fd, short revents)
@@ -34,10 +34,11 @@ static void call_cb(void *opaque, int fd, short revents)
 	pthread_mutex_unlock(&t->lock);
 }
 
-int io_thread_init(struct io_thread *t, const char *name)
+int io_thread_init(struct io_thread *t, const char *name, enum sandbox_kind kind)
 {
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->kind = kind;
 	pthread_mutex_init(&t->call_lock, NULL);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->done_cond, NULL);
@@ -64,6 +65,7 @@ static void *io_thread_main(void *opaque)
 {
 	struct io_thread *t = opaque;
 
+	sandbox_enter(t->kind);
 	if (eventloop_run(&t->loop) < 0)
 		pr_err("%s: its event loop failed: %s; the device stops working", t->name, strerror(errno));
 	return NULL;
@@ -71,14 +73,9 @@ static void *io_thread_main(void *opaque)
 
 int io_thread_start(struct io_thread *t)
 {
-	sigset_t all, old;
-	int ret;
+	/* Signals belong to the control thread's signalfd and the vCPUs' kicks, never to this thread. */
+	int ret = thread_start_unsignalled(&t->thread, io_thread_main, t);
 
-	/* Signals belong to the main thread's signalfd and the vCPUs' kicks, never to this thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&t->thread, NULL, io_thread_main, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		pr_err("%s: cannot start its thread: %s", t->name, strerror(ret));
 		return -ret;

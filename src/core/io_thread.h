@@ -16,11 +16,13 @@
 #include <stdbool.h>
 
 #include "core/eventloop.h"
+#include "core/sandbox.h"
 
 typedef void io_thread_fn(void *arg);
 
 struct io_thread {
 	char name[16];		/* the thread's name in /proc (15 characters) */
+	enum sandbox_kind kind;	/* the sandbox the thread enters before its loop */
 	struct eventloop loop;
 	pthread_t thread;
 	bool running;
@@ -32,13 +34,17 @@ struct io_thread {
 	void *arg;
 };
 
-/* The loop with its call entry; 0 or -errno after one error line. */
-int io_thread_init(struct io_thread *t, const char *name);
+/* The loop with its call entry, for a thread of sandbox kind; 0 or -errno after one error line. */
+int io_thread_init(struct io_thread *t, const char *name, enum sandbox_kind kind);
 /* Add an entry (before start); its id for io_thread_enable, or -ENOSPC. */
 int io_thread_add(struct io_thread *t, int fd, short events, eventloop_fn *fn, void *opaque);
 /* On the thread (its callbacks and calls), or before it starts. */
 void io_thread_enable(struct io_thread *t, int id, bool on);
-/* Start the thread (every signal blocked in it). 0, or -errno after one error line. */
+/*
+ * Start the thread (every signal blocked in it); it enters the sandbox of its
+ * kind before it serves anything, so it must be started before the thread
+ * that starts it is sandboxed. 0, or -errno after one error line.
+ */
 int io_thread_start(struct io_thread *t);
 /*
  * Run fn(arg) on the thread and return once it has run: directly when called

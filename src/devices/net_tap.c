@@ -42,27 +42,45 @@ static int tap_error(const char *name, bool existed, int err)
 	return -err;
 }
 
-/* Up, if it is not: a tap created here starts down. A persistent tap someone else owns may stay down. */
-static void tap_bring_up(const char *name)
+/*
+ * The socket for the interface ioctls, made once (set-up, before the sandbox).
+ * Any family reaches them; AF_UNIX is always there and can send nothing
+ * anywhere without an address.
+ */
+static void tap_socket(struct net_tap *tap)
+{
+	if (tap->sock < 0)
+		tap->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+/* Whether an interface of this name exists (for the messages: attached or created). */
+static bool tap_exists(const struct net_tap *tap, const char *name)
 {
 	struct ifreq ifr = { 0 };
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-	if (s < 0)
-		s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		pr_warn("tap '%s': no socket to bring it up with (%s); bring it up yourself (ip link set %s up)", name,
-			strerror(errno), name);
+	if (!name || !*name || tap->sock < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	return ioctl(tap->sock, SIOCGIFINDEX, &ifr) == 0;
+}
+
+/* Up, if it is not: a tap created here starts down. A persistent tap someone else owns may stay down. */
+static void tap_bring_up(const struct net_tap *tap)
+{
+	struct ifreq ifr = { 0 };
+	const char *name = tap->name;
+
+	if (tap->sock < 0) {
+		pr_warn("tap '%s': no socket to bring it up with; bring it up yourself (ip link set %s up)", name, name);
 		return;
 	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+	if (ioctl(tap->sock, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
 		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		if (ioctl(tap->sock, SIOCSIFFLAGS, &ifr) < 0)
 			pr_warn("tap '%s' is down and bringing it up failed (%s): run 'ip link set %s up'", name,
 				strerror(errno), name);
 	}
-	close(s);
 }
 
 int net_tap_open(struct net_tap *tap, const char *name, bool busy_quiet)
@@ -70,9 +88,11 @@ int net_tap_open(struct net_tap *tap, const char *name, bool busy_quiet)
 	struct ifreq ifr = { 0 };
 	unsigned int features = 0;
 	int hdr = VIRTIO_NET_HDR_LEN;
-	bool existed = name && *name && if_nametoindex(name) != 0;
+	bool existed;
 	int err;
 
+	tap_socket(tap);
+	existed = tap_exists(tap, name);
 	tap->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (tap->fd < 0) {
 		err = errno;
@@ -107,7 +127,7 @@ int net_tap_open(struct net_tap *tap, const char *name, bool busy_quiet)
 	/* Offloads the tap can take; none until the guest has said which it handles. */
 	tap->offloads = net_tap_set_offload(tap, TAP_ALL_OFFLOADS) == 0;
 	(void)net_tap_set_offload(tap, 0);
-	tap_bring_up(tap->name);
+	tap_bring_up(tap);
 	pr_info("tap '%s' %s%s", tap->name, existed ? "attached" : "created",
 		tap->offloads ? ", checksum and TSO offloads available" : "");
 	return 0;
@@ -133,4 +153,10 @@ bool net_ifname_valid(const char *name)
 void net_tap_close(struct net_tap *tap)
 {
 	close_fd(&tap->fd);
+}
+
+void net_tap_release(struct net_tap *tap)
+{
+	close_fd(&tap->fd);
+	close_fd(&tap->sock);
 }

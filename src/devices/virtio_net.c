@@ -325,7 +325,7 @@ static void net_free(struct virtio_net *n)
 	}
 	close_fd(&n->retry_fd);
 	vhost_close(&n->vhost);
-	net_tap_close(&n->tap);
+	net_tap_release(&n->tap);
 	free(n->rx_bounce);
 	free(n);
 }
@@ -412,7 +412,7 @@ static int net_setup(struct virtio_net *n, const struct net_config *cfg, bool re
 	}
 	char name[16];
 	snprintf(name, sizeof(name), "net%u-io", n->index);
-	return io_thread_init(&n->io, name);
+	return io_thread_init(&n->io, name, SANDBOX_NET_IO);
 }
 
 int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, const struct net_config *cfg,
@@ -428,7 +428,7 @@ int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 	n->index = index;
 	n->mem = ctx->mem;
 	n->ops = virtio_net_ops;
-	n->retry_fd = n->io.call_fd = n->vhost.fd = -1;
+	n->retry_fd = n->io.call_fd = n->vhost.fd = n->tap.fd = n->tap.sock = -1;
 	for (unsigned int q = 0; q < NET_NR_QUEUES; q++)
 		n->kick_fd[q] = n->call_fd[q] = -1;
 	if (ctx->describe_only) {

@@ -362,7 +362,7 @@ static int vsock_setup(struct virtio_vsock *v, bool restoring)
 	}
 	if (!atomic_load(&v->cid_set) && timerfd_settime(v->retry_fd, 0, &every_100ms, NULL) < 0)
 		return -errno;
-	ret = io_thread_init(&v->io, "vsock-io");
+	ret = io_thread_init(&v->io, "vsock-io", SANDBOX_VSOCK_IO);
 	if (ret < 0)
 		return ret;
 	v->id_retry = io_thread_add(&v->io, v->retry_fd, POLLIN, retry_cb, v);

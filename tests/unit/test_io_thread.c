@@ -46,7 +46,7 @@ static void test_calls_run_on_the_thread(void **state)
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), id;
 	uint64_t one = 1;
 
-	assert_int_equal(io_thread_init(&io, "test-io"), 0);
+	assert_int_equal(io_thread_init(&io, "test-io", SANDBOX_NET_IO), 0);
 	id = io_thread_add(&io, efd, POLLIN, event_cb, NULL);
 	assert_true(id > 0);
 	/* Before the thread exists a call runs right here. */

@@ -361,6 +361,11 @@ static int check_process_options(const struct vm_config *cfg)
 		pr_err("--dump-dtb does not run a VM: leave out --jail");
 		return -EINVAL;
 	}
+	/* A restore learns its network devices from the snapshot: snapshot_restore says the same. */
+	if (cfg->jail_dir && (cfg->nr_nics || cfg->vsock_cid)) {
+		pr_err("--jail: the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: leave out --jail to use --network mode=tap or --vsock");
+		return -EINVAL;
+	}
 	return 0;
 }
 

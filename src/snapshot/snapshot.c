@@ -265,6 +265,10 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
 	/* The network devices' configuration, when the VM had any. */
 	if (ret == 0 && snap_reader_find(&r, BOARD_SEC_NETCONF, 0, &c) == 0)
 		ret = board_netconf_load(&c, restored);
+	if (ret == 0 && req->jail_dir && (restored->nr_nics || restored->vsock_cid)) {
+		pr_err("--jail: this VM has network devices (taps, vsock), and the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: restore it without --jail");
+		ret = -EINVAL;
+	}
 	/* CONF keeps version 1's layout: the PMU's own section says the vCPUs had one. */
 	if (ret == 0)
 		restored->pmu = snap_reader_find(&r, PMU_SNAP_TAG, 0, &c) == 0;

@@ -111,6 +111,17 @@ _net_guest() {
 		[ "$(_guest_field $_i carrier)" = 1 ] || why "$_i has no carrier (link status)"
 	done
 	verdict "net-config-mac-link-$_nic"
+	# Each NIC's I/O thread and vsock's are in the sandbox (Seccomp 2: filtered) like every
+	# other thread; what they call for the rest of this test must be on their lists.
+	_apid=$(tr -d ' ' < "/proc/$VM_PID/task/$VM_PID/children")
+	_io=""
+	for _t in /proc/"$_apid"/task/*; do
+		case "$(cat "$_t/comm" 2>/dev/null)" in net0-io | net1-io | vsock-io) ;; *) continue ;; esac
+		grep -q '^Seccomp:[[:space:]]*2$' "$_t/status" && _io="$_io $(cat "$_t/comm")"
+	done
+	_io=$(echo $_io | tr ' ' '\n' | sort | tr '\n' ' ')
+	[ "$_io" = "net0-io net1-io vsock-io " ] || why "sandboxed I/O threads of armvmm ($_apid): '$_io'"
+	verdict "net-io-threads-sandboxed-$_nic"
 
 	_g0=$(_guest_field eth0 ll) _g1=$(_guest_field eth1 ll)
 	_net_pings "$_nic-user" eth0 "$_g0" armn0
@@ -156,6 +167,7 @@ _net_guest() {
 	vm_end 60
 	want_rc 0
 	want "virtio-net 0 (armn0): received" "0 malformed, 0 bad headers"
+	want_none "forbidden system call"
 	verdict "net-guest-powers-off-$_nic"
 	tunctl -d armn1 > /dev/null 2>&1
 	rm -rf "$_snap" "$_root"

@@ -91,7 +91,7 @@ static void machine_init(void)
 	for (unsigned int i = 0; i < sizeof(mpidrs) / sizeof(mpidrs[0]); i++)
 		mpidrs[i] = i;
 	/* The userspace GIC's model, with no KVM behind it (devices' SPIs go into it). */
-	irqchip_layout(&gic_user, IRQCHIP_GICV2_USER, 4, BOARD_GIC_DIST_BASE);
+	irqchip_layout(&gic_user, IRQCHIP_GICV2_USER, &(struct irqchip_params){ .nr_cpus = 4, .dist_base = BOARD_GIC_DIST_BASE });
 	gic_user.vm_fd = gic_user.dev_fd = -1;
 	gic_user.model = calloc(1, sizeof(*gic_user.model));
 	gicv2_model_init(gic_user.model, 4, IRQCHIP_NR_IRQS, user_line, &gic_user);
@@ -147,7 +147,8 @@ static void load_device(struct device *d, struct snap_cursor *c, uint64_t base, 
 
 static void load_gic(struct irqchip *ic, enum irqchip_type type, unsigned int nr_cpus, struct snap_cursor *c)
 {
-	irqchip_layout(ic, type, nr_cpus, BOARD_GIC_DIST_BASE);
+	irqchip_layout(ic, type,
+		       &(struct irqchip_params){ .nr_cpus = nr_cpus, .dist_base = BOARD_GIC_DIST_BASE, .its_base = BOARD_GIC_ITS_BASE(nr_cpus) });
 	ic->vm_fd = ic->dev_fd = -1;	/* no vGIC: the payload is parsed, then the first KVM call fails */
 	ic->mpidrs = mpidrs;
 	CHECK(ic->ops->restore(ic, c) < 0);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
@@ -16,7 +17,8 @@
 
 static struct io_thread io;
 static pthread_t ran_on;
-static int calls, events, nested;
+static int calls, nested;
+static atomic_int events;	/* the loop's, polled from the test's thread */
 
 static void record(void *arg)
 {
@@ -37,7 +39,7 @@ static void event_cb(void *opaque, int fd, short revents)
 	(void)opaque;
 	(void)revents;
 	(void)eventfd_drain(fd);
-	events++;
+	atomic_fetch_add(&events, 1);
 }
 
 static void test_calls_run_on_the_thread(void **state)
@@ -65,9 +67,9 @@ static void test_calls_run_on_the_thread(void **state)
 
 	/* The loop serves its entries meanwhile: an event, then a call that sees it handled. */
 	assert_int_equal(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	for (int i = 0; i < 500 && events == 0; i++)
+	for (int i = 0; i < 500 && atomic_load(&events) == 0; i++)
 		usleep(10000);
-	assert_int_equal(events, 1);
+	assert_int_equal(atomic_load(&events), 1);
 
 	io_thread_destroy(&io);
 	assert_false(io.running);

@@ -300,12 +300,20 @@ static void serve_tcp(unsigned int port)
 		printf("nettool: cannot listen on TCP port %u: %s\n", port, strerror(errno));
 		exit(1);
 	}
+	/*
+	 * A process per client: the tests run transfers on two NICs at once, and
+	 * one served after the other would outlast the waiting client's timeout.
+	 */
 	for (;;) {
 		int c = accept(l, NULL, NULL);
 		if (c < 0)
 			continue;
-		io_timeouts(c);
-		serve_tcp_client(c);
+		if (fork() == 0) {
+			close(l);
+			io_timeouts(c);
+			serve_tcp_client(c);
+			_exit(0);
+		}
 		close(c);
 	}
 }
@@ -362,6 +370,8 @@ static int cmd_serve(unsigned int port)
 	void (*servers[])(unsigned int) = { serve_tcp, serve_udp, serve_vsock };
 
 	signal(SIGCHLD, SIG_IGN);
+	/* A client that gave up must not end a server: writes to it fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
 	for (unsigned int i = 0; i < 3; i++) {
 		if (fork() == 0) {
 			servers[i](port + i);

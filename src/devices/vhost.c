@@ -101,7 +101,8 @@ int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, 
 	if (!step)
 		return 0;
 	int err = errno;
-	pr_err("%s: handing queue %u to vhost failed at %s: %s", v->what, idx, step, strerror(err));
+	/* The guest's ring values reach this on every start it asks for: rate-limited. */
+	pr_warn_ratelimited("%s: handing queue %u to vhost failed at %s: %s", v->what, idx, step, strerror(err));
 	return -err;
 }
 

@@ -134,7 +134,7 @@ bool net_try_attach(struct virtio_net *n)
 	if (ret < 0)
 		return false; /* said why; the link stays down */
 	if (net_tap_set_offload(&n->tap, tun_offloads(n->features)) < 0)
-		pr_warn("%s: the tap refused the offloads the guest negotiated", n->what);
+		pr_warn_ratelimited("%s: the tap refused the offloads the guest negotiated", n->what);
 	if (n->use_vhost && n->running)
 		(void)vhost_backend(n, n->tap.fd);
 	atomic_store(&n->link_up, true);
@@ -168,7 +168,7 @@ static void start_on_thread(void *arg)
 	}
 	n->features = virtio_mmio_features(n->t);
 	if (n->tap.fd >= 0 && net_tap_set_offload(&n->tap, tun_offloads(n->features)) < 0)
-		pr_warn("%s: the tap refused the offloads the guest negotiated", n->what);
+		pr_warn_ratelimited("%s: the tap refused the offloads the guest negotiated", n->what);
 	if (n->use_vhost && vhost_run(n) < 0) {
 		vhost_halt(n);
 		virtio_mmio_set_needs_reset(n->t, "vhost-net refused the queues");

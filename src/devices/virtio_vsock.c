@@ -81,8 +81,9 @@ static void vsock_send_reset(struct virtio_vsock *v)
 	while (v->reset_pending && atomic_load(&v->cid_set) && virtio_mmio_pop(v->t, VSOCK_EVQ, &v->ev_chain) > 0) {
 		const struct virtq_chain *c = &v->ev_chain;
 		if (c->in_bytes < sizeof(ev)) {
-			pr_warn("%s: event buffer of %llu bytes is too small for an event", v->what,
-				(unsigned long long)c->in_bytes);
+			/* The guest posts these: a flood of them must not flood the log. */
+			pr_warn_ratelimited("%s: event buffer of %llu bytes is too small for an event", v->what,
+					    (unsigned long long)c->in_bytes);
 			virtio_mmio_push(v->t, VSOCK_EVQ, c->head, 0);
 			continue;
 		}

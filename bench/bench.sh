@@ -198,6 +198,73 @@ else
 	echo "BENCH: virtio-blk: skipped (this armvmm has no --disk)"
 fi
 
+# Network: a Linux guest with one NIC on a tap in the nested host (its root disk a copy of
+# GUEST_ROOTFS, nettool's servers running), the host's nettool against it over IPv6
+# link-local: 64 MiB host to guest and guest to host (TCP, every byte checked), then
+# 64-byte UDP datagrams host to guest for 5 s (the rate the guest received). armvmm with
+# its I/O thread and with vhost-net, then kvmtool ($KVMTOOL, when nested.sh found one) on
+# the same tap setup with --virtio-transport mmio, without and with vhost.
+# netbench LABEL TAP VMM ARGS...: the figures, one BENCH line each.
+netbench() {
+	_label=$1 _tap=$2
+	shift 2
+	_out="$TMPDIR/netbench.out" _fifo="$TMPDIR/netbench.fifo"
+	rm -f "$_fifo" "$_out"
+	mkfifo "$_fifo"
+	cp "$GUEST_ROOTFS" "$TMPDIR/netbench-root.ext4"
+	timeout -s KILL 600 "$@" < "$_fifo" > "$_out" 2>&1 &
+	_pid=$!
+	exec 7> "$_fifo"
+	# Up as soon as it exists (kvmtool with script=none leaves it down, and a write to a tap
+	# that is down fails), before the guest sends anything.
+	_i=0
+	while [ $_i -lt 300 ] && [ ! -e "/sys/class/net/$_tap" ] && kill -0 $_pid 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
+	ip link set "$_tap" up 2>/dev/null
+	_i=0
+	while [ $_i -lt 600 ] && ! grep -q "net: ready" "$_out" && kill -0 $_pid 2>/dev/null; do sleep 0.5; _i=$((_i + 1)); done
+	_g=$(tr -d '\r' < "$_out" | sed -n 's/.*net: eth0 .*ll=\([^ ]*\).*/\1/p' | head -n1)
+	if [ -z "$_g" ]; then
+		echo "BENCH: network, $_label: FAILED (the guest never reported its address); its last lines:"
+		tail -n 5 "$_out" | tr -d '\r' | sed 's/^/BENCH:   | /'
+	else
+		ping -c 2 -W 5 "$_g%$_tap" > /dev/null 2>&1
+		for _dir in send fetch; do
+			_r=$("$NETTOOL" "$_dir" "$_g%$_tap" 5001 67108864 7 2>&1 | tail -n1)
+			[ "$_dir" = send ] && _what="host to guest" || _what="guest to host"
+			echo "BENCH: network, $_label, TCP 64 MiB $_what: $(echo "$_r" | sed -n 's/.*match in \(.*\)/\1/p')${_r##*match*}" |
+				sed 's/: $/: FAILED/'
+		done
+		_r=$("$NETTOOL" udp "$_g%$_tap" 5002 64 5 2>&1 | tail -n1)
+		echo "BENCH: network, $_label, UDP 64-byte datagrams host to guest: $(echo "$_r" | sed -n 's/.*received \([0-9]*\) (\([0-9]*\/s\)).*/\2 received (\1 in 5 s)/p')"
+	fi
+	printf 'poweroff -f\n' >&7
+	_i=0
+	while kill -0 $_pid 2>/dev/null && [ $_i -lt 60 ]; do sleep 0.5; _i=$((_i + 1)); done
+	kill -KILL $_pid 2>/dev/null
+	wait $_pid 2>/dev/null
+	exec 7>&-
+	ip link del "$_tap" 2>/dev/null
+	rm -f "$_fifo" "$TMPDIR/netbench-root.ext4"
+}
+if [ -x "${NETTOOL:-}" ] && . "$ARMVMM_LIB" && load_host_modules && [ -c /dev/net/tun ]; then
+	echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad
+	for vhost in 0 1; do
+		netbench "armvmm vhost=$vhost ($ic)" armb0 "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
+			-p "panic=-1 armvmm.run=net,shell" -d "$TMPDIR/netbench-root.ext4" --network "mode=tap,tapif=armb0,vhost=$vhost"
+	done
+	if [ -n "${kvmtool:-}" ]; then
+		for vhost in 0 1; do
+			netbench "kvmtool vhost=$vhost ($ic)" kvmb0 "$kvmtool" run --loglevel=warning -c 1 -k "$KERNEL" \
+				-i "$GUEST_MODS_INITRD" -m 256 -p "panic=-1 armvmm.run=net,shell" -d "$TMPDIR/netbench-root.ext4" \
+				--virtio-transport mmio --network "mode=tap,tapif=kvmb0,script=none,vhost=$vhost"
+		done
+	else
+		echo "BENCH: network, kvmtool: skipped (no kvmtool: set ARMVMM_KVMTOOL, or see shared/peers/ beside the repository)"
+	fi
+else
+	echo "BENCH: network: skipped (no nettool, or no tun module in this host)"
+fi
+
 # Interrupt latency: irqbench.bin times N virtual-timer interrupts and N SGI round trips
 # (CPU 0 → CPU 1 → CPU 0), on every GICv2 this host has and on the userspace model, and
 # the userspace model's cost relative to the in-kernel GIC is printed as a ratio.

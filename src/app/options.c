@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "app/control.h"
+#include "devices/net_tap.h"
+#include "devices/virtio_vsock.h"
 
 /*
  * The commands, in the order usage lists them. The layout is kvmtool's ("lkvm
@@ -66,7 +68,10 @@ void options_print_run_help(void)
 	       "      --loglevel LEVEL    error | warning | info | debug (default warning)\n"
 	       "      --nodefaults        nothing implicit: no virtio-rng, no PL031 RTC, and the\n"
 	       "                          kernel command line exactly as --params gives it\n"
-	       "      --network mode=none accepted for kvmtool compatibility (no network device)\n"
+	       "  -n, --network mode=tap[,tapif=NAME][,vhost=1][,guest_mac=XX:XX:XX:XX:XX:XX]\n"
+	       "                          a virtio-net NIC on a tap (up to %u; created when NAME is\n"
+	       "                          absent or not there); mode=none (the default): no NIC\n"
+	       "      --vsock CID         a virtio-vsock device (vhost-vsock) with guest CID CID\n"
 	       "      --name NAME         listen on a control socket: 'armvmm pause|resume|stop|snapshot NAME'\n"
 	       "      --script FILE       drive the console from a script (see armvmm(1), SCRIPTS)\n"
 	       "      --sandbox on|off    seccomp filter per thread (default on; off for debugging)\n"
@@ -77,7 +82,7 @@ void options_print_run_help(void)
 	       "\n"
 	       "Exit status: 0 guest powered off, 1 error, 3 guest requested a reset,\n"
 	       "4 guest crashed, 5 script failed, 130/143 stopped by SIGINT/SIGTERM.\n",
-	       VM_DEFAULT_MEM_MIB);
+	       VM_DEFAULT_MEM_MIB, NET_MAX_NICS);
 }
 
 static int parse_irqchip(const char *arg, enum irqchip_request *req)
@@ -144,9 +149,9 @@ int options_parse_mem_mib(const char *arg, uint64_t *bytes)
 }
 
 enum {
-	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_NETWORK, OPT_CONSOLE,
-	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_PMU, OPT_SANDBOX, OPT_JAIL,
-	OPT_UID, OPT_GID, OPT_INCOMING, OPT_REMAP, OPT_ALLOW_CHANGED, OPT_SCRIPT_RESTORED,
+	OPT_IRQCHIP = 256, OPT_DUMP_DTB, OPT_LOGLEVEL, OPT_NODEFAULTS, OPT_CONSOLE,
+	OPT_NAME, OPT_SCRIPT, OPT_SCRIPT_START, OPT_SCRIPT_INPUT, OPT_VSOCK, OPT_PMU, OPT_SANDBOX,
+	OPT_JAIL, OPT_UID, OPT_GID, OPT_INCOMING, OPT_REMAP, OPT_ALLOW_CHANGED, OPT_SCRIPT_RESTORED,
 };
 
 /* The options run and restore share, for both getopt tables. */
@@ -215,6 +220,93 @@ static int parse_disk(const char *arg, struct disk_config *d)
 	return 0;
 }
 
+/* XX:XX:XX:XX:XX:XX, hex digits, a unicast address. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) || s[2] != (i < 5 ? ':' : '\0'))
+			return -EINVAL;
+		mac[i] = (uint8_t)strtoul((char[3]){ s[0], s[1], 0 }, NULL, 16);
+		s += 3;
+	}
+	return (mac[0] & 1) ? -EINVAL : 0; /* the group bit: a NIC's own address is unicast */
+}
+
+/*
+ * --network mode=tap[,tapif=NAME][,vhost=0|1][,guest_mac=MAC] (kvmtool's
+ * spelling) or mode=none. 1: a NIC in *n; 0: mode=none; -EINVAL after one line.
+ */
+static int parse_network(const char *arg, struct net_config *n)
+{
+	char *s = strdup(arg), *opt = s;
+	bool tap = false, none = false;
+
+	if (!s)
+		return -ENOMEM;
+	*n = (struct net_config){ 0 };
+	while (opt) {
+		char *next = strchr(opt, ',');
+		if (next)
+			*next++ = '\0';
+		if (strcmp(opt, "mode=tap") == 0) {
+			tap = true;
+		} else if (strcmp(opt, "mode=none") == 0) {
+			none = true;
+		} else if (strncmp(opt, "mode=", 5) == 0) {
+			pr_err("--network '%s': armvmm has mode=tap and mode=none (no user-mode networking)", arg);
+			goto bad;
+		} else if (strncmp(opt, "tapif=", 6) == 0) {
+			if (!net_ifname_valid(opt + 6)) {
+				pr_err("--network '%s': tapif needs an interface name of 1 to %d characters without '/', ':' or blanks",
+				       arg, IFNAMSIZ - 1);
+				goto bad;
+			}
+			n->tapif = opt + 6;
+		} else if (strcmp(opt, "vhost=1") == 0 || strcmp(opt, "vhost=0") == 0) {
+			n->vhost = opt[6] == '1';
+		} else if (strncmp(opt, "guest_mac=", 10) == 0) {
+			if (parse_mac(opt + 10, n->mac) < 0) {
+				pr_err("--network '%s': guest_mac needs a unicast address XX:XX:XX:XX:XX:XX", arg);
+				goto bad;
+			}
+			n->has_mac = true;
+		} else {
+			pr_err("--network '%s': unknown '%s' (give mode=tap[,tapif=NAME][,vhost=1][,guest_mac=XX:XX:XX:XX:XX:XX] or mode=none)",
+			       arg, opt);
+			goto bad;
+		}
+		opt = next;
+	}
+	if (tap == none) {
+		pr_err("--network '%s': give exactly one of mode=tap or mode=none", arg);
+		goto bad;
+	}
+	if (none && (n->tapif || n->vhost || n->has_mac)) {
+		pr_err("--network '%s': mode=none takes no other settings", arg);
+		goto bad;
+	}
+	if (none)
+		free(s);
+	return tap ? 1 : 0;
+bad:
+	free(s);
+	return -EINVAL;
+}
+
+static int parse_vsock(const char *arg, uint32_t *cid)
+{
+	unsigned long long v;
+	char *end;
+
+	if (parse_uint(arg, VSOCK_CID_MAX, &v, &end) < 0 || *end || v < VSOCK_CID_MIN) {
+		pr_err("--vsock '%s': give the guest's CID, a whole number from %u to %u", arg, VSOCK_CID_MIN,
+		       VSOCK_CID_MAX);
+		return -EINVAL;
+	}
+	*cid = (uint32_t)v;
+	return 0;
+}
+
 /* Options run and restore share: 1 when opt was one of them, 0 when not, -EINVAL after an error line. */
 static int parse_shared_option(int opt, const char *arg, struct vm_config *cfg)
 {
@@ -274,6 +366,11 @@ static int check_process_options(const struct vm_config *cfg)
 		pr_err("--dump-dtb does not run a VM: leave out --jail");
 		return -EINVAL;
 	}
+	/* A restore learns its network devices from the snapshot: snapshot_restore says the same. */
+	if (cfg->jail_dir && (cfg->nr_nics || cfg->vsock_cid)) {
+		pr_err("--jail: the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: leave out --jail to use --network mode=tap or --vsock");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -288,7 +385,8 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 		{ "nodefaults", no_argument, NULL, OPT_NODEFAULTS },
-		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "network", required_argument, NULL, 'n' },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "pmu", no_argument, NULL, OPT_PMU },
@@ -311,7 +409,7 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 
 	optind = 0; /* full reset: callers (and unit tests) may parse more than once */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:d:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":k:i:p:c:m:d:n:h", longopts, NULL)) != -1) {
 		int shared = parse_shared_option(opt, optarg, cfg);
 		if (shared < 0)
 			return shared;
@@ -366,11 +464,22 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_DUMP_DTB: cfg->dump_dtb_path = optarg; break;
 		case OPT_NODEFAULTS: cfg->nodefaults = true; break;
 		case OPT_PMU: cfg->pmu = true; break;
-		case OPT_NETWORK:
-			if (strcmp(optarg, "mode=none") != 0) {
-				pr_err("--network '%s': only mode=none is supported", optarg);
+		case 'n': {
+			struct net_config nic;
+			int r = parse_network(optarg, &nic);
+			if (r < 0)
+				return r;
+			if (r == 1 && cfg->nr_nics == NET_MAX_NICS) {
+				pr_err("--network: at most %u NICs", NET_MAX_NICS);
 				return -EINVAL;
 			}
+			if (r == 1)
+				cfg->nics[cfg->nr_nics++] = nic;
+			break;
+		}
+		case OPT_VSOCK:
+			if (parse_vsock(optarg, &cfg->vsock_cid) < 0)
+				return -EINVAL;
 			break;
 		case 'h':
 			options_print_run_help();
@@ -394,6 +503,12 @@ int options_parse_run(int argc, char **argv, struct vm_config *cfg)
 		pr_err("no kernel given: use -k IMAGE (see 'armvmm run --help')");
 		return -EINVAL;
 	}
+	for (unsigned int i = 0; i < cfg->nr_nics; i++)
+		for (unsigned int j = 0; j < i; j++)
+			if (cfg->nics[i].tapif && cfg->nics[j].tapif && !strcmp(cfg->nics[i].tapif, cfg->nics[j].tapif)) {
+				pr_err("--network: tap '%s' is given to two NICs (one tap per NIC)", cfg->nics[i].tapif);
+				return -EINVAL;
+			}
 	return check_process_options(cfg);
 }
 

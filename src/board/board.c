@@ -21,7 +21,9 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
 #include "devices/virtio_mmio.h"
+#include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
+#include "devices/virtio_vsock.h"
 
 int board_init(struct board *b, const struct vm_config *cfg, int console_in_fd, int console_out_fd)
 {
@@ -105,13 +107,17 @@ static int board_virtio_slot(struct board *b, uint64_t *base, unsigned int *spi)
 	return 0;
 }
 
-/* Which devices the configuration gets; the order fixes each virtio device's address and SPI: disks, console, rng. */
+/*
+ * Which devices the configuration gets; the order fixes each virtio device's
+ * address and SPI: disks, console, rng, NICs, vsock.
+ */
 int board_create_devices(struct board *b)
 {
 	const struct vm_config *cfg = b->cfg;
 	struct device_ctx ctx = {
 		.mem = &b->vm.mem, .bus = &b->vm.bus, .loop = &b->vm.loop, .irqchip = &b->irqchip,
 		.vm_fd = b->vm.vm_fd, .devices = &b->devices, .console = b->console.started ? &b->console : NULL,
+		.restoring = b->vm.restoring, .describe_only = cfg->dump_dtb_path != NULL,
 	};
 	bool serial = cfg->console == CONSOLE_SERIAL;
 	unsigned int spi;
@@ -135,6 +141,18 @@ int board_create_devices(struct board *b)
 			ret = virtio_rng_create(&ctx, base, spi);
 		if (!ret)
 			ret = pl031_create(&ctx, BOARD_RTC_BASE, BOARD_RTC_SPI);
+	}
+	for (unsigned int i = 0; !ret && i < cfg->nr_nics; i++) {
+		ret = board_virtio_slot(b, &base, &spi);
+		if (!ret)
+			ret = virtio_net_create(&ctx, base, spi, &cfg->nics[i], i, &b->nics[i]);
+		if (!ret)
+			b->nr_nics++;
+	}
+	if (!ret && cfg->vsock_cid) {
+		ret = board_virtio_slot(b, &base, &spi);
+		if (!ret)
+			ret = virtio_vsock_create(&ctx, base, spi, cfg->vsock_cid);
 	}
 	if (!ret && cfg->pmu)
 		ret = pmu_create(&ctx, &b->vm);

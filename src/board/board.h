@@ -17,6 +17,7 @@
 #include "board/config.h"
 #include "board/layout.h"
 #include "core/console_out.h"
+#include "core/state.h"
 #include "core/vm.h"
 #include "devices/device.h"
 #include "irqchip/irqchip.h"
@@ -31,6 +32,8 @@ struct board {
 	struct irqchip irqchip;
 	struct device_list devices;
 	unsigned int nr_virtio;		/* virtio-mmio slots handed out so far */
+	struct net_identity nics[NET_MAX_NICS];	/* what each NIC got: its tap, its MAC (for snapshots) */
+	unsigned int nr_nics;
 	int console_in_fd, console_out_fd;	/* the host side of the guest console */
 	struct console_out console;	/* the console's output buffer and writer thread, onto console_out_fd */
 	/* Each disk's absolute path for the CONF section, found before the sandbox (no realpath after). */
@@ -82,6 +85,18 @@ void board_conf_save(const struct board *b, struct snap_buf *buf);
 int board_conf_load(struct snap_cursor *c, const struct vm_config *req, unsigned int nr_vcpus, uint64_t mem_gpa,
 		    uint64_t mem_size, uint32_t irqchip_type, struct vm_config *cfg, struct board_conf_expect *expect);
 int board_conf_check(const struct board *b, const struct board_conf_expect *expect);
+
+/*
+ * The network configuration a restore rebuilds: each NIC's tap name, vhost
+ * and MAC, and the vsock CID (section NETC, written only when the VM has a
+ * NIC or vsock; man/armvmm-snapshot.5). board_netconf_load adds them to cfg
+ * after checking every value (names as the kernel takes them, unicast MACs,
+ * CIDs in range): the snapshot is untrusted. -EINVAL after one error line.
+ */
+#define BOARD_SEC_NETCONF SNAP_TAG('N', 'E', 'T', 'C')
+bool board_netconf_needed(const struct board *b);
+void board_netconf_save(const struct board *b, struct snap_buf *buf);
+int board_netconf_load(struct snap_cursor *c, struct vm_config *cfg);
 
 /*
  * The snapshot sections this board's devices may write, for checking a

@@ -22,7 +22,9 @@
 #include "core/log.h"
 #include "core/state.h"
 #include "devices/pl031.h"
+#include "devices/net_tap.h"
 #include "devices/virtio_mmio.h"
+#include "devices/virtio_vsock.h"
 
 /* The disks' devices, in -d order (board_create_devices makes them first, in that order). */
 static const struct virtio_blk *disk_device(const struct board *b, unsigned int n)
@@ -231,6 +233,61 @@ int board_conf_check(const struct board *b, const struct board_conf_expect *expe
 			return -EINVAL;
 		}
 		slot++;
+	}
+	return 0;
+}
+
+/*
+ * NETC: u32 nr_nics, per NIC: str tap name, u8 vhost, 6 bytes MAC; then u32
+ * vsock CID (0: none). Only written when there is something in it, so a VM
+ * without network devices saves what armvmm 0.1.0 could read (but the header
+ * version: see snapfile.h).
+ */
+bool board_netconf_needed(const struct board *b)
+{
+	return b->nr_nics || b->cfg->vsock_cid;
+}
+
+void board_netconf_save(const struct board *b, struct snap_buf *buf)
+{
+	snap_put_u32(buf, b->nr_nics);
+	for (unsigned int i = 0; i < b->nr_nics; i++) {
+		snap_put_str(buf, b->nics[i].tapif);
+		snap_put_u8(buf, b->nics[i].vhost);
+		snap_put_bytes(buf, b->nics[i].mac, sizeof(b->nics[i].mac));
+	}
+	snap_put_u32(buf, b->cfg->vsock_cid);
+}
+
+/* Storage for the restored tap names (one restore per process). */
+static char restored_tapifs[NET_MAX_NICS][IFNAMSIZ];
+
+int board_netconf_load(struct snap_cursor *c, struct vm_config *cfg)
+{
+	uint32_t nr = snap_get_u32(c);
+
+	if (nr > NET_MAX_NICS) {
+		pr_err("snapshot network configuration: %u NICs (at most %u)", nr, NET_MAX_NICS);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < nr; i++) {
+		struct net_config *n = &cfg->nics[i];
+		snap_get_str(c, restored_tapifs[i], sizeof(restored_tapifs[i]));
+		*n = (struct net_config){ .tapif = restored_tapifs[i], .vhost = snap_get_bool(c), .has_mac = true };
+		snap_get_bytes(c, n->mac, sizeof(n->mac));
+		if (!c->err && (!net_ifname_valid(n->tapif) || (n->mac[0] & 1))) {
+			pr_err("snapshot network configuration: NIC %u has an invalid tap name or a multicast MAC", i);
+			return -EINVAL;
+		}
+	}
+	cfg->nr_nics = nr;
+	cfg->vsock_cid = snap_get_u32(c);
+	if (snap_cursor_done(c, "NETC") < 0)
+		return -EINVAL;
+	if (cfg->vsock_cid && (cfg->vsock_cid < VSOCK_CID_MIN || cfg->vsock_cid > VSOCK_CID_MAX)) {
+		pr_err("snapshot network configuration: vsock CID %u is out of range (%u to %u)", cfg->vsock_cid,
+		       VSOCK_CID_MIN, VSOCK_CID_MAX);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "board/layout.h"
 #include "core/log.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
 #include "irqchip/irqchip.h"
 
 #define VM_DEFAULT_MEM_MIB 256u
@@ -35,6 +36,9 @@ struct vm_config {
 	enum console_type console;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int nr_disks;
+	struct net_config nics[NET_MAX_NICS];	/* --network mode=tap,... */
+	unsigned int nr_nics;
+	uint32_t vsock_cid;		/* --vsock CID; 0: no vsock device */
 	const char *name;		/* --name: listen on the control socket of that name */
 	const char *script_path;	/* --script: drive the console from a script */
 	unsigned int script_start;	/* first script command to run (a migrated run continues) */

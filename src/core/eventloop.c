@@ -20,6 +20,12 @@ void eventloop_enable(struct eventloop *l, int id, bool on)
 		l->e[id].enabled = on;
 }
 
+void eventloop_set_fd(struct eventloop *l, int id, int fd)
+{
+	if (id >= 0 && (unsigned int)id < l->count)
+		l->e[id].fd = fd;
+}
+
 int eventloop_run(struct eventloop *l)
 {
 	struct pollfd pfd[EVENTLOOP_MAX];

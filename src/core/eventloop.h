@@ -29,6 +29,8 @@ struct eventloop {
 /* Returns an id for eventloop_enable(), or -ENOSPC. */
 int eventloop_add(struct eventloop *l, int fd, short events, eventloop_fn *fn, void *opaque);
 void eventloop_enable(struct eventloop *l, int id, bool on);
+/* Point entry id at another fd (-1: none; poll skips it), from the loop's own thread. */
+void eventloop_set_fd(struct eventloop *l, int id, int fd);
 /* Poll and dispatch until something sets l->quit. Returns 0, or -errno if poll fails. */
 int eventloop_run(struct eventloop *l);
 /*

@@ -56,6 +56,8 @@ static const char *const kind_names[SANDBOX_NR_KINDS] = {
 	[SANDBOX_CONTROL] = "control",
 	[SANDBOX_SCRIPT] = "script",
 	[SANDBOX_MIGRATION] = "migration",
+	[SANDBOX_NET_IO] = "network I/O",
+	[SANDBOX_VSOCK_IO] = "vsock I/O",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)

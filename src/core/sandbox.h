@@ -28,6 +28,8 @@ enum sandbox_kind {
 	SANDBOX_CONTROL,	/* signals, the control socket, the stop watchdog */
 	SANDBOX_SCRIPT,		/* a --script's runner */
 	SANDBOX_MIGRATION,	/* a live migration's sender: its connection, KVM's dirty-page log, guest RAM */
+	SANDBOX_NET_IO,		/* a virtio-net NIC's I/O thread: its tap, its vhost-net rings */
+	SANDBOX_VSOCK_IO,	/* virtio-vsock's I/O thread: vhost-vsock's rings, its CID */
 	SANDBOX_NR_KINDS
 };
 

@@ -12,13 +12,19 @@
  * calls in table order, so the hottest (KVM_RUN's ioctl, futex) come first.
  *
  * Everything a thread does before it enters (opening /dev/kvm, disks, the
- * kernel, creating threads) needs no row: set-up is done by then. So no kind
- * may open a file except the main thread (snapshots), none may create a
- * thread or process, and none may map memory executable.
+ * kernel, taps, vhost devices, creating threads) needs no row: set-up is done
+ * by then. So no kind may open a file except the main thread (snapshots) and a
+ * NIC's I/O thread (/dev/net/tun only, to attach its tap again by name), none
+ * may create a thread or process or open a socket, and none may map memory
+ * executable.
  */
 #include <asm/unistd.h>
+#include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
+#include <linux/vhost.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -35,7 +41,11 @@
 #define CONTROL (1u << SANDBOX_CONTROL)
 #define SCRIPT (1u << SANDBOX_SCRIPT)
 #define MIGRATION (1u << SANDBOX_MIGRATION)
-#define ALL (MAIN | VCPU | BLK_IO | CONSOLE | CONTROL | SCRIPT | MIGRATION)
+#define NET_IO (1u << SANDBOX_NET_IO)
+#define VSOCK_IO (1u << SANDBOX_VSOCK_IO)
+#define ALL (MAIN | VCPU | BLK_IO | CONSOLE | CONTROL | SCRIPT | MIGRATION | NET_IO | VSOCK_IO)
+/* The I/O threads of the devices vhost serves: start, reset, quiesce, resume and teardown run on them. */
+#define VHOST_IO (NET_IO | VSOCK_IO)
 
 #define SYS(call) .nr = __NR_##call, .name = #call, .check = SANDBOX_ANY
 #define ARG_EQ(call, i, v) .nr = __NR_##call, .name = #call " " #v, .check = SANDBOX_ARG_EQ, .arg = (i), .value = (uint32_t)(v)
@@ -46,7 +56,8 @@
 const struct sandbox_rule sandbox_rules[] = {
 	/* --- ioctls: vCPUs run the guest, the others read state for snapshots ------------ */
 	{ IOCTL(KVM_RUN), .kinds = VCPU },
-	{ IOCTL(KVM_IRQ_LINE), .kinds = VCPU | MAIN | CONSOLE },	/* SPIs without an irqfd; the userspace GIC's IRQ line */
+	/* SPIs without an irqfd; the userspace GIC's IRQ line (a NIC's or vsock's used buffers, a link change) */
+	{ IOCTL(KVM_IRQ_LINE), .kinds = VCPU | MAIN | CONSOLE | VHOST_IO },
 	{ IOCTL(KVM_GET_ONE_REG), .kinds = MAIN },		/* snapshot: vCPU registers */
 	{ IOCTL(KVM_GET_REG_LIST), .kinds = MAIN },
 	{ IOCTL(KVM_GET_MP_STATE), .kinds = MAIN },
@@ -68,8 +79,9 @@ const struct sandbox_rule sandbox_rules[] = {
 	/* --- every thread: locks, memory, time, leaving, the violation report ------------ */
 	{ SYS(futex), .kinds = ALL },
 	{ SYS(write), .kinds = ALL },				/* eventfds, log lines, console and control output */
-	{ SYS(read), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION },	/* eventfds, console input, signalfd, sockets, pipes */
-	{ SYS(ppoll), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION },
+	/* eventfds, timerfds, console input, signalfd, sockets, pipes; a NIC's tap */
+	{ SYS(read), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION | VHOST_IO },
+	{ SYS(ppoll), .kinds = MAIN | CONTROL | SCRIPT | MIGRATION | VHOST_IO },
 	{ SYS(clock_gettime), .kinds = ALL },			/* the vDSO's fallback */
 	{ SYS(clock_nanosleep), .kinds = MAIN },		/* io_uring back-off while waiting for I/O */
 	{ SYS(restart_syscall), .kinds = ALL },
@@ -79,7 +91,8 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ ARG_EQ(rt_sigaction, 0, SIGCANCEL), .kinds = MAIN },
 	{ SYS(getpid), .kinds = ALL },				/* pthread_kill asks for it */
 	{ SYS(gettid), .kinds = ALL },
-	{ ARG_EQ(tgkill, 0, SANDBOX_VALUE_PID), .kinds = MAIN | VCPU | CONSOLE | CONTROL },	/* kicks; only this process */
+	/* kicks (the userspace GIC kicks a vCPU whose IRQ line another thread changed); only this process */
+	{ ARG_EQ(tgkill, 0, SANDBOX_VALUE_PID), .kinds = MAIN | VCPU | CONSOLE | CONTROL | VHOST_IO },
 	{ ARG_NOBITS(mmap, 2, PROT_EXEC), .kinds = ALL },	/* malloc; never executable memory */
 	{ ARG_NOBITS(mprotect, 2, PROT_EXEC), .kinds = ALL },
 	{ SYS(munmap), .kinds = ALL },
@@ -91,12 +104,44 @@ const struct sandbox_rule sandbox_rules[] = {
 
 	/* --- devices at run time ------------------------------------------------------------ */
 	{ SYS(io_uring_enter), .kinds = MAIN | VCPU },		/* virtio-blk submits on whichever thread notified */
-	{ SYS(timerfd_settime), .kinds = MAIN | VCPU },	/* io_uring's submission retry */
+	/* io_uring's submission retry; the I/O threads' retries of a busy tap or CID, a lost tap */
+	{ SYS(timerfd_settime), .kinds = MAIN | VCPU | VHOST_IO },
 	{ SYS(getrandom), .kinds = MAIN | VCPU },		/* virtio-rng; mkdtemp for a migration */
 	{ SYS(preadv), .kinds = BLK_IO },
 	{ SYS(pwritev), .kinds = BLK_IO },
 	{ SYS(fdatasync), .kinds = BLK_IO | MAIN },		/* a save syncs every writable disk first */
 	{ SYS(fallocate), .kinds = BLK_IO },			/* discard, write-zeroes */
+
+	/* --- a NIC's I/O thread: frames through its tap ----------------------------------- */
+	{ SYS(readv), .kinds = NET_IO },			/* a frame straight into the guest's buffers */
+	{ SYS(writev), .kinds = NET_IO },			/* header and frame from the guest's buffers */
+	{ IOCTL(TUNSETOFFLOAD), .kinds = NET_IO },		/* the offloads the guest negotiated, at its start */
+	/*
+	 * A tap deleted under the NIC is attached again by name (created when it
+	 * is gone): the old fd closed, /dev/net/tun opened (seccomp cannot see the
+	 * path: the flags are pinned to net_tap_open's), the tap set up, and
+	 * brought up through the socket the NIC kept from its set-up (no socket()).
+	 */
+	{ SYS(close), .kinds = NET_IO },
+	{ ARG_EQ(openat, 2, O_RDWR | O_NONBLOCK | O_CLOEXEC), .kinds = NET_IO },
+	{ IOCTL(TUNGETFEATURES), .kinds = NET_IO },
+	{ IOCTL(TUNSETIFF), .kinds = NET_IO },
+	{ IOCTL(TUNSETVNETHDRSZ), .kinds = NET_IO },
+	{ IOCTL(SIOCGIFINDEX), .kinds = NET_IO },		/* whether the tap exists (attached, or created) */
+	{ IOCTL(SIOCGIFFLAGS), .kinds = NET_IO },
+	{ IOCTL(SIOCSIFFLAGS), .kinds = NET_IO },		/* up, if the kernel made it down */
+
+	/* --- vhost: the rings handed to the kernel and taken back, on the device's I/O thread - */
+	{ IOCTL(VHOST_SET_FEATURES), .kinds = VHOST_IO },	/* what the driver negotiated, at its start */
+	{ IOCTL(VHOST_SET_VRING_NUM), .kinds = VHOST_IO },
+	{ IOCTL(VHOST_SET_VRING_BASE), .kinds = VHOST_IO },
+	{ IOCTL(VHOST_SET_VRING_ADDR), .kinds = VHOST_IO },
+	{ IOCTL(VHOST_SET_VRING_KICK), .kinds = VHOST_IO },
+	{ IOCTL(VHOST_SET_VRING_CALL), .kinds = VHOST_IO },
+	{ IOCTL(VHOST_GET_VRING_BASE), .kinds = VHOST_IO },	/* reset, a snapshot's quiesce, teardown */
+	{ IOCTL(VHOST_NET_SET_BACKEND), .kinds = NET_IO },	/* the tap in and out (stop, a tap lost or back) */
+	{ IOCTL(VHOST_VSOCK_SET_RUNNING), .kinds = VSOCK_IO },	/* start and stop, a snapshot's quiesce and resume */
+	{ IOCTL(VHOST_VSOCK_SET_GUEST_CID), .kinds = VSOCK_IO },	/* a restore's CID, once another VM let it go */
 
 	/* --- the main thread: snapshots, a migration's hand-over, teardown ----------------- */
 	{ SYS(openat), .kinds = MAIN },

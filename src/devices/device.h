@@ -11,6 +11,7 @@
 #ifndef ARMVMM_DEVICE_H
 #define ARMVMM_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +43,8 @@ struct device_ops {
 	 * paused, before anything is saved. save: append the state to b. restore:
 	 * validate and load, all or nothing (-EINVAL after one error line).
 	 * restored: every device's state is back; catch up on anything that may
-	 * have been missed at save time (a queue notification, say).
+	 * have been missed at save time (a queue notification, say), start what
+	 * runs on its own.
 	 */
 	void (*quiesce)(struct device *d);
 	/* After quiesce: make what the device wrote to host files durable (fdatasync). 0 or -errno after one error line. */
@@ -50,6 +52,8 @@ struct device_ops {
 	void (*save)(struct device *d, struct snap_buf *b);
 	int (*restore)(struct device *d, struct snap_cursor *c);
 	void (*restored)(struct device *d);
+	/* After quiesce and save: the VM goes on (or is about to end); take up work again. */
+	void (*resume)(struct device *d);
 	/*
 	 * Handing the VM to another armvmm (migration), each may be NULL.
 	 * release: the VM is paused and its state captured; give up what only
@@ -86,6 +90,8 @@ struct device_ctx {
 	int vm_fd;			/* -1 without KVM (--dump-dtb on a host without /dev/kvm, unit tests) */
 	struct device_list *devices;
 	struct console_out *console;	/* the guest console's output (never a blocking host write) */
+	bool restoring;			/* built for a snapshot: a host resource another process still holds may be taken later */
+	bool describe_only;		/* --dump-dtb: the device's node is all that is needed, no host resources (taps, vhost) */
 };
 
 /* Add a device; returns its entry, or NULL after one error line when the list is full. */

@@ -23,6 +23,7 @@
 #include "core/mmio.h"
 #include "core/state.h"
 #include "devices/device.h"
+#include "devices/virtio_mmio_internal.h"
 #include "irqchip/irqchip.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u	/* "virt" */
@@ -39,13 +40,13 @@ static struct virtq *cur_queue(struct virtio_mmio *t)
 	return t->st.queue_sel < t->ops->num_queues ? &t->st.queues[t->st.queue_sel] : NULL;
 }
 
-static uint64_t device_features(const struct virtio_mmio *t)
+uint64_t virtio_mmio_device_features(const struct virtio_mmio *t)
 {
 	return t->ops->features | VIRTIO_F_VERSION_1;
 }
 
 /* Raise an edge on the device's SPI (the FDT declares it edge-rising). */
-static void signal_irq(struct virtio_mmio *t)
+void virtio_mmio_signal_irq(struct virtio_mmio *t)
 {
 	if (t->irqfd >= 0) {
 		uint64_t one = 1;
@@ -61,7 +62,7 @@ static void signal_irq(struct virtio_mmio *t)
 static void raise_interrupt_locked(struct virtio_mmio *t, uint32_t why)
 {
 	t->st.interrupt_status |= why;
-	signal_irq(t);
+	virtio_mmio_signal_irq(t);
 }
 
 /* --- register handlers (lock held) ------------------------------------------- */
@@ -77,7 +78,7 @@ static uint32_t rd_vendor_id(struct virtio_mmio *t) { (void)t; return VIRTIO_MMI
 static uint32_t rd_device_features(struct virtio_mmio *t)
 {
 	uint32_t sel = t->st.device_features_sel;
-	return sel < 2 ? (uint32_t)(device_features(t) >> (32 * sel)) : 0;
+	return sel < 2 ? (uint32_t)(virtio_mmio_device_features(t) >> (32 * sel)) : 0;
 }
 
 static void wr_device_features_sel(struct virtio_mmio *t, uint32_t v) { t->st.device_features_sel = v; }
@@ -154,7 +155,10 @@ static void wr_queue_avail_hi(struct virtio_mmio *t, uint32_t v) { struct virtq 
 static void wr_queue_used_lo(struct virtio_mmio *t, uint32_t v) { struct virtq *q = cur_queue_unready(t); if (q) set_low(&q->used_gpa, v); }
 static void wr_queue_used_hi(struct virtio_mmio *t, uint32_t v) { struct virtq *q = cur_queue_unready(t); if (q) set_high(&q->used_gpa, v); }
 
-static uint32_t rd_interrupt_status(struct virtio_mmio *t) { return t->st.interrupt_status; }
+static uint32_t rd_interrupt_status(struct virtio_mmio *t)
+{
+	return t->st.interrupt_status | (t->used_bit_sticky ? VIRTIO_INT_USED : 0);
+}
 static void wr_interrupt_ack(struct virtio_mmio *t, uint32_t v) { t->st.interrupt_status &= ~v; }
 static uint32_t rd_status(struct virtio_mmio *t) { return t->st.status; }
 
@@ -165,7 +169,7 @@ static void wr_status(struct virtio_mmio *t, uint32_t v)
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(t->st.status & VIRTIO_STATUS_FEATURES_OK)) {
 		uint64_t f = t->st.driver_features;
 		/* Refuse features we did not offer, and legacy drivers: FEATURES_OK then reads back clear. */
-		if ((f & ~device_features(t)) || !(f & VIRTIO_F_VERSION_1)) {
+		if ((f & ~virtio_mmio_device_features(t)) || !(f & VIRTIO_F_VERSION_1)) {
 			pr_warn_ratelimited("%s: driver asked for unsupported features 0x%llx", t->ops->name,
 				(unsigned long long)f);
 			v &= ~VIRTIO_STATUS_FEATURES_OK;
@@ -311,8 +315,17 @@ void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		return;
 	}
 	pthread_mutex_lock(&t->lock);
+	uint32_t before = t->st.status;
 	r->write(t, v);
+	bool start = off == VIRTIO_MMIO_STATUS && t->ops->start && !(before & VIRTIO_STATUS_DRIVER_OK) &&
+		     (t->st.status & VIRTIO_STATUS_DRIVER_OK) && !(t->st.status & VIRTIO_STATUS_NEEDS_RESET);
+	if (start && !(t->st.status & VIRTIO_STATUS_FEATURES_OK)) {
+		needs_reset_locked(t, "the driver set DRIVER_OK without FEATURES_OK");
+		start = false;
+	}
 	pthread_mutex_unlock(&t->lock);
+	if (start)
+		t->ops->start(t);
 }
 
 void virtio_mmio_notify(struct virtio_mmio *t, unsigned int q)
@@ -403,176 +416,103 @@ bool virtio_mmio_driver_ok(struct virtio_mmio *t)
 uint64_t virtio_mmio_features(struct virtio_mmio *t)
 {
 	pthread_mutex_lock(&t->lock);
-	uint64_t f = t->st.driver_features & device_features(t);
+	uint64_t f = t->st.driver_features & virtio_mmio_device_features(t);
 	pthread_mutex_unlock(&t->lock);
 	return f;
 }
 
-/* --- snapshots -------------------------------------------------------------------- */
-
-/*
- * Payload: device_id (u32); status, device_features_sel, driver_features_sel
- * (u32), driver_features (u64), queue_sel, interrupt_status,
- * config_generation (u32); then VIRTIO_MAX_QUEUES queues, each num (u16),
- * ready (u8 0/1), desc, avail, used (u64 guest-physical), last_avail_idx,
- * used_idx (u16); then has_device_state (u8 0/1) and the device's own
- * payload (ops->save) when it is 1.
- */
-static void put_queue(struct snap_buf *b, const struct virtq *q)
+void virtio_mmio_unpop(struct virtio_mmio *t, unsigned int q, uint16_t n)
 {
-	snap_put_u16(b, q->num);
-	snap_put_u8(b, q->ready);
-	snap_put_u64(b, q->desc_gpa);
-	snap_put_u64(b, q->avail_gpa);
-	snap_put_u64(b, q->used_gpa);
-	snap_put_u16(b, q->last_avail_idx);
-	snap_put_u16(b, q->used_idx);
+	pthread_mutex_lock(&t->lock);
+	if (q < t->ops->num_queues)
+		t->st.queues[q].last_avail_idx -= n;
+	pthread_mutex_unlock(&t->lock);
 }
 
-void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b)
+bool virtio_mmio_queue(struct virtio_mmio *t, unsigned int q, struct virtq *out)
 {
-	const struct virtio_mmio_state *st = &t->st;
+	if (q >= t->ops->num_queues)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	*out = t->st.queues[q];
+	pthread_mutex_unlock(&t->lock);
+	return true;
+}
+
+int virtio_mmio_sync_queue(struct virtio_mmio *t, unsigned int q, uint16_t last_avail_idx)
+{
+	int ret = -EINVAL;
 
 	pthread_mutex_lock(&t->lock);
-	snap_put_u32(b, t->ops->device_id);
-	snap_put_u32(b, st->status);
-	snap_put_u32(b, st->device_features_sel);
-	snap_put_u32(b, st->driver_features_sel);
-	snap_put_u64(b, st->driver_features);
-	snap_put_u32(b, st->queue_sel);
-	snap_put_u32(b, st->interrupt_status);
-	snap_put_u32(b, st->config_generation);
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		put_queue(b, &st->queues[i]);
+	if (q < t->ops->num_queues) {
+		ret = virtq_read_used_idx(&t->st.queues[q], t->mem, &t->st.queues[q].used_idx);
+		if (ret == 0)
+			t->st.queues[q].last_avail_idx = last_avail_idx;
+	}
 	pthread_mutex_unlock(&t->lock);
-	/* Outside the transport lock: devices take their own lock first (see virtio_blk.c). */
-	snap_put_u8(b, t->ops->save != NULL);
-	if (t->ops->save)
-		t->ops->save(t, b);
+	return ret;
 }
 
-static void get_queue(struct snap_cursor *c, struct virtq *q)
+bool virtio_mmio_want_notify(struct virtio_mmio *t, unsigned int q, bool on)
 {
-	q->num = snap_get_u16(c);
-	q->ready = snap_get_bool(c);
-	q->desc_gpa = snap_get_u64(c);
-	q->avail_gpa = snap_get_u64(c);
-	q->used_gpa = snap_get_u64(c);
-	q->last_avail_idx = snap_get_u16(c);
-	q->used_idx = snap_get_u16(c);
-}
+	bool avail = false;
 
-static bool queue_is_blank(const struct virtq *q)
-{
-	return !q->num && !q->ready && !q->desc_gpa && !q->avail_gpa && !q->used_gpa && !q->last_avail_idx &&
-	       !q->used_idx;
-}
-
-/*
- * A queue as the transport could have left it: at most QueueNumMax entries
- * (a size that is no power of two is refused only when the driver sets
- * QueueReady, so an unready queue may hold one), ring areas checked when
- * ready, and queues the device does not have never touched.
- */
-static int check_queue(const struct virtio_mmio *t, unsigned int i, const struct virtq *q, const char *what)
-{
-	int layout = q->ready ? virtq_check_layout(q, t->mem) : 0;
-	const char *why = NULL;
-
-	if (i >= t->ops->num_queues)
-		why = queue_is_blank(q) ? NULL : "is set up, but the device has fewer queues";
-	else if (q->num > VIRTQ_MAX_SIZE)
-		why = "is larger than QueueNumMax";
-	else if (layout == -EFAULT)
-		why = "is ready with rings outside guest RAM";
-	else if (layout < 0)
-		why = "is ready with a size that is no power of two or misaligned rings";
-	if (!why)
-		return 0;
-	pr_err("%s: snapshot queue %u (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx) %s", what, i, q->num,
-	       (unsigned long long)q->desc_gpa, (unsigned long long)q->avail_gpa, (unsigned long long)q->used_gpa,
-	       why);
-	return -EINVAL;
-}
-
-#define STATUS_KNOWN 0xffu	/* the transport keeps every bit the driver writes to the low byte */
-
-/* The transport invariants wr_status, wr_interrupt_ack and raise_interrupt_locked keep. */
-static int check_transport(const struct virtio_mmio *t, const struct virtio_mmio_state *st, const char *what)
-{
-	uint64_t f = st->driver_features;
-
-	if (st->status & ~STATUS_KNOWN) {
-		pr_err("%s: snapshot status 0x%x has bits above the low byte", what, st->status);
-		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	if (q < t->ops->num_queues && t->st.queues[q].ready) {
+		virtq_set_notify(&t->st.queues[q], t->mem, on);
+		/* Only what the device may take: nothing once it needs a reset. */
+		avail = (t->st.status & VIRTIO_STATUS_DRIVER_OK) && !(t->st.status & VIRTIO_STATUS_NEEDS_RESET) &&
+			virtq_has_avail(&t->st.queues[q], t->mem);
 	}
-	if ((st->status & VIRTIO_STATUS_FEATURES_OK) && ((f & ~device_features(t)) || !(f & VIRTIO_F_VERSION_1))) {
-		pr_err("%s: snapshot driver_features 0x%llx are not what this device offers (0x%llx)", what,
-		       (unsigned long long)f, (unsigned long long)device_features(t));
-		return -EINVAL;
+	pthread_mutex_unlock(&t->lock);
+	return avail;
+}
+
+void virtio_mmio_signal_used(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	raise_interrupt_locked(t, VIRTIO_INT_USED);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_set_used_bit_sticky(struct virtio_mmio *t, bool on)
+{
+	pthread_mutex_lock(&t->lock);
+	t->used_bit_sticky = on;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_notify_fd(const struct virtio_mmio *t, unsigned int q)
+{
+	return q < VIRTIO_MAX_QUEUES ? t->ioeventfds[q].fd : -1;
+}
+
+int virtio_mmio_notify_fds(const struct virtio_mmio *t, unsigned int nr, int *fds, bool *own)
+{
+	for (unsigned int q = 0; q < nr; q++) {
+		fds[q] = virtio_mmio_notify_fd(t, q);
+		own[q] = fds[q] < 0;
+		if (own[q])
+			fds[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fds[q] < 0) {
+			int err = errno;
+			pr_err("%s: cannot create an eventfd: %s", t->ops->name, strerror(err));
+			return -err;
+		}
 	}
-	if (st->interrupt_status & ~(VIRTIO_INT_USED | VIRTIO_INT_CONFIG)) {
-		pr_err("%s: snapshot interrupt_status 0x%x has unknown bits", what, st->interrupt_status);
-		return -EINVAL;
-	}
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		if (check_queue(t, i, &st->queues[i], what) < 0)
-			return -EINVAL;
 	return 0;
 }
 
-/* Signal the guest as the transport does at runtime (one edge) if an interrupt is still unacknowledged. */
-static void drive_irq_locked(struct virtio_mmio *t)
+void virtio_mmio_used_signal_cb(void *opaque, int fd, short revents)
 {
-	if (t->st.interrupt_status)
-		signal_irq(t);
+	(void)revents;
+	if (eventfd_drain(fd) > 0)
+		virtio_mmio_signal_used(opaque);
 }
 
-int virtio_mmio_restore(struct virtio_mmio *t, struct snap_cursor *c)
+int virtio_mmio_irqfd(const struct virtio_mmio *t)
 {
-	struct virtio_mmio_state st = { 0 };
-	uint32_t device_id;
-	bool has_device_state;
-	char what[64];
-	int ret;
-
-	snprintf(what, sizeof(what), "%s at 0x%llx", t->ops->name, (unsigned long long)t->base);
-	device_id = snap_get_u32(c);
-	st.status = snap_get_u32(c);
-	st.device_features_sel = snap_get_u32(c);
-	st.driver_features_sel = snap_get_u32(c);
-	st.driver_features = snap_get_u64(c);
-	st.queue_sel = snap_get_u32(c);
-	st.interrupt_status = snap_get_u32(c);
-	st.config_generation = snap_get_u32(c);
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		get_queue(c, &st.queues[i]);
-	has_device_state = snap_get_bool(c);
-	if (c->err)
-		return snap_cursor_done(c, what);	/* says the payload is short or malformed */
-	if (device_id != t->ops->device_id) {
-		pr_err("%s: the snapshot holds virtio device id %u here, this device is id %u", what, device_id,
-		       t->ops->device_id);
-		return -EINVAL;
-	}
-	ret = check_transport(t, &st, what);
-	if (ret < 0)
-		return ret;
-	if (has_device_state != (t->ops->restore != NULL)) {
-		pr_err("%s: the snapshot %s device state, this device %s", what,
-		       has_device_state ? "has" : "has no", t->ops->restore ? "needs it" : "has none");
-		return -EINVAL;
-	}
-	/* The device part is the rest of the payload: its restore checks it all, then commits. */
-	ret = has_device_state ? t->ops->restore(t, c) : snap_cursor_done(c, what);
-	if (ret < 0)
-		return ret;
-
-	pthread_mutex_lock(&t->lock);
-	t->st = st;
-	drive_irq_locked(t);
-	pthread_mutex_unlock(&t->lock);
-	return 0;
+	return t->irqfd;
 }
 
 void virtio_mmio_kick_all(struct virtio_mmio *t)
@@ -627,7 +567,9 @@ static void add_ioeventfds(struct virtio_mmio *t, struct device_ctx *ctx)
 			break;
 		}
 		*io = (struct virtio_mmio_ioeventfd){ .t = t, .queue = q, .fd = efd };
-		eventloop_add(ctx->loop, efd, POLLIN, ioeventfd_cb, io);
+		/* The device reads its own (an I/O thread, or vhost in the kernel). */
+		if (!(t->ops->own_notify & (1u << q)))
+			eventloop_add(ctx->loop, efd, POLLIN, ioeventfd_cb, io);
 	}
 }
 
@@ -699,7 +641,19 @@ static int transport_restore(struct device *d, struct snap_cursor *c)
 
 static void transport_restored(struct device *d)
 {
-	virtio_mmio_kick_all(d->priv);
+	struct virtio_mmio *t = d->priv;
+
+	if (t->ops->start && virtio_mmio_driver_ok(t))
+		t->ops->start(t);
+	virtio_mmio_kick_all(t);
+}
+
+static void transport_resume(struct device *d)
+{
+	struct virtio_mmio *t = d->priv;
+
+	if (t->ops->resume)
+		t->ops->resume(t);
 }
 
 static void transport_destroy(struct device *d)
@@ -725,6 +679,7 @@ static const struct device_ops virtio_mmio_device_ops = {
 	.save = transport_save,
 	.restore = transport_restore,
 	.restored = transport_restored,
+	.resume = transport_resume,
 	.release = transport_release,
 	.acquire = transport_acquire,
 	.destroy = transport_destroy,

@@ -70,6 +70,21 @@ struct virtio_device_ops {
 	int (*sync)(struct virtio_mmio *t);	/* as struct device_ops */
 	void (*save)(struct virtio_mmio *t, struct snap_buf *b);
 	int (*restore)(struct virtio_mmio *t, struct snap_cursor *c);
+	/* After quiesce and save: the VM goes on (or ends); take up the work again. Lock NOT held. */
+	void (*resume)(struct virtio_mmio *t);
+	/*
+	 * The driver set DRIVER_OK (every queue it uses is set up, features are
+	 * final), or a restore brought back a device with DRIVER_OK set: start
+	 * the data path. Lock NOT held. Devices without it work from queue_notify.
+	 */
+	void (*start)(struct virtio_mmio *t);
+	/*
+	 * Queues (bit q) whose notifications the device takes itself, on its own
+	 * thread or in the kernel (vhost): the main loop leaves their ioeventfds
+	 * alone and the device reads them (virtio_mmio_notify_fd). Where KVM gave
+	 * no ioeventfd, notifications still arrive through queue_notify.
+	 */
+	uint32_t own_notify;
 	int (*release)(struct virtio_mmio *t);	/* as struct device_ops */
 	int (*acquire)(struct virtio_mmio *t);
 };
@@ -103,6 +118,12 @@ struct virtio_mmio {
 	uint64_t base;
 	int vm_fd;			/* for KVM_IRQFD (virtio_mmio_create), or -1 */
 	struct virtio_mmio_ioeventfd ioeventfds[VIRTIO_MAX_QUEUES];
+	/*
+	 * The kernel (vhost) signals used buffers straight into the irqfd, past
+	 * InterruptStatus: while set, InterruptStatus reads with the used-buffer
+	 * bit on, so the driver's handler always looks at its queues.
+	 */
+	bool used_bit_sticky;
 };
 
 /*
@@ -138,6 +159,40 @@ void virtio_mmio_config_changed(struct virtio_mmio *t);
 void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why);
 bool virtio_mmio_driver_ok(struct virtio_mmio *t);
 uint64_t virtio_mmio_features(struct virtio_mmio *t);	/* negotiated */
+/* Give the last n chains taken from queue q back to the avail ring (taken, not used; newest first). */
+void virtio_mmio_unpop(struct virtio_mmio *t, unsigned int q, uint16_t n);
+/* A copy of queue q's state (false: no such queue). */
+bool virtio_mmio_queue(struct virtio_mmio *t, unsigned int q, struct virtq *out);
+/*
+ * Someone else (vhost) worked the ring: take its next avail index and the
+ * used index it wrote to the ring. 0, or -EFAULT when the ring is not in RAM.
+ */
+int virtio_mmio_sync_queue(struct virtio_mmio *t, unsigned int q, uint16_t last_avail_idx);
+/*
+ * Ask the driver to notify on queue q (on) or tell it the device is working
+ * the ring anyway (off: VIRTQ_USED_F_NO_NOTIFY, a hint). Returns whether
+ * avail entries are waiting that the device may take (none while it needs a
+ * reset), looked at after the flag is visible: a driver that added one
+ * without notifying is not missed.
+ */
+bool virtio_mmio_want_notify(struct virtio_mmio *t, unsigned int q, bool on);
+/* A used buffer was signalled from outside (a vhost call eventfd read by armvmm): interrupt the driver. */
+void virtio_mmio_signal_used(struct virtio_mmio *t);
+/* Used-buffer interrupts bypass InterruptStatus (vhost into the irqfd): see used_bit_sticky. */
+void virtio_mmio_set_used_bit_sticky(struct virtio_mmio *t, bool on);
+/* Queue q's ioeventfd (KVM completes the guest's notify write and signals it), or -1. */
+int virtio_mmio_notify_fd(const struct virtio_mmio *t, unsigned int q);
+/*
+ * For a device that takes queues 0..nr-1's notifications itself (own_notify):
+ * each queue's ioeventfd, or where KVM gave none an eventfd of the device's
+ * own (own[q] true: the device closes it, and its queue_notify writes it).
+ * 0, or -errno after one error line.
+ */
+int virtio_mmio_notify_fds(const struct virtio_mmio *t, unsigned int nr, int *fds, bool *own);
+/* An event loop callback (opaque: the transport) for an eventfd that signals used buffers (vhost's call). */
+void virtio_mmio_used_signal_cb(void *opaque, int fd, short revents);
+/* The eventfd KVM turns into the device's SPI (irqfd), or -1 (no in-kernel irqchip). */
+int virtio_mmio_irqfd(const struct virtio_mmio *t);
 
 /*
  * Snapshots: device id, transport state (status, features, selectors,

@@ -17,6 +17,7 @@ struct virtq_desc {
 #define AVAIL_FLAGS 0u
 #define AVAIL_IDX 2u
 #define AVAIL_RING 4u
+#define USED_FLAGS 0u
 #define USED_IDX 2u
 #define USED_RING 4u
 
@@ -199,6 +200,27 @@ int virtq_push(struct virtq *q, const struct guest_mem *mem, uint16_t head, uint
 		guest_mem_mark(mem, idx, 2);
 	}
 	return 0;
+}
+
+int virtq_read_used_idx(const struct virtq *q, const struct guest_mem *mem, uint16_t *idx)
+{
+	const uint16_t *p = q->num ? guest_mem_ptr(mem, q->used_gpa + USED_IDX, 2) : NULL;
+
+	if (!p)
+		return -EFAULT;
+	*idx = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+void virtq_set_notify(const struct virtq *q, const struct guest_mem *mem, bool on)
+{
+	uint16_t *flags = q->ready ? guest_mem_ptr(mem, q->used_gpa + USED_FLAGS, 2) : NULL;
+
+	if (!flags)
+		return;
+	__atomic_store_n(flags, on ? 0 : VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+	/* The flag before the device's next look at avail idx: a driver that saw it set must be seen. */
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 bool virtq_wants_interrupt(const struct virtq *q, const struct guest_mem *mem)

@@ -26,6 +26,7 @@
 #define VIRTQ_DESC_F_WRITE 2u
 #define VIRTQ_DESC_F_INDIRECT 4u
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
+#define VIRTQ_USED_F_NO_NOTIFY 1u
 
 /* One queue's state: plain data, owned by the virtio-mmio transport, saved in snapshots. */
 struct virtq {
@@ -56,6 +57,13 @@ bool virtq_has_avail(const struct virtq *q, const struct guest_mem *mem);
 int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *c);
 /* Return a chain with the number of bytes the device wrote into its writable buffers. */
 int virtq_push(struct virtq *q, const struct guest_mem *mem, uint16_t head, uint32_t written);
+/* The used index in the ring itself (someone else, vhost, may have been pushing). 0 or -EFAULT. */
+int virtq_read_used_idx(const struct virtq *q, const struct guest_mem *mem, uint16_t *idx);
+/*
+ * Tell the driver whether the device wants notifications (VIRTQ_USED_F_NO_NOTIFY
+ * clear) while it works the ring on its own: a hint the driver may ignore.
+ */
+void virtq_set_notify(const struct virtq *q, const struct guest_mem *mem, bool on);
 /* After pushing: does the driver want an interrupt (VIRTQ_AVAIL_F_NO_INTERRUPT clear)? */
 bool virtq_wants_interrupt(const struct virtq *q, const struct guest_mem *mem);
 

@@ -9,11 +9,13 @@
  *      (devices before the GIC: a device can still change a line level
  *      while it settles);
  *   3. only then is anything written: the state file, then guest RAM last
- *      (snapfile_writer.c writes into a temporary directory and renames it).
+ *      (snapfile_writer.c writes into a temporary directory and renames it);
+ *   4. the devices resume what quiesce stopped (a NIC's receive path).
  *
  * Restore (a fresh process):
- *   1. the whole state file is validated (snapfile_reader.c) and CONF is read into
- *      a configuration before any KVM object exists;
+ *   1. the whole state file is validated (snapfile_reader.c) and CONF (and
+ *      NETC, with network devices) is read into a configuration before any
+ *      KVM object exists;
  *   2. the machine is built as a boot builds it (board_build) with that
  *      configuration, RAM mapped copy-on-write from the memory file; the
  *      irqchip must be exactly the saved type and every device section must
@@ -39,9 +41,9 @@
 #include "snapshot/snapfile.h"
 #include "snapshot/vcpu_state.h"
 
-/* Every section but the devices': CONF, one VCPU per vCPU, GIC. */
+/* Every section but the devices': CONF, NETC (with network devices), one VCPU per vCPU, GIC. */
 struct saved_sections {
-	struct snap_buf conf, gic;
+	struct snap_buf conf, netconf, gic;
 	struct snap_buf *vcpu;
 	struct snap_buf *dev;		/* one per device on the list (unused for devices without state) */
 	unsigned int nr_vcpu, nr_dev;
@@ -50,6 +52,7 @@ struct saved_sections {
 static void sections_free(struct saved_sections *s)
 {
 	snap_buf_free(&s->conf);
+	snap_buf_free(&s->netconf);
 	snap_buf_free(&s->gic);
 	for (unsigned int i = 0; s->vcpu && i < s->nr_vcpu; i++)
 		snap_buf_free(&s->vcpu[i]);
@@ -83,6 +86,8 @@ static int build_sections(struct board *b, struct saved_sections *s)
 	if (ret < 0)
 		return ret;
 	board_conf_save(b, &s->conf);
+	if (board_netconf_needed(b))
+		board_netconf_save(b, &s->netconf);
 	s->vcpu = calloc(vm->nr_vcpus, sizeof(*s->vcpu));
 	s->dev = calloc(devs->count ? devs->count : 1, sizeof(*s->dev));
 	if (!s->vcpu || !s->dev) {
@@ -122,6 +127,8 @@ static int image_sections(struct snap_image *img, struct board *b, struct saved_
 	const struct device_list *devs = &b->devices;
 	int ret = add_section(img, SNAP_SEC_CONFIG, 0, &s->conf);
 
+	if (!ret && board_netconf_needed(b))
+		ret = add_section(img, BOARD_SEC_NETCONF, 0, &s->netconf);
 	for (unsigned int i = 0; !ret && i < b->vm.nr_vcpus; i++)
 		ret = add_section(img, SNAP_SEC_VCPU, i, &s->vcpu[i]);
 	if (!ret)
@@ -144,6 +151,13 @@ void snapshot_header(const struct board *b, struct snap_header *h)
 		.mem_gpa = b->vm.mem.gpa,
 		.mem_size = b->vm.mem.size,
 	};
+}
+
+void snapshot_devices_resume(struct board *b)
+{
+	for (unsigned int i = 0; i < b->devices.count; i++)
+		if (b->devices.dev[i].ops->resume)
+			b->devices.dev[i].ops->resume(&b->devices.dev[i]);
 }
 
 int snapshot_capture(struct board *b, struct snap_reader *state)
@@ -214,6 +228,8 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
 		snap_writer_abort(w);
 	snap_reader_close(&state);
 	free(touched);
+	/* Saved (or not): the devices take up their work again, whether the VM goes on or ends. */
+	snapshot_devices_resume(b);
 	if (ret < 0)
 		return ret;
 	res->ns = clock_monotonic_ns() - t0;
@@ -260,6 +276,7 @@ static int check_device_sections(const struct board *b, const struct snap_reader
 	for (unsigned int i = 0; i < r->nr_sections; i++) {
 		const struct snap_section *sec = &r->sections[i];
 		if (sec->tag == SNAP_SEC_CONFIG || sec->tag == SNAP_SEC_VCPU || sec->tag == SNAP_SEC_GIC ||
+		    sec->tag == BOARD_SEC_NETCONF ||
 		    device_find_section(&b->devices, sec->tag, sec->instance))
 			continue;
 		section_what(sec->tag, sec->instance, what, sizeof(what));
@@ -322,6 +339,13 @@ int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req,
 	/* Version 1's CONF says nothing of a PMU: its own section says the vCPUs had one. */
 	if (ret == 0 && r->h.version == 1)
 		restored->pmu = snap_reader_find(r, PMU_SNAP_TAG, 0, &c) == 0;
+	/* The network devices' configuration, when the VM had any (its own section, in either version). */
+	if (ret == 0 && snap_reader_find(r, BOARD_SEC_NETCONF, 0, &c) == 0)
+		ret = board_netconf_load(&c, restored);
+	if (ret == 0 && req->jail_dir && (restored->nr_nics || restored->vsock_cid)) {
+		pr_err("--jail: this VM has network devices (taps, vsock), and the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: restore it without --jail");
+		ret = -EINVAL;
+	}
 	return ret;
 }
 

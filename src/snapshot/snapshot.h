@@ -31,6 +31,8 @@ int snapshot_save(struct board *b, const char *dir, struct control_snapshot_resu
  * it). header: the snapshot header fields of this VM.
  */
 int snapshot_capture(struct board *b, struct snap_reader *state);
+/* After a capture (saved, sent, or failed): each device takes up what its quiesce stopped. */
+void snapshot_devices_resume(struct board *b);
 void snapshot_header(const struct board *b, struct snap_header *h);
 /*
  * Build b (board_init'ed) from req->restore_dir: the snapshot is validated,

@@ -20,48 +20,18 @@
  * The final valid read of sector 0 must return the pattern the system test
  * wrote there: 32 lines "sector0 line NN\n" (NN = 00..31), 16 bytes each.
  */
-#include "guest.h"
+#include "virtio.h"
 
 #define VIRTIO_MMIO_FALLBACK 0x03000000UL
 
-/* virtio-mmio registers (version 2). */
-#define REG_MAGIC 0x000
-#define REG_VERSION 0x004
-#define REG_DEVICE_ID 0x008
-#define REG_DEVICE_FEATURES 0x010
-#define REG_DEVICE_FEATURES_SEL 0x014
-#define REG_DRIVER_FEATURES 0x020
-#define REG_DRIVER_FEATURES_SEL 0x024
-#define REG_QUEUE_SEL 0x030
-#define REG_QUEUE_NUM_MAX 0x034
-#define REG_QUEUE_NUM 0x038
-#define REG_QUEUE_READY 0x044
-#define REG_QUEUE_NOTIFY 0x050
-#define REG_INTERRUPT_STATUS 0x060
-#define REG_INTERRUPT_ACK 0x064
-#define REG_STATUS 0x070
-#define REG_QUEUE_DESC_LOW 0x080
-#define REG_QUEUE_DESC_HIGH 0x084
-#define REG_QUEUE_DRIVER_LOW 0x090
-#define REG_QUEUE_DRIVER_HIGH 0x094
-#define REG_QUEUE_DEVICE_LOW 0x0a0
-#define REG_QUEUE_DEVICE_HIGH 0x0a4
-#define REG_CONFIG_GENERATION 0x0fc
-#define REG_CONFIG 0x100
 
-#define MAGIC 0x74726976U
 #define DEVICE_ID_BLOCK 2
 
 #define ST_ACKNOWLEDGE 1U
 #define ST_DRIVER 2U
 #define ST_DRIVER_OK 4U
 #define ST_FEATURES_OK 8U
-#define ST_NEEDS_RESET 0x40U
-#define ST_FAILED 0x80U
 
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
-#define DESC_F_INDIRECT 4
 
 #define BLK_T_IN 0
 #define BLK_S_OK 0
@@ -69,13 +39,6 @@
 #define BLK_S_UNSUPP 2
 
 #define QSIZE 8
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
 
 struct blk_hdr {
 	uint32_t type;
@@ -110,7 +73,6 @@ static uint8_t tail_expect[TAIL_SIZE];
 static uintptr_t vbase;
 static uint64_t ram_base, ram_end;
 static uint64_t capacity;	/* in 512-byte sectors */
-static unsigned dline = 64;	/* smallest D-cache line, from CTR_EL0 */
 
 /* Writable ranges (arena offsets) the current case handed to the device. */
 struct range {
@@ -121,21 +83,6 @@ static int n_writable;
 
 static uint32_t rd(uint32_t off) { return mmio_read32(vbase + off); }
 static void wr(uint32_t off, uint32_t v) { mmio_write32(vbase + off, v); }
-
-/*
- * The MMU is off, so our accesses bypass the caches while the VMM reads and
- * writes guest RAM through cacheable mappings.  Clean+invalidate by VA to
- * the point of coherency around every hand-over (a no-op under TCG).
- */
-static void cache_sync(const volatile void *p, size_t len)
-{
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(dline - 1), end = (uintptr_t)p + len;
-
-	dsb_sy();
-	for (; a < end; a += dline)
-		__asm__ __volatile__("dc civac, %0" : : "r"(a) : "memory");
-	dsb_sy();
-}
 
 static uint8_t canary(uint32_t off)
 {
@@ -261,7 +208,7 @@ static void device_setup(void)
 /* Fill the arena with canary, clear the rings; the case then builds its chain. */
 static void arena_prepare(void)
 {
-	cache_sync(arena, ARENA_SIZE);	/* no dirty host lines may land on what we write */
+	dcache_sync(arena, ARENA_SIZE);	/* no dirty host lines may land on what we write */
 	for (uint32_t i = 0; i < ARENA_SIZE; i++)
 		arena[i] = canary(i);
 	memset(arena + DESC_OFF, 0, sizeof(struct desc) * QSIZE);
@@ -285,7 +232,7 @@ static bool may_write(uint32_t off)
 
 static void check_arena(const char *name)
 {
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 	for (uint32_t i = 0; i < ARENA_SIZE; i++) {
 		if (arena[i] != expect[i] && !may_write(i))
 			fail("virtio-bad: %s: the device wrote 0x%x over 0x%x at arena offset 0x%x (%s)",
@@ -307,7 +254,7 @@ static enum outcome post(const char *name, uint16_t idx)
 
 	*avail_idx() = idx;
 	memcpy(expect, arena, ARENA_SIZE);
-	cache_sync(arena, ARENA_SIZE);
+	dcache_sync(arena, ARENA_SIZE);
 	wr(REG_QUEUE_NOTIFY, 0);
 
 	deadline = counter_deadline_ms(3000);
@@ -322,7 +269,7 @@ static enum outcome post(const char *name, uint16_t idx)
 			check_arena(name);
 			return NEEDS_RESET;
 		}
-		cache_sync(arena + USED_OFF, USED_SIZE);
+		dcache_sync(arena + USED_OFF, USED_SIZE);
 		if (*used_idx() != 0) {
 			check_arena(name);
 			return COMPLETED;
@@ -396,10 +343,10 @@ static void case_straddle_ram(void)
 {
 	volatile uint8_t *tail = (volatile uint8_t *)(uintptr_t)(ram_end - TAIL_SIZE);
 
-	cache_sync(tail, TAIL_SIZE);
+	dcache_sync(tail, TAIL_SIZE);
 	for (int i = 0; i < TAIL_SIZE; i++)
 		tail[i] = tail_expect[i] = canary((uint32_t)i + 7);
-	cache_sync(tail, TAIL_SIZE);
+	dcache_sync(tail, TAIL_SIZE);
 	device_setup();
 	arena_prepare();
 	std_read_chain(0);
@@ -409,7 +356,7 @@ static void case_straddle_ram(void)
 	set_desc(1, ram_end - TAIL_SIZE, 512, DESC_F_WRITE | DESC_F_NEXT, 2);
 	avail_ring()[0] = 0;
 	expect_refusal("data-straddles-end-of-ram", 0, STATUS_OFF);
-	cache_sync(tail, TAIL_SIZE);
+	dcache_sync(tail, TAIL_SIZE);
 	for (int i = 0; i < TAIL_SIZE; i++)
 		if (tail[i] != tail_expect[i])
 			fail("virtio-bad: data-straddles-end-of-ram: the device wrote the last %d bytes of RAM "
@@ -630,7 +577,7 @@ static void find_device(void)
 	}
 	vbase = (uintptr_t)best;
 
-	if (rd(REG_MAGIC) != MAGIC)
+	if (rd(REG_MAGIC) != VIRTIO_MAGIC)
 		fail("virtio-bad: MagicValue at 0x%lx is 0x%x", (unsigned long)vbase, rd(REG_MAGIC));
 	if (rd(REG_VERSION) != 2)
 		fail("virtio-bad: Version is %u, expected 2", rd(REG_VERSION));
@@ -656,12 +603,10 @@ static uint64_t read_capacity(void)
 
 void guest_main(uintptr_t dtb)
 {
-	uint64_t ctr, size;
+	uint64_t size;
 	int err;
 
 	guest_init(dtb, true);
-	ctr = read_sysreg(ctr_el0);
-	dline = 4U << ((ctr >> 16) & 0xf);
 
 	err = dt_memory(&guest_fdt, &ram_base, &size);
 	if (err < 0)

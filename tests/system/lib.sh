@@ -27,6 +27,16 @@ report() {
 	fi
 }
 
+# load_host_modules: the nested host kernel's tun, vhost-net and vhost-vsock modules (and what
+# they need), in the order nested.sh wrote; nothing on a host that has them already.
+load_host_modules() {
+	[ -n "${HOST_MODULES:-}" ] && [ -f "$HOST_MODULES/order" ] || return 0
+	for _m in $(cat "$HOST_MODULES/order"); do
+		grep -q "^$_m " /proc/modules 2>/dev/null || insmod "$HOST_MODULES/$_m.ko" 2>/dev/null ||
+			{ diag "insmod $_m failed"; return 1; }
+	done
+}
+
 # host_gic: v2 or v3, the interrupt controller of the machine armvmm runs on.
 host_gic() {
 	if grep -q GICv3 /proc/interrupts; then echo v3; else echo v2; fi
@@ -232,4 +242,58 @@ verdict() {
 finish() {
 	tap "1..$T"
 	[ "$FAILED" -eq 0 ]
+}
+
+# A guest driven step by step (the network tests): vm_start NAME TIMEOUT ARMVMM-ARGS...
+# starts armvmm in the background with a pipe on stdin (fd 8) and its output in
+# VM_OUT=$TMPDIR/NAME.out; vm_wait TEXT SECONDS waits until TEXT is in the output (1 when
+# it never came or armvmm ended); vm_send LINE types LINE and a newline; vm_guest CMD TAG
+# SECONDS runs CMD in the guest's shell and sets GUEST_RC to its exit status ("" when it
+# never answered); vm_end SECONDS waits for armvmm to end and sets RC (killing it after
+# SECONDS). Output of the whole session stays in VM_OUT for the verdict helpers (OUT).
+VM_TAGS=0
+vm_start() {
+	_vname=$1 _vto=$2
+	shift 2
+	VM_OUT="$TMPDIR/$_vname.out" OUT="$TMPDIR/$_vname.out"
+	_vfifo="$TMPDIR/$_vname.fifo"
+	rm -f "$_vfifo"
+	mkfifo "$_vfifo"
+	timeout -s KILL "$_vto" "$ARMVMM" "$@" < "$_vfifo" > "$VM_OUT" 2>&1 &
+	VM_PID=$!
+	exec 8> "$_vfifo"
+}
+vm_wait() {
+	_wt=0
+	while ! grep -qF -- "$1" "$VM_OUT"; do
+		kill -0 "$VM_PID" 2>/dev/null || return 1
+		[ "$_wt" -ge $(($2 * 5)) ] && return 1
+		sleep 0.2
+		_wt=$((_wt + 1))
+	done
+	return 0
+}
+vm_send() { printf '%s\n' "$1" >&8; }
+vm_guest() {
+	GUEST_RC=""
+	VM_TAGS=$((VM_TAGS + 1))
+	_vtag="vm$VM_TAGS"
+	vm_send "$1; echo $_vtag-rc=\$?"
+	_wt=0
+	while [ "$_wt" -lt $(($2 * 5)) ] && kill -0 "$VM_PID" 2>/dev/null; do
+		GUEST_RC=$(tr -d '\r' < "$VM_OUT" | sed -n "s/.*$_vtag-rc=\([0-9][0-9]*\).*/\1/p" | tail -n1)
+		[ -n "$GUEST_RC" ] && return 0
+		sleep 0.2
+		_wt=$((_wt + 1))
+	done
+	return 1
+}
+vm_end() {
+	_wt=0
+	while kill -0 "$VM_PID" 2>/dev/null && [ "$_wt" -lt $(($1 * 5)) ]; do sleep 0.2; _wt=$((_wt + 1)); done
+	kill -KILL "$VM_PID" 2>/dev/null
+	wait "$VM_PID"
+	RC=$?
+	exec 8>&-
+	rm -f "$_vfifo"
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The nested KVM test bench, shared by the system tests, the benchmarks and the demo.
 #
-#   nested.sh --build DIR --gic 2|3 --payload SCRIPT [--tap] [--icount] [--timeout SECONDS]
+#   nested.sh --build DIR --gic 2|3 --payload SCRIPT [--tap] [--icount] [--timeout SECONDS] [--add FILE]...
 #
 # Real arm64 KVM is reached by nesting: qemu-system-aarch64 (virt, virtualization=on,
 # -cpu max) boots Debian's arm64 cloud kernel at EL2 with an initramfs holding busybox,
@@ -20,11 +20,17 @@
 # (snapshot-tests.sh), PARITY_TESTS (parity-tests.sh: kvmtool parity), SNAP_EDIT (its header
 # editor), EXAMPLES (examples/*.script), DATA (tests/data: stored snapshots),
 # ARMVMM_SANDBOX_TEST (armvmm with the sandbox's test hook), SANDBOX_TESTS
-# (sandbox-tests.sh), BAD_INPUTS (tests/bad-inputs.sh) and MANPAGE (its table), TMPDIR (a
-# tmpfs in the nested host), and KVMTOOL (a kvmtool binary for side-by-side benchmarks, only
-# when one was found: $ARMVMM_KVMTOOL, or shared/peers/lkvm-static beside the repository;
-# see bench/bench.sh), MIGRATION_TESTS (migration-tests.sh), MIG_PROXY (a stream-spoiling
-# relay), MODULES (kernel modules the payload may insmod: veth).
+# (sandbox-tests.sh), BAD_INPUTS (tests/bad-inputs.sh) and MANPAGE (its table), NETTOOL (the
+# network test tool, also /bin/nettool in the root image), NET_TESTS (net-tests.sh),
+# HOST_MODULES (the nested host kernel's tun, vhost-net and vhost-vsock modules, for
+# load_host_modules in lib.sh), TMPDIR (a tmpfs in the nested host), and KVMTOOL (a kvmtool
+# binary for side-by-side benchmarks, only when one was found: $ARMVMM_KVMTOOL, or
+# shared/peers/lkvm-static beside the repository; see bench/bench.sh), MIGRATION_TESTS
+# (migration-tests.sh), MIG_PROXY (a stream-spoiling relay), MODULES (kernel modules the
+# payload may insmod: veth). --add FILE: FILE is copied to /armvmm/ too.
+#
+# The guest modules initramfs also loads virtio_net (with failover, net_failover) and the
+# virtio vsock transport.
 #
 # On an arm64 host with a usable /dev/kvm nothing is nested: SCRIPT runs on the host.
 #
@@ -38,9 +44,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build="" gic=3 payload="" tap=false quiet=false timeout=1500 icount=false
+build="" gic=3 payload="" tap=false quiet=false timeout=1500 icount=false extra=""
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--add) extra="$extra $2"; shift 2 ;;
 	--build) build=$2; shift 2 ;;
 	--gic) gic=$2; shift 2 ;;
 	--payload) payload=$2; shift 2 ;;
@@ -119,7 +126,8 @@ module_file() {
 	f=$(find "$moddir/kernel" \( -name "$n.ko" -o -name "${n//_/-}.ko" \) -print | head -n1)
 	echo "$f"
 }
-# add_module NAME: NAME after its dependencies, to $mods_order (no module twice).
+# add_module NAME: NAME after its dependencies, to $mods_order and $mods_root/lib/modules
+# (no module twice).
 mods_order=""
 add_module() {
 	local n=${1//-/_} f dep
@@ -146,7 +154,7 @@ make_guest_mods_initrd() {
 	cp "$here/mods-init.sh" "$mods_root/init"
 	chmod +x "$mods_root/init"
 	mods_order=""
-	for m in virtio_mmio virtio_blk virtio_console virtio-rng; do
+	for m in virtio_mmio virtio_blk virtio_console virtio-rng virtio_net vmw_vsock_virtio_transport; do
 		add_module "$m"
 	done
 	echo "$mods_order" | tr ' ' '\n' > "$mods_root/lib/modules/order"
@@ -165,6 +173,9 @@ make_guest_rootfs() {
 		"$root/tmp" "$root/mnt" "$root/etc"
 	cp "$busybox" "$root/bin/busybox"
 	ln -s busybox "$root/bin/sh"
+	if [ -x "$build/tests/system/nettool" ]; then
+		cp "$build/tests/system/nettool" "$root/bin/nettool"
+	fi
 	cp "$here/rootfs-init.sh" "$root/sbin/init"
 	chmod +x "$root/sbin/init"
 	echo "armvmm test root file system" > "$root/etc/armvmm-rootfs"
@@ -217,6 +228,21 @@ make_l1_initrd() {
 		f=$(module_file "$m")
 		[ -n "$f" ] && cp "$f" "$root/armvmm/modules/"
 	done
+	if [ -x "$build/tests/system/nettool" ]; then
+		cp "$build/tests/system/nettool" "$root/armvmm/"
+	fi
+	cp "$here/net-tests.sh" "$root/armvmm/net-tests.sh"
+	# The nested host's own modules: tap, vhost-net, vhost-vsock (lib.sh: load_host_modules).
+	mods_root="$root/armvmm/host"
+	mkdir -p "$mods_root/lib/modules"
+	mods_order=""
+	for m in tun vhost_net vhost_vsock; do
+		add_module "$m"
+	done
+	echo "$mods_order" | tr ' ' '\n' > "$mods_root/lib/modules/order"
+	for f in $extra; do
+		cp "$f" "$root/armvmm/"
+	done
 	cp "$payload" "$root/armvmm/payload.sh"
 	cat > "$root/init" <<'EOI'
 #!/bin/busybox sh
@@ -236,6 +262,7 @@ export EXAMPLES=/armvmm/examples DATA=/armvmm/data
 export MIGRATION_TESTS=/armvmm/migration-tests.sh MIG_PROXY=/armvmm/mig-proxy MODULES=/armvmm/modules
 export GUEST_MODS_INITRD=/armvmm/guest-mods-initrd.cpio.gz GUEST_ROOTFS=/armvmm/rootfs.ext4
 if [ -x /armvmm/lkvm ]; then export KVMTOOL=/armvmm/lkvm; fi
+export NETTOOL=/armvmm/nettool NET_TESTS=/armvmm/net-tests.sh HOST_MODULES=/armvmm/host/lib/modules
 sh /armvmm/payload.sh
 echo "ARMVMM-L1-EXIT $?"
 poweroff -f
@@ -272,6 +299,7 @@ if [ "$(uname -m)" = aarch64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	export EXAMPLES="$here/../../examples" DATA="$here/../data"
 	export MIGRATION_TESTS="$here/migration-tests.sh" MIG_PROXY="$build/tests/system/mig-proxy" MODULES=""
 	export GUEST_MODS_INITRD="$work/guest-mods.cpio.gz" GUEST_ROOTFS="$work/rootfs.ext4"
+	export NETTOOL="$build/tests/system/nettool" NET_TESTS="$here/net-tests.sh" HOST_MODULES=""
 	export PATH="$build/bench:$PATH" TMPDIR="${TMPDIR:-/tmp}"
 	if [ -n "$kvmtool" ]; then export KVMTOOL="$kvmtool"; fi
 	if $tap; then

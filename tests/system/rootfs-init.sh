@@ -13,6 +13,10 @@
 #   vconsole  print a marker, read a line from the console, print it back
 #   blkbench  disk figures on armvmm.benchdev (default /dev/vdb): sequential write and read
 #             (1 MiB O_DIRECT), 4 KiB O_DIRECT random reads (armvmm.benchmb, default 256)
+#   net       every virtio NIC up with its IPv6 link-local address (no duplicate address
+#             detection: the link is the test's own), "net: IFACE mac=MAC ll=ADDR" per NIC,
+#             then nettool's servers in the background (TCP 5001, UDP 5002, vsock 5003)
+#             and "net: ready"
 #   diskloop  until a line comes on the console: write /diskloop.bin (generation N in
 #             every line), drop the page cache, read it back through the disk and compare
 #             its md5sum with what was written ("diskloop: round N ok"); then "diskloop:
@@ -190,6 +194,31 @@ act_blkbench() {
 			n / (a / 100), n, a / 100, b / 100, n / (io / 100), io * 10 / n }'
 }
 
+# ll IFACE: the interface's IPv6 link-local address ("" while it has none)
+ll() {
+	ip -6 addr show dev "$1" scope link 2>/dev/null | sed -n 's/.*inet6 \(fe80[^/]*\).*/\1/p' | head -n1
+}
+act_net() {
+	echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad 2>/dev/null
+	ifaces=$(ls /sys/class/net | grep -v '^lo$')
+	[ -n "$ifaces" ] || { fail "net: no network interface"; return; }
+	for i in $ifaces; do
+		echo 0 > "/proc/sys/net/ipv6/conf/$i/accept_dad" 2>/dev/null
+		ip link set "$i" up || fail "net: cannot bring $i up"
+	done
+	for i in $ifaces; do
+		n=0
+		while [ -z "$(ll "$i")" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+		echo "net: $i mac=$(cat "/sys/class/net/$i/address") ll=$(ll "$i") operstate=$(cat "/sys/class/net/$i/operstate") carrier=$(cat "/sys/class/net/$i/carrier" 2>/dev/null)"
+	done
+	if command -v nettool > /dev/null; then
+		nettool serve 5001
+	else
+		fail "net: no nettool in the root image"
+	fi
+	echo "net: ready"
+}
+
 # gen N: the contents of /diskloop.bin in round N (1.4 MB)
 gen() {
 	awk -v g="$1" 'BEGIN { for (i = 0; i < 65536; i++) printf "gen %08d line %08d\n", g, i }'
@@ -223,6 +252,7 @@ for a in "$@"; do
 	hwrng) act_hwrng ;;
 	hwclock) act_hwclock ;;
 	vconsole) act_vconsole ;;
+	net) act_net ;;
 	blkbench) act_blkbench ;;
 	diskloop) act_diskloop ;;
 	flood)

@@ -195,6 +195,10 @@ want_rc 0
 want "read: armvmm-persist $token" "hwrng: rng_current=virtio_rng" "name=rtc-pl031" "rootfs: done, 0 failure(s)"
 verdict "virtio-devices-on-user-gic"
 
+# --- virtio-net over taps, vhost-net, vsock (net-tests.sh) ------------------------------
+. "$NET_TESTS"
+net_tests
+
 # --- bad input: one clear error line, exit status 1, no crash -----------------------
 : > "$TMPDIR/empty"
 head -c 40 "$KERNEL" > "$TMPDIR/truncated-image"

@@ -138,7 +138,7 @@ static void test_rejects_bad_values(void **state)
 	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "gicv2-"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--irqchip", "USER"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--loglevel", "loud"), -EINVAL);
-	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=tap"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=user"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "--bogus"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "-z"), -EINVAL);
 	assert_int_equal(PARSE(&c, "-k", "K", "stray"), -EINVAL);
@@ -173,6 +173,61 @@ static void test_disks_and_console(void **state)
 			       "-d", "7", "-d", "8"), 0);
 	assert_int_equal(PARSE(&c, "-k", "K", "-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5", "-d", "6",
 			       "-d", "7", "-d", "8", "-d", "9"), -EINVAL);
+}
+
+/* --network (kvmtool's spelling) and --vsock. */
+static void test_network_and_vsock(void **state)
+{
+	(void)state;
+	struct vm_config c;
+
+	assert_int_equal(PARSE(&c, "-k", "K"), 0);
+	assert_int_equal(c.nr_nics, 0);
+	assert_int_equal(c.vsock_cid, 0);
+	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=none"), 0);
+	assert_int_equal(c.nr_nics, 0);
+
+	assert_int_equal(PARSE(&c, "-k", "K", "--network", "mode=tap", "-n", "tapif=tap7,mode=tap,vhost=1",
+			       "--network", "mode=tap,guest_mac=02:AA:bb:0c:0D:ff,vhost=0,tapif=t-x.1", "--vsock", "42"),
+			 0);
+	assert_int_equal(c.nr_nics, 3);
+	assert_null(c.nics[0].tapif);
+	assert_false(c.nics[0].vhost);
+	assert_false(c.nics[0].has_mac);
+	assert_string_equal(c.nics[1].tapif, "tap7");
+	assert_true(c.nics[1].vhost);
+	assert_string_equal(c.nics[2].tapif, "t-x.1");
+	assert_false(c.nics[2].vhost);
+	assert_true(c.nics[2].has_mac);
+	assert_memory_equal(c.nics[2].mac, ((uint8_t[]){ 0x02, 0xaa, 0xbb, 0x0c, 0x0d, 0xff }), 6);
+	assert_int_equal(c.vsock_cid, 42);
+
+	/* Four NICs at most; one tap per NIC. */
+	assert_int_equal(PARSE(&c, "-k", "K", "-n", "mode=tap", "-n", "mode=tap", "-n", "mode=tap", "-n", "mode=tap"), 0);
+	assert_int_equal(c.nr_nics, 4);
+	assert_int_equal(PARSE(&c, "-k", "K", "-n", "mode=tap", "-n", "mode=tap", "-n", "mode=tap", "-n", "mode=tap",
+			       "-n", "mode=tap"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "-n", "mode=tap,tapif=a", "-n", "mode=tap,tapif=a"), -EINVAL);
+
+	static const char *const bad_network[] = {
+		"", "mode=", "tapif=tap0", "mode=tap,mode=none", "mode=none,tapif=x", "mode=tap,vhost=2",
+		"mode=tap,vhost", "mode=tap,tapif=", "mode=tap,tapif=a/b", "mode=tap,tapif=a b", "mode=tap,tapif=a:1",
+		"mode=tap,tapif=..", "mode=tap,tapif=0123456789abcdef", "mode=tap,guest_mac=01:00:00:00:00:01",
+		"mode=tap,guest_mac=02:00:00:00:00", "mode=tap,guest_mac=02:00:00:00:00:0g",
+		"mode=tap,guest_mac=02:00:00:00:00:00:00", "mode=tap,guest_mac=0200:00:00:00:00:", "mode=tap,script=x",
+		"mode=tap,,vhost=1",
+	};
+	for (size_t i = 0; i < sizeof(bad_network) / sizeof(bad_network[0]); i++) {
+		print_message("--network '%s'\n", bad_network[i]);
+		assert_int_equal(PARSE(&c, "-k", "K", "--network", (char *)bad_network[i]), -EINVAL);
+	}
+	static const char *const bad_cid[] = { "0", "1", "2", "4294967295", "4294967296", "-3", "3x", "", " 5" };
+	for (size_t i = 0; i < sizeof(bad_cid) / sizeof(bad_cid[0]); i++)
+		assert_int_equal(PARSE(&c, "-k", "K", "--vsock", (char *)bad_cid[i]), -EINVAL);
+	assert_int_equal(PARSE(&c, "-k", "K", "--vsock", "3"), 0);
+	assert_int_equal(c.vsock_cid, 3);
+	assert_int_equal(PARSE(&c, "-k", "K", "--vsock", "4294967294"), 0);
+	assert_int_equal(c.vsock_cid, 4294967294u);
 }
 
 static void test_help(void **state)
@@ -248,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_usage_in_kvmtool_form),
 		cmocka_unit_test(test_rejects_bad_values),
 		cmocka_unit_test(test_disks_and_console),
+		cmocka_unit_test(test_network_and_vsock),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_mem_sizes),
 		cmocka_unit_test(test_restore_and_incoming),

@@ -6,10 +6,13 @@
  * are killed. The system tests (nested KVM) check the installed filters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/vhost.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,10 +132,55 @@ static void test_unlisted_calls_trap(void **state)
 		assert_int_equal(call(kind, __NR_bpf, 0, 0, 0), SECCOMP_RET_TRAP);
 		assert_int_equal(call(kind, 999, 0, 0, 0), SECCOMP_RET_TRAP);
 	}
-	/* Only the main thread opens files (snapshots). */
+	/* Only the main thread opens files (snapshots)... */
 	assert_int_equal(call(SANDBOX_MAIN, __NR_openat, 0, 0, 0), SECCOMP_RET_ALLOW);
 	for (int k = 1; k < SANDBOX_NR_KINDS; k++)
 		assert_int_equal(call((enum sandbox_kind)k, __NR_openat, 0, 0, 0), SECCOMP_RET_TRAP);
+	/* ...and a NIC's I/O thread /dev/net/tun, with exactly the flags net_tap_open gives. */
+	const uint64_t tun_flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, O_RDONLY | O_CLOEXEC), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags | O_CREAT), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags), SECCOMP_RET_TRAP);
+}
+
+/* The devices' I/O threads: each its own device's ioctls, no other thread theirs. */
+static void test_io_thread_kinds(void **state)
+{
+	(void)state;
+	static const unsigned long vhost_rings[] = {
+		VHOST_SET_FEATURES, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE, VHOST_SET_VRING_ADDR,
+		VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_GET_VRING_BASE,
+	};
+	for (unsigned int i = 0; i < sizeof(vhost_rings) / sizeof(vhost_rings[0]); i++) {
+		assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, vhost_rings[i], 0), SECCOMP_RET_ALLOW);
+		assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, vhost_rings[i], 0), SECCOMP_RET_ALLOW);
+		assert_int_equal(call(SANDBOX_VCPU, __NR_ioctl, 7, vhost_rings[i], 0), SECCOMP_RET_TRAP);
+		assert_int_equal(call(SANDBOX_MAIN, __NR_ioctl, 7, vhost_rings[i], 0), SECCOMP_RET_TRAP);
+	}
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_NET_SET_BACKEND, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_NET_SET_BACKEND, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_VSOCK_SET_RUNNING, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_VSOCK_SET_RUNNING, 0), SECCOMP_RET_TRAP);
+	/* Set-up only: guest RAM and ownership are never handed over again. */
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_SET_MEM_TABLE, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_SET_OWNER, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, TUNSETIFF, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, TUNSETIFF, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, KVM_RUN, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_writev, 7, 0, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_writev, 7, 0, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_sendto, 7, 0, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_preadv, 7, 0, 0), SECCOMP_RET_TRAP);
+	/* The migration sender and the I/O threads: neither has the other's calls. */
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, TUNSETIFF, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, VHOST_NET_SET_BACKEND, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, VHOST_VSOCK_SET_RUNNING, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, KVM_GET_DIRTY_LOG, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, KVM_GET_DIRTY_LOG, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, KVM_GET_DIRTY_LOG, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_connect, 7, 0, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_connect, 7, 0, 0), SECCOMP_RET_ALLOW);
 }
 
 /* Arguments: ioctl requests per kind, no executable memory, signals only within the process. */
@@ -189,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_table_rows_pass),
 		cmocka_unit_test(test_unlisted_calls_trap),
 		cmocka_unit_test(test_argument_checks),
+		cmocka_unit_test(test_io_thread_kinds),
 		cmocka_unit_test(test_other_arch_killed),
 		cmocka_unit_test(test_syscall_names),
 	};

@@ -547,6 +547,7 @@ MODEL(m_virt16, m->sec[5].tag = VIRTIO_MMIO_SNAP_TAG; m->sec[5].instance = 16)
 MODEL(m_unknown, m->sec[5].tag = SNAP_TAG('A', 'B', 'C', 'D'))
 MODEL(m_unprintable, m->sec[5].tag = 0x01020304)
 MODEL(m_trailing, m->trailing = 8)
+MODEL(m_netc1, m->sec[5].tag = BOARD_SEC_NETCONF; m->sec[5].instance = 1)
 
 static const struct corruption corruptions[] = {
 	{ "empty file", NULL, r_trunc_0, false, "truncated (0 bytes" },
@@ -604,6 +605,7 @@ static const struct corruption corruptions[] = {
 	{ "VCPU instance >= nr_vcpus", m_vcpu2, NULL, false, "VCPU/2: the instance must be below 2" },
 	{ "CONF instance 1", m_conf1, NULL, false, "CONF/1: the instance must be 0" },
 	{ "RTC instance 1", m_rtc1, NULL, false, "RTC/1: the instance must be 0" },
+	{ "NETC instance 1", m_netc1, NULL, false, "NETC/1: the instance must be 0" },
 	{ "VIRT instance 16", m_virt16, NULL, false, "VIRT/16: the instance must be below 16" },
 	{ "unknown tag", m_unknown, NULL, false, "ABCD/0 has an unknown tag" },
 	{ "unprintable tag", m_unprintable, NULL, false, "0x01020304/0 has an unknown tag" },
@@ -655,6 +657,15 @@ static void test_valid_edges(void **state)
 	struct snap_reader r;
 	struct snap_cursor c;
 	(void)state;
+
+	/* The network configuration: at most one NETC section, instance 0. */
+	model_std(&m);
+	m.sec[m.nr].tag = BOARD_SEC_NETCONF;
+	m.sec[m.nr].instance = 0;
+	m.sec[m.nr++].len = 8;
+	assert_int_equal(snap_reader_parse(&r, img, build(&m, img), board_snap_kinds, board_nr_snap_kinds), 0);
+	assert_int_equal(snap_reader_find(&r, BOARD_SEC_NETCONF, 0, &c), 0);
+	snap_reader_close(&r);
 
 	model_std(&m);
 	m.mem_gpa = (1ull << 48) - 0x2000;	/* ends exactly at 2^48 */

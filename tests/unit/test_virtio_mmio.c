@@ -235,6 +235,99 @@ static void test_pop_push_interrupt(void **state)
 	assert_int_equal(rd(0x060), 0);
 }
 
+static int starts;
+
+static void count_start(struct virtio_mmio *tr)
+{
+	(void)tr;
+	starts++;
+}
+
+/*
+ * What devices that work their rings on their own thread (virtio-net) or in
+ * the kernel (vhost) use: start at DRIVER_OK, chains taken back, the
+ * no-notify hint, a used index written by someone else, used-buffer
+ * signals from outside and the sticky used bit.
+ */
+static void test_device_owned_rings(void **state)
+{
+	(void)state;
+	static const struct virtio_device_ops start_ops = {
+		.name = "test-start", .device_id = 42, .num_queues = 2, .start = count_start,
+	};
+	struct virtq_chain c1, c2;
+	uint16_t idx;
+
+	virtio_mmio_init(&t, &start_ops, NULL, &mem, &fake_ic, 17, 0x3000000);
+	starts = 0;
+	/* DRIVER_OK without FEATURES_OK: no start, the device asks for a reset. */
+	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(starts, 0);
+	assert_true(rd(0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	wr(0x070, 0);
+
+	negotiate(VIRTIO_F_VERSION_1);
+	setup_queue(0, 8, BOARD_RAM_BASE + 0x1000, BOARD_RAM_BASE + 0x2000, BOARD_RAM_BASE + 0x3000);
+	assert_int_equal(starts, 0);
+	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			  VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(starts, 1);
+	wr(0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			  VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(starts, 1); /* once per DRIVER_OK */
+
+	/* Two chains (descriptors 0 and 1) in the avail ring; take both, give both back. */
+	uint64_t buf = BOARD_RAM_BASE + 0x8000;
+	uint32_t len = 64;
+	for (uint16_t i = 0; i < 2; i++) {
+		memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x1000 + 16 * i, 8), &buf, 8);
+		memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x1000 + 16 * i + 8, 4), &len, 4);
+		memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x2004 + 2 * i, 2), &i, 2);
+	}
+	idx = 2;
+	memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x2002, 2), &idx, 2);
+	assert_int_equal(virtio_mmio_pop(&t, 0, &c1), 1);
+	assert_int_equal(virtio_mmio_pop(&t, 0, &c2), 1);
+	assert_int_equal(c2.head, 1);
+	virtio_mmio_unpop(&t, 0, 2);
+	assert_int_equal(virtio_mmio_pop(&t, 0, &c2), 1);
+	assert_int_equal(c2.head, c1.head);
+
+	/* The hint lands in the used ring's flags; with it cleared, waiting chains are reported. */
+	assert_true(virtio_mmio_want_notify(&t, 0, false));
+	assert_int_equal(*(uint16_t *)guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x3000, 2), VIRTQ_USED_F_NO_NOTIFY);
+	assert_true(virtio_mmio_want_notify(&t, 0, true));
+	assert_int_equal(*(uint16_t *)guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x3000, 2), 0);
+	assert_false(virtio_mmio_want_notify(&t, 1, true)); /* not ready */
+
+	/* vhost pushed 5 and took up to 7: the transport learns both. */
+	idx = 5;
+	memcpy(guest_mem_ptr(&mem, BOARD_RAM_BASE + 0x3002, 2), &idx, 2);
+	assert_int_equal(virtio_mmio_sync_queue(&t, 0, 7), 0);
+	assert_int_equal(t.st.queues[0].last_avail_idx, 7);
+	assert_int_equal(t.st.queues[0].used_idx, 5);
+	assert_int_equal(virtio_mmio_sync_queue(&t, 1, 7), -EFAULT); /* queue 1 has no ring */
+
+	/* A call eventfd read by armvmm: one edge, the used bit set. */
+	edges = 0;
+	virtio_mmio_signal_used(&t);
+	assert_int_equal(edges, 1);
+	assert_int_equal(rd(0x060), VIRTIO_INT_USED);
+	wr(0x064, VIRTIO_INT_USED);
+	/* Calls straight into the irqfd: the used bit reads set, whatever is acknowledged. */
+	virtio_mmio_set_used_bit_sticky(&t, true);
+	assert_int_equal(rd(0x060), VIRTIO_INT_USED);
+	wr(0x064, VIRTIO_INT_USED);
+	assert_int_equal(rd(0x060), VIRTIO_INT_USED);
+	virtio_mmio_set_used_bit_sticky(&t, false);
+	assert_int_equal(rd(0x060), 0);
+	assert_int_equal(edges, 1);
+
+	/* Once the device needs a reset, nothing is reported waiting. */
+	virtio_mmio_set_needs_reset(&t, "test");
+	assert_false(virtio_mmio_want_notify(&t, 0, true));
+}
+
 static void test_config_and_odd_accesses(void **state)
 {
 	(void)state;
@@ -555,6 +648,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_setup_notify_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_queue_layout_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop_push_interrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_owned_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_and_odd_accesses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_no_interrupt_no_edge, setup, teardown),

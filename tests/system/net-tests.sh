@@ -16,10 +16,12 @@
 # userspace GICv2, each with vhost off (eth0) and on (eth1).
 #
 # Sizes: NET_BYTES (64 MiB) each way on the in-kernel GIC, the fastest configuration
-# (about 14 MiB/s host to guest and 6 MiB/s guest to host per NIC, both NICs at once, on an
-# otherwise idle gicv3 nested host); NET_USER_BYTES (16 MiB) on the userspace GICv2, where
-# every interrupt is a return to armvmm (about 2 and 1 MiB/s): 64 MiB there would cost
-# two minutes per host. Throughput itself is bench/bench.sh's (netbench), not a test's.
+# (11 to 19 MiB/s host to guest and 3 to 8 MiB/s guest to host per NIC, both NICs at once,
+# on an otherwise idle machine); NET_USER_BYTES (16 MiB) on the userspace GICv2: there every
+# interrupt costs the nested host several returns to armvmm (the guest's acknowledge and
+# end-of-interrupt are MMIO exits), its CPUs run saturated (load 3) and guest to host moves
+# 0.2 to 0.7 MiB/s per NIC, alone or both at once (host to guest 1.7 to 13 MiB/s), so 64 MiB
+# there would cost minutes per host. Throughput itself is bench/bench.sh's (netbench).
 
 NET_BYTES=${NET_BYTES:-67108864}
 NET_USER_BYTES=${NET_USER_BYTES:-16777216}

@@ -195,6 +195,7 @@ static void run_loop(struct running_vm *r)
 	sigaction(SIGUSR1, &sa, NULL);
 	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
 
+	log_step("control thread started");
 	if (tty_input)
 		term_raw_enable(STDIN_FILENO);
 	log_step("run loop set up");
@@ -213,6 +214,7 @@ static void run_loop(struct running_vm *r)
 	} else {
 		/* Every thread exists: from here on the main thread is sandboxed too. */
 		sandbox_enter(SANDBOX_MAIN);
+		log_step("main thread sandboxed");
 		if (eventloop_run(&vm->loop) < 0) {
 			pr_err("the event loop failed: %s", strerror(errno));
 			vm_request_stop(vm, VM_EXIT_ERROR);
@@ -269,6 +271,7 @@ int run_vm(const struct vm_config *cfg_in)
 	sandbox_set_violation_hook(term_restore);
 	if (sandbox_configure(!cfg.sandbox_off) < 0)
 		goto out_sig;
+	log_step("signals and sandbox set up");
 	/* A script is read before anything else: it must be valid, and a jail need not bind it in. */
 	if (cfg.script_path) {
 		if (script_load(&cfg, &r.script) < 0)
@@ -299,6 +302,7 @@ int run_vm(const struct vm_config *cfg_in)
 	board_made = true; /* board_init leaves it safe to destroy, even when it fails */
 	if (board_init(&r.board, &cfg, console_in, console_out) < 0)
 		goto out;
+	log_step("console writer started");
 	if (cfg.incoming) {
 		ret = mig_receive(&r.board, &cfg, &restored, &r.incoming);
 	} else if (cfg.restore_dir) {
@@ -319,6 +323,7 @@ int run_vm(const struct vm_config *cfg_in)
 			close(fd);
 	}
 	/* Only "armvmm migrate NAME" asks for a live migration: a VM without a control socket needs no sender thread. */
+	log_step("VM built");
 	r.mig_ready = cfg.name && mig_send_init(&r.mig, &r.board) == 0;
 	/* 4. The control thread: signals, the control socket (--name), the stop watchdog. */
 	struct control_server_config ctl = {
@@ -343,6 +348,7 @@ out:
 	mig_incoming_close(&r.incoming);
 	if (board_made)
 		board_destroy(&r.board);
+	log_step("board destroyed");
 	/* After the teardown: the watchdog covers it, and the socket goes last. */
 	if (ctl_started)
 		control_server_stop(&r.ctl);

@@ -318,11 +318,14 @@ void board_destroy(struct board *b)
 {
 	/* The guest's last words out first; after this no console callback reaches a device. */
 	console_out_destroy(&b->console);
+	log_step("console writer joined");
 	device_list_destroy(&b->devices);
+	log_step("devices destroyed");
 	for (unsigned int i = 0; i < VM_MAX_DISKS; i++) {
 		free(b->disk_abs[i]);
 		b->disk_abs[i] = NULL;
 	}
 	irqchip_destroy(&b->irqchip);
+	log_step("irqchip destroyed");
 	vm_destroy(&b->vm);
 }

@@ -385,8 +385,11 @@ void vm_destroy(struct vm *vm)
 	free(vm->mpidrs);
 	vm->vcpus = NULL;
 	vm->mpidrs = NULL;
+	log_step("vCPUs destroyed");
 	guest_mem_free(&vm->mem);
+	log_step("guest RAM freed");
 	close_fd(&vm->vm_fd);
+	log_step("VM closed (KVM tears it down)");
 	close_fd(&vm->kvm_fd);
 	close_fd(&vm->stop_fd);
 	pthread_mutex_destroy(&vm->pause_lock);

@@ -165,11 +165,6 @@ static int exit_status(void *opaque)
 
 /* --- the main thread's loop ------------------------------------------------------------ */
 
-static void sigusr1_kick(int sig)
-{
-	(void)sig; /* only here to make KVM_RUN return EINTR */
-}
-
 static void stop_cb(void *opaque, int fd, short revents)
 {
 	struct vm *vm = opaque;
@@ -181,18 +176,9 @@ static void stop_cb(void *opaque, int fd, short revents)
 static void run_loop(struct running_vm *r)
 {
 	struct vm *vm = &r->board.vm;
-	struct sigaction sa = { .sa_handler = sigusr1_kick };
 	bool tty_input = !r->script;
 	int ret;
 
-	sigemptyset(&sa.sa_mask);
-	/*
-	 * KVM_RUN returns EINTR whatever the flag; SA_RESTART keeps the kick (now
-	 * sent for every IRQ level the userspace GIC changes from another thread)
-	 * from failing whatever else a vCPU thread is blocked in.
-	 */
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGUSR1, &sa, NULL);
 	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
 
 	log_step("control thread started");

@@ -185,26 +185,34 @@ static void run_loop(struct running_vm *r)
 	if (tty_input)
 		term_raw_enable(STDIN_FILENO);
 	log_step("run loop set up");
-	ret = vm_start_vcpus(vm);
+	ret = r->script ? script_start(r->script, &vm->loop, &running_vm_ops, r) : 0;
+	/*
+	 * Every thread exists: the main thread enters its sandbox before the guest
+	 * runs (a filter installed while a vCPU first enters the guest costs
+	 * both, and a guest that ends at once waits for it). A migrated VM
+	 * confirms over its socket first, which the filter does not allow.
+	 */
+	if (ret == 0 && r->incoming.fd < 0) {
+		sandbox_enter(SANDBOX_MAIN);
+		log_step("main thread sandboxed");
+	}
+	if (ret == 0)
+		ret = vm_start_vcpus(vm);
 	log_step("vCPU threads started");
 	if (ret == 0 && vm->restoring && r->incoming.fd < 0)
 		pr_info("restore: vCPUs running %llu ms after the restore began",
 			(unsigned long long)((clock_monotonic_ns() - r->t0_ns) / 1000000));
 	/* A migrated VM runs here now: the source may let its copy go. */
-	if (ret == 0 && r->incoming.fd >= 0)
+	if (ret == 0 && r->incoming.fd >= 0) {
 		ret = mig_confirm(&r->incoming);
-	if (ret == 0 && r->script)
-		ret = script_start(r->script, &vm->loop, &running_vm_ops, r);
+		if (ret == 0)
+			sandbox_enter(SANDBOX_MAIN);
+	}
 	if (ret < 0) {
 		vm_request_stop(vm, VM_EXIT_ERROR);
-	} else {
-		/* Every thread exists: from here on the main thread is sandboxed too. */
-		sandbox_enter(SANDBOX_MAIN);
-		log_step("main thread sandboxed");
-		if (eventloop_run(&vm->loop) < 0) {
-			pr_err("the event loop failed: %s", strerror(errno));
-			vm_request_stop(vm, VM_EXIT_ERROR);
-		}
+	} else if (eventloop_run(&vm->loop) < 0) {
+		pr_err("the event loop failed: %s", strerror(errno));
+		vm_request_stop(vm, VM_EXIT_ERROR);
 	}
 	log_step("VM ended");
 	vm_stop_vcpus(vm);

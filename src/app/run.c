@@ -208,6 +208,8 @@ static void run_loop(struct running_vm *r)
 		if (ret == 0)
 			sandbox_enter(SANDBOX_MAIN);
 	}
+	if (ret == 0)
+		sandbox_test_hook(SANDBOX_MAIN);
 	if (ret < 0) {
 		vm_request_stop(vm, VM_EXIT_ERROR);
 	} else if (eventloop_run(&vm->loop) < 0) {

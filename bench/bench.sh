@@ -62,10 +62,10 @@ step_ms() { awk -F'|' -v s="$1" '$1 == s { printf "%.1f", $2 / 1000 }' "$TMPDIR/
 
 # --- start-up: the null VM (PSCI SYSTEM_OFF as its first instruction), 64 MiB ----------
 # The floor first: exec and exit of a static binary that does nothing (busybox), and of
-# each VMM printing its usage or version. Each line also gives the median CPU time and
-# page faults of the runs (armvmm-timeit), which say where a difference comes from.
+# each VMM printing its version. Each line also gives the median CPU time and page
+# faults of the runs (armvmm-timeit), which say where a difference comes from.
 armvmm-timeit -n 20 -l "exec to exit, no VM: busybox true" -- true < /dev/null
-side_by_side 20 "exec to exit, no VM: --help / version ($ic)" "" --help :: version
+side_by_side 20 "exec to exit, no VM: version ($ic)" "" version :: version
 side_by_side 20 "null VM, exec to exit, 64 MiB ($ic)" "" \
 	run -k "$GUESTS/null.bin" -m 64 :: \
 	run --loglevel=warning --network mode=none --nodefaults -k "$GUESTS/null.bin" -m 64

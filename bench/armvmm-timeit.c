@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@ struct subject {
 	char **argv;		/* NULL-terminated */
 	char name[64];
 	double *t;		/* one time per run, ms */
+	double *cpu;		/* user + system CPU time per run, ms */
+	double *faults;		/* page faults per run */
 	int done;		/* runs measured */
 	int failed;		/* status of the failed run, or 0 */
 	bool marker_missed;
@@ -38,7 +41,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* One run: milliseconds to exit (or to the marker), or a negative value on failure. */
-static double run_once(struct subject *s, const char *until)
+static double run_once(struct subject *s, const char *until, struct rusage *ru)
 {
 	char buf[4096], tail[8192] = "";
 	int fds[2], status;
@@ -72,7 +75,7 @@ static double run_once(struct subject *s, const char *until)
 		}
 	}
 	close(fds[0]);
-	waitpid(pid, &status, 0);
+	wait4(pid, &status, 0, ru);
 	if (!until)
 		t = now_ms() - start;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -96,8 +99,12 @@ static void report(const char *label, struct subject *s, bool named)
 		return;
 	}
 	qsort(s->t, (size_t)s->done, sizeof(*s->t), cmp_double);
-	printf("BENCH: %s: %s%smedian %.1f ms (min %.1f, max %.1f, %d runs)\n", label, who, sep, s->t[s->done / 2],
-	       s->t[0], s->t[s->done - 1], s->done);
+	qsort(s->cpu, (size_t)s->done, sizeof(*s->cpu), cmp_double);
+	qsort(s->faults, (size_t)s->done, sizeof(*s->faults), cmp_double);
+	/* CPU time and page faults say where a difference in wall time comes from. */
+	printf("BENCH: %s: %s%smedian %.1f ms (min %.1f, max %.1f, %d runs; CPU %.1f ms, %.0f page faults)\n", label,
+	       who, sep, s->t[s->done / 2], s->t[0], s->t[s->done - 1], s->done, s->cpu[s->done / 2],
+	       s->faults[s->done / 2]);
 }
 
 static const char *base_name(const char *path)
@@ -142,7 +149,9 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nr; k++) {
 		snprintf(s[k].name, sizeof(s[k].name), "%s", base_name(s[k].argv[0]));
 		s[k].t = calloc((size_t)runs, sizeof(double));
-		if (!s[k].t)
+		s[k].cpu = calloc((size_t)runs, sizeof(double));
+		s[k].faults = calloc((size_t)runs, sizeof(double));
+		if (!s[k].t || !s[k].cpu || !s[k].faults)
 			return 1;
 	}
 	if (names && nr == 2) {
@@ -157,9 +166,14 @@ int main(int argc, char **argv)
 			struct subject *x = &s[(i + j) % nr];	/* A B, B A, ... */
 			if (x->failed || x->marker_missed)
 				continue;
-			double t = run_once(x, until);
-			if (t >= 0)
+			struct rusage ru = { 0 };
+			double t = run_once(x, until, &ru);
+			if (t >= 0) {
+				x->cpu[x->done] = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+						  (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+				x->faults[x->done] = (double)(ru.ru_minflt + ru.ru_majflt);
 				x->t[x->done++] = t;
+			}
 		}
 	}
 	for (int k = 0; k < nr; k++)

@@ -61,9 +61,22 @@ steps() {
 step_ms() { awk -F'|' -v s="$1" '$1 == s { printf "%.1f", $2 / 1000 }' "$TMPDIR/steps.median"; }
 
 # --- start-up: the null VM (PSCI SYSTEM_OFF as its first instruction), 64 MiB ----------
+# The floor first: exec and exit of a static binary that does nothing (busybox), and of
+# each VMM printing its version. Each line also gives the median CPU time and page
+# faults of the runs (armvmm-timeit), which say where a difference comes from.
+armvmm-timeit -n 20 -l "exec to exit, no VM: busybox true" -- true < /dev/null
+side_by_side 20 "exec to exit, no VM: version ($ic)" "" version :: version
 side_by_side 20 "null VM, exec to exit, 64 MiB ($ic)" "" \
 	run -k "$GUESTS/null.bin" -m 64 :: \
 	run --loglevel=warning --network mode=none --nodefaults -k "$GUESTS/null.bin" -m 64
+# The same devices on both sides: kvmtool's null VM has its UART and no virtio device;
+# armvmm's default one adds virtio-rng and the PL031 RTC, which --nodefaults leaves out.
+side_by_side 20 "null VM, same devices (UART only), exec to exit, 64 MiB ($ic)" "" \
+	run --nodefaults -k "$GUESTS/null.bin" -m 64 :: \
+	run --loglevel=warning --network mode=none --nodefaults -k "$GUESTS/null.bin" -m 64
+armvmm-timeit -n 20 -l "null VM, UART only: armvmm's sandbox on vs off ($ic)" -N on,off -- \
+	"$ARMVMM" run --nodefaults -k "$GUESTS/null.bin" -m 64 :: \
+	"$ARMVMM" run --nodefaults --sandbox=off -k "$GUESTS/null.bin" -m 64 < /dev/null
 steps "null VM ($ic)" 10 run -k "$GUESTS/null.bin" -m 64
 
 # --- Linux: Debian's kernel and the busybox initramfs to init and poweroff ------------

@@ -183,11 +183,6 @@ static int exit_status(void *opaque)
 
 /* --- the main thread's loop ------------------------------------------------------------ */
 
-static void sigusr1_kick(int sig)
-{
-	(void)sig; /* only here to make KVM_RUN return EINTR */
-}
-
 static void stop_cb(void *opaque, int fd, short revents)
 {
 	struct vm *vm = opaque;
@@ -199,42 +194,45 @@ static void stop_cb(void *opaque, int fd, short revents)
 static void run_loop(struct running_vm *r)
 {
 	struct vm *vm = &r->board.vm;
-	struct sigaction sa = { .sa_handler = sigusr1_kick };
 	bool tty_input = !r->script;
 	int ret;
 
-	sigemptyset(&sa.sa_mask);
-	/*
-	 * KVM_RUN returns EINTR whatever the flag; SA_RESTART keeps the kick (now
-	 * sent for every IRQ level the userspace GIC changes from another thread)
-	 * from failing whatever else a vCPU thread is blocked in.
-	 */
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGUSR1, &sa, NULL);
 	eventloop_add(&vm->loop, vm->stop_fd, POLLIN, stop_cb, vm);
 
+	log_step("control thread started");
 	if (tty_input)
 		term_raw_enable(STDIN_FILENO);
 	log_step("run loop set up");
-	ret = vm_start_vcpus(vm);
+	ret = r->script ? script_start(r->script, &vm->loop, &running_vm_ops, r) : 0;
+	/*
+	 * Every thread exists: the main thread enters its sandbox before the guest
+	 * runs (a filter installed while a vCPU first enters the guest costs
+	 * both, and a guest that ends at once waits for it). A migrated VM
+	 * confirms over its socket first, which the filter does not allow.
+	 */
+	if (ret == 0 && r->incoming.fd < 0) {
+		sandbox_enter(SANDBOX_MAIN);
+		log_step("main thread sandboxed");
+	}
+	if (ret == 0)
+		ret = vm_start_vcpus(vm);
 	log_step("vCPU threads started");
 	if (ret == 0 && vm->restoring && r->incoming.fd < 0)
 		pr_info("restore: vCPUs running %llu ms after the restore began",
 			(unsigned long long)((clock_monotonic_ns() - r->t0_ns) / 1000000));
 	/* A migrated VM runs here now: the source may let its copy go. */
-	if (ret == 0 && r->incoming.fd >= 0)
+	if (ret == 0 && r->incoming.fd >= 0) {
 		ret = mig_confirm(&r->incoming);
-	if (ret == 0 && r->script)
-		ret = script_start(r->script, &vm->loop, &running_vm_ops, r);
+		if (ret == 0)
+			sandbox_enter(SANDBOX_MAIN);
+	}
+	if (ret == 0)
+		sandbox_test_hook(SANDBOX_MAIN);
 	if (ret < 0) {
 		vm_request_stop(vm, VM_EXIT_ERROR);
-	} else {
-		/* Every thread exists: from here on the main thread is sandboxed too. */
-		sandbox_enter(SANDBOX_MAIN);
-		if (eventloop_run(&vm->loop) < 0) {
-			pr_err("the event loop failed: %s", strerror(errno));
-			vm_request_stop(vm, VM_EXIT_ERROR);
-		}
+	} else if (eventloop_run(&vm->loop) < 0) {
+		pr_err("the event loop failed: %s", strerror(errno));
+		vm_request_stop(vm, VM_EXIT_ERROR);
 	}
 	log_step("VM ended");
 	vm_stop_vcpus(vm);
@@ -287,6 +285,7 @@ int run_vm(const struct vm_config *cfg_in)
 	sandbox_set_violation_hook(term_restore);
 	if (sandbox_configure(!cfg.sandbox_off) < 0)
 		goto out_sig;
+	log_step("signals and sandbox set up");
 	/* A script is read before anything else: it must be valid, and a jail need not bind it in. */
 	if (cfg.script_path) {
 		if (script_load(&cfg, &r.script) < 0)
@@ -317,6 +316,7 @@ int run_vm(const struct vm_config *cfg_in)
 	board_made = true; /* board_init leaves it safe to destroy, even when it fails */
 	if (board_init(&r.board, &cfg, console_in, console_out) < 0)
 		goto out;
+	log_step("console writer started");
 	if (cfg.incoming) {
 		ret = mig_receive(&r.board, &cfg, &restored, &r.incoming);
 	} else if (cfg.restore_dir) {
@@ -342,6 +342,7 @@ int run_vm(const struct vm_config *cfg_in)
 			close(fd);
 	}
 	/* Only "armvmm migrate NAME" asks for a live migration: a VM without a control socket needs no sender thread. */
+	log_step("VM built");
 	r.mig_ready = cfg.name && mig_send_init(&r.mig, &r.board) == 0;
 	/* 4. The control thread: signals, the control socket (--name), the stop watchdog. */
 	struct control_server_config ctl = {
@@ -366,6 +367,7 @@ out:
 	mig_incoming_close(&r.incoming);
 	if (board_made)
 		board_destroy(&r.board);
+	log_step("board destroyed");
 	/* After the teardown: the watchdog covers it, and the socket goes last. */
 	if (ctl_started)
 		control_server_stop(&r.ctl);

@@ -334,13 +334,21 @@ out:
 
 void board_destroy(struct board *b)
 {
+	/* No vCPU reaches a device any more (after a failure the threads may still wait to be let in). */
+	if (b->vm.vcpus)
+		vm_stop_vcpus(&b->vm);
 	/* The guest's last words out first; after this no console callback reaches a device. */
-	console_out_destroy(&b->console);
+	console_out_stop(&b->console);
 	device_list_destroy(&b->devices);
+	log_step("devices destroyed");
 	for (unsigned int i = 0; i < VM_MAX_DISKS; i++) {
 		free(b->disk_abs[i]);
 		b->disk_abs[i] = NULL;
 	}
 	irqchip_destroy(&b->irqchip);
+	log_step("irqchip destroyed");
 	vm_destroy(&b->vm);
+	/* The writer left while the VM went: joined last, it is no longer waited for. */
+	console_out_destroy(&b->console);
+	log_step("console writer joined");
 }

@@ -24,10 +24,13 @@ static void call_waiters(struct console_out *co)
 	unsigned int n = co->nr_waiters;
 
 	co->want_space = false;
+	co->in_waiters = true;
 	pthread_mutex_unlock(&co->lock);
 	for (unsigned int i = 0; i < n; i++)
 		co->waiters[i].fn(co->waiters[i].opaque);
 	pthread_mutex_lock(&co->lock);
+	co->in_waiters = false;
+	pthread_cond_broadcast(&co->cond);	/* console_out_stop may wait for this */
 }
 
 static _Thread_local bool is_writer;	/* this thread is a console writer: never wait for itself */
@@ -200,9 +203,9 @@ bool console_out_flush(struct console_out *co, unsigned int timeout_ms)
 	return empty;
 }
 
-void console_out_destroy(struct console_out *co)
+void console_out_stop(struct console_out *co)
 {
-	if (!co->started)
+	if (!co->started || co->stop)
 		return;
 	log_set_before_line(NULL, NULL);
 	if (!console_out_flush(co, CONSOLE_OUT_FLUSH_MS))
@@ -214,9 +217,19 @@ void console_out_destroy(struct console_out *co)
 	co->len = 0;
 	co->nr_waiters = 0;
 	pthread_cond_broadcast(&co->cond);
+	/* A waiter already running finishes before its device may go (none starts once stop is set). */
+	while (co->in_waiters)
+		pthread_cond_wait(&co->cond, &co->lock);
 	pthread_mutex_unlock(&co->lock);
 	/* Idle, it leaves on the broadcast (the cancel stays pending, disabled); blocked in write(), the cancel ends it. */
 	pthread_cancel(co->thread);
+}
+
+void console_out_destroy(struct console_out *co)
+{
+	if (!co->started)
+		return;
+	console_out_stop(co);
 	pthread_join(co->thread, NULL);
 	pthread_mutex_lock(&co->lock);
 	co->started = false;

@@ -42,6 +42,7 @@ struct console_out {
 	bool broken;			/* fd failed (EPIPE, EIO...): output is dropped from now on */
 	bool stop;
 	bool want_space;		/* an append filled the buffer: call the waiters when room appears */
+	bool in_waiters;		/* the writer runs the waiters (without the lock) */
 	bool filled, full_reported;	/* the buffer filled (once is enough); console_out_report_full said so */
 	struct {
 		console_out_space_fn *fn;
@@ -74,10 +75,15 @@ int console_out_add_waiter(struct console_out *co, console_out_space_fn *fn, voi
 /* Wait until everything appended so far is written (or dropped), at most timeout_ms. True when empty. */
 bool console_out_flush(struct console_out *co, unsigned int timeout_ms);
 /*
- * Flush for up to CONSOLE_OUT_FLUSH_MS, then stop the writer (cancelled if
- * the host fd still blocks it) and free the buffer; no waiter is called
- * after this returns. Safe on a console_out that was never initialised
- * (zeroed) or failed to.
+ * Flush for up to CONSOLE_OUT_FLUSH_MS, then tell the writer to end (cancelled
+ * if the host fd still blocks it) without waiting for it: no waiter runs or is
+ * called after this returns, so the devices behind them may go, while the
+ * thread leaves. Later appends are dropped.
+ */
+void console_out_stop(struct console_out *co);
+/*
+ * console_out_stop if not done yet, then join the writer and free the buffer.
+ * Safe on a console_out that was never initialised (zeroed) or failed to.
  */
 void console_out_destroy(struct console_out *co);
 

@@ -86,8 +86,9 @@ int sandbox_build_filter(enum sandbox_kind kind, uint32_t pid, struct sock_filte
 /*
  * Test builds only: the system tests link a strong definition that misbehaves
  * on request right after a thread's filter is installed (a vCPU making a
- * forbidden call, a main thread that never gets to its loop: see
- * tests/system/sandbox_hook.c). armvmm itself has only this empty weak one.
+ * forbidden call), or, for the main thread, once the VM runs and its loop is
+ * about to start (a main thread that never gets to its loop): see
+ * tests/system/sandbox_hook.c. armvmm itself has only this empty weak one.
  */
 void sandbox_test_hook(enum sandbox_kind kind);
 

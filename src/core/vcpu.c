@@ -230,8 +230,13 @@ static void *vcpu_thread(void *arg)
 	bool exit_pending = false;	/* an exit was handled and KVM_RUN has not completed it yet */
 
 	current_vcpu = vcpu->index;
-	/* Set-up is done (registers, irqchip): from here on the guest steers this thread. */
+	/* The guest steers this thread: sandboxed before anything else, while main builds the machine. */
 	sandbox_enter(SANDBOX_VCPU);
+	/* Set-up (registers, irqchip, devices, images or a restored state) is done when vm_start_vcpus says so. */
+	pthread_mutex_lock(&vm->pause_lock);
+	while (!vm->vcpus_released && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (;;) {
 		/*
 		 * A kick (vcpu_kick) sets immediate_exit after whatever it asks for
@@ -271,10 +276,27 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+static void sigusr1_kick(int sig)
+{
+	(void)sig; /* only here to make KVM_RUN return EINTR */
+}
+
 int vcpu_start(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
+	struct sigaction sa = { .sa_handler = sigusr1_kick };
 	int ret;
+
+	/*
+	 * The kick's handler before the first thread a kick may reach (a restore
+	 * sets the userspace GIC's lines early). KVM_RUN returns EINTR whatever
+	 * the flag; SA_RESTART keeps the kick (sent for every IRQ level the
+	 * userspace GIC changes from another thread) from failing whatever else
+	 * a vCPU thread is blocked in.
+	 */
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_live++;

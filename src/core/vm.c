@@ -265,16 +265,20 @@ int vm_create_vcpus(struct vm *vm, unsigned int nr_cpus)
 		if (ret < 0)
 			return ret;
 	}
+	for (unsigned int i = 0; i < nr_cpus; i++) {
+		int ret = vcpu_start(&vm->vcpus[i]);
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
 int vm_start_vcpus(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		int ret = vcpu_start(&vm->vcpus[i]);
-		if (ret < 0)
-			return ret;
-	}
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_released = true;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return 0;
 }
 
@@ -379,14 +383,20 @@ void vm_resume(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	/* After a failure (or --dump-dtb) the threads may never have been let into the guest. */
+	if (vm->vcpus)
+		vm_stop_vcpus(vm);
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i], vm->run_size);
 	free(vm->vcpus);
 	free(vm->mpidrs);
 	vm->vcpus = NULL;
 	vm->mpidrs = NULL;
+	log_step("vCPUs destroyed");
 	guest_mem_free(&vm->mem);
+	log_step("guest RAM freed");
 	close_fd(&vm->vm_fd);
+	log_step("VM closed (KVM tears it down)");
 	close_fd(&vm->kvm_fd);
 	close_fd(&vm->stop_fd);
 	pthread_mutex_destroy(&vm->pause_lock);

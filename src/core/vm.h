@@ -65,6 +65,7 @@ struct vm {
 	pthread_cond_t pause_cond;	/* parked count changed, or pause/stop state changed (CLOCK_MONOTONIC) */
 	atomic_bool pause_requested;
 	unsigned int nr_parked;		/* threads waiting in vcpu_park() */
+	bool vcpus_released;		/* under pause_lock: the vCPU threads may enter the guest (vm_start_vcpus) */
 	unsigned int nr_live;		/* vCPU threads started and not finished */
 	bool paused;			/* main thread's view: every live vCPU is parked */
 	/*
@@ -89,9 +90,15 @@ int vm_open_kvm(struct vm *vm);
 int vm_create(struct vm *vm, uint64_t ram_base, uint64_t mem_size, unsigned int nr_cpus);
 /* Guest RAM at ram_base: fresh anonymous memory, or (mem_fd >= 0) a snapshot's memory file mapped copy-on-write. */
 int vm_setup_memory(struct vm *vm, uint64_t ram_base, uint64_t mem_size, int mem_fd);
-/* nr_cpus vCPUs, secondaries powered off; fills vm->mpidrs. */
+/*
+ * nr_cpus vCPUs, secondaries powered off; fills vm->mpidrs. Each vCPU's thread
+ * starts here too and enters its sandbox while the rest of the machine is
+ * built, then waits for vm_start_vcpus: the filter's installation (a JIT
+ * compile in the host kernel) is then off the path to the first guest
+ * instruction.
+ */
 int vm_create_vcpus(struct vm *vm, unsigned int nr_cpus);
-/* Start one thread per vCPU. */
+/* Let the vCPU threads run the guest. */
 int vm_start_vcpus(struct vm *vm);
 /*
  * Stop and join every vCPU thread (the VM is ending). Threads are joined only

@@ -1,6 +1,7 @@
 /*
  * The test hook, linked only into armvmm-sandbox-test (a test binary, never
- * installed), and run by sandbox_enter right after a thread's filter is in:
+ * installed), and run right after a thread's filter is in (the main thread's
+ * once the VM runs, just before its event loop):
  *   ARMVMM_TEST_HOOK=vcpu-forbidden-syscall  a vCPU opens a file, which its
  *                       filter forbids: the process must die with the
  *                       one-line report;

@@ -281,22 +281,24 @@ static void sigusr1_kick(int sig)
 	(void)sig; /* only here to make KVM_RUN return EINTR */
 }
 
-int vcpu_start(struct vcpu *vcpu)
+void vcpu_set_kick_handler(void)
 {
-	struct vm *vm = vcpu->vm;
 	struct sigaction sa = { .sa_handler = sigusr1_kick };
-	int ret;
 
 	/*
-	 * The kick's handler before the first thread a kick may reach (a restore
-	 * sets the userspace GIC's lines early). KVM_RUN returns EINTR whatever
-	 * the flag; SA_RESTART keeps the kick (sent for every IRQ level the
-	 * userspace GIC changes from another thread) from failing whatever else
-	 * a vCPU thread is blocked in.
+	 * KVM_RUN returns EINTR whatever the flag; SA_RESTART keeps the kick (sent
+	 * for every IRQ level the userspace GIC changes from another thread) from
+	 * failing whatever else a vCPU thread is blocked in.
 	 */
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	int ret;
 
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_live++;

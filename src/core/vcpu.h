@@ -30,6 +30,8 @@ int vcpu_get_reg(struct vcpu *vcpu, uint64_t id, void *val);
 int vcpu_set_reg(struct vcpu *vcpu, uint64_t id, const void *val);
 /* The arm64 boot protocol's entry state: pc, x0 = DTB, x1-x3 = 0, EL1h with DAIF masked. */
 int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb_addr);
+/* The kicks' SIGUSR1 handler, set once before the first vCPU thread a kick may reach. */
+void vcpu_set_kick_handler(void);
 int vcpu_start(struct vcpu *vcpu);
 /* Wake every parked vCPU thread (stop or resume). */
 void vcpu_wake_parked(struct vm *vm);

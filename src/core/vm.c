@@ -265,6 +265,8 @@ int vm_create_vcpus(struct vm *vm, unsigned int nr_cpus)
 		if (ret < 0)
 			return ret;
 	}
+	/* Before the first thread: a restore sets the userspace GIC's lines, and kicks, early. */
+	vcpu_set_kick_handler();
 	for (unsigned int i = 0; i < nr_cpus; i++) {
 		int ret = vcpu_start(&vm->vcpus[i]);
 		if (ret < 0)
@@ -383,9 +385,6 @@ void vm_resume(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	/* After a failure (or --dump-dtb) the threads may never have been let into the guest. */
-	if (vm->vcpus)
-		vm_stop_vcpus(vm);
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i], vm->run_size);
 	free(vm->vcpus);

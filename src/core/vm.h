@@ -105,7 +105,11 @@ int vm_start_vcpus(struct vm *vm);
  * once all of them have left their loops, and no kick reaches a joined one.
  */
 void vm_stop_vcpus(struct vm *vm);
-/* Free everything vm_init and the steps above made (safe after any failure). */
+/*
+ * Free everything vm_init and the steps above made (safe after any failure);
+ * vCPU threads stopped first (vm_stop_vcpus: board_destroy does it before the
+ * devices go).
+ */
 void vm_destroy(struct vm *vm);
 
 /* Any thread: end the VM with this exit status (the first request wins). */

@@ -134,28 +134,10 @@ static void migration_done(void *opaque, int result, const struct mig_stats *st,
 	control_server_migrated(&r->ctl, result, &res, msg);
 }
 
-/*
- * Live migration does not carry network devices yet: the destination would
- * have to build the NICs and take over the taps and the vsock CID, and what
- * vhost writes into guest RAM during pre-copy is in no dirty log. Refused
- * before anything pauses.
- */
-static bool has_network_devices(const struct running_vm *r)
-{
-	return r->board.cfg->nr_nics || r->board.cfg->vsock_cid;
-}
-
-#define NO_NET_MIGRATION "this VM has network devices (NICs or vsock), which live migration does not carry yet: " \
-			 "use 'armvmm snapshot NAME DIR --stop' and 'armvmm restore DIR' instead"
-
 static int op_migrate(void *opaque, const char *addr, unsigned int downtime_ms, char *msg, size_t msg_cap)
 {
 	struct running_vm *r = opaque;
 
-	if (has_network_devices(r)) {
-		snprintf(msg, msg_cap, "%s", NO_NET_MIGRATION);
-		return -EOPNOTSUPP;
-	}
 	if (!r->mig_ready) {
 		snprintf(msg, msg_cap, "this VM cannot be migrated (see its log)");
 		return -ENODEV;
@@ -330,11 +312,6 @@ int run_vm(const struct vm_config *cfg_in)
 	}
 	if (ret < 0)
 		goto out;
-	/* A script that migrates, on a VM (booted or restored) with network devices: refused before it runs. */
-	if (r.script && script_migrates(r.script) && has_network_devices(&r)) {
-		pr_err("--script: the script migrates, but " NO_NET_MIGRATION);
-		goto out;
-	}
 	/* A script's migration: the process that started this one may drop the snapshot now. */
 	if (cfg.script_restored) {
 		int fd = open(cfg.script_restored, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -119,11 +119,12 @@ const struct sandbox_rule sandbox_rules[] = {
 	/*
 	 * A tap deleted under the NIC is attached again by name (created when it
 	 * is gone): the old fd closed, /dev/net/tun opened (seccomp cannot see the
-	 * path: the flags are pinned to net_tap_open's), the tap set up, and
-	 * brought up through the socket the NIC kept from its set-up (no socket()).
+	 * path: the flags are pinned to net_tap_open's and vhost_open's), the tap
+	 * set up, and brought up through the socket the NIC kept from its set-up
+	 * (no socket()).
 	 */
-	{ SYS(close), .kinds = NET_IO },
-	{ ARG_EQ(openat, 2, O_RDWR | O_NONBLOCK | O_CLOEXEC), .kinds = NET_IO },
+	{ SYS(close), .kinds = NET_IO | VSOCK_IO },
+	{ ARG_EQ(openat, 2, O_RDWR | O_NONBLOCK | O_CLOEXEC), .kinds = NET_IO | VSOCK_IO },
 	{ IOCTL(TUNGETFEATURES), .kinds = NET_IO },
 	{ IOCTL(TUNSETIFF), .kinds = NET_IO },
 	{ IOCTL(TUNSETVNETHDRSZ), .kinds = NET_IO },
@@ -142,6 +143,19 @@ const struct sandbox_rule sandbox_rules[] = {
 	{ IOCTL(VHOST_NET_SET_BACKEND), .kinds = NET_IO },	/* the tap in and out (stop, a tap lost or back) */
 	{ IOCTL(VHOST_VSOCK_SET_RUNNING), .kinds = VSOCK_IO },	/* start and stop, a snapshot's quiesce and resume */
 	{ IOCTL(VHOST_VSOCK_SET_GUEST_CID), .kinds = VSOCK_IO },	/* a restore's CID, once another VM let it go */
+	/*
+	 * A migration's pre-copy: the kernel logs what vhost writes into guest
+	 * RAM (the log's base, then features and ring addresses with logging on).
+	 */
+	{ IOCTL(VHOST_SET_LOG_BASE), .kinds = VHOST_IO },
+	/*
+	 * A failed migration's source takes its CID back: vsock let it go by
+	 * closing its vhost device (which resets the host's connections), and
+	 * opens a new one (/dev/vhost-vsock, with vhost_open's pinned flags above).
+	 */
+	{ IOCTL(VHOST_SET_OWNER), .kinds = VSOCK_IO },
+	{ IOCTL(VHOST_GET_FEATURES), .kinds = VSOCK_IO },
+	{ IOCTL(VHOST_SET_MEM_TABLE), .kinds = VSOCK_IO },
 
 	/* --- the main thread: snapshots, a migration's hand-over, teardown ----------------- */
 	{ SYS(openat), .kinds = MAIN },

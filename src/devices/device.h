@@ -63,6 +63,12 @@ struct device_ops {
 	 */
 	int (*release)(struct device *d);
 	int (*acquire)(struct device *d);
+	/*
+	 * A migration's pre-copy tracks writes to guest RAM (on), or stopped (off):
+	 * a device whose writes armvmm cannot mark itself (the kernel's vhost)
+	 * logs them into the tracking bitmap. 0 or -errno after one error line.
+	 */
+	int (*track)(struct device *d, bool on);
 	/* Every thread that could call the device has stopped: free it. */
 	void (*destroy)(struct device *d);
 };

@@ -338,47 +338,60 @@ static void rx_kick_cb(void *opaque, int fd, short revents)
 
 /* --- a busy tap, attached later; vhost's used-buffer signals ----------------------------- */
 
+/* On the thread: the tap changed (attached, or closed: fd -1); its entries follow. */
+void net_datapath_set_tap(struct virtio_net *n)
+{
+	eventloop_set_fd(&n->io.loop, n->id_tap_in, n->tap.fd);
+	eventloop_set_fd(&n->io.loop, n->id_tap_out, n->tap.fd);
+	n->tx_blocked = false;
+	io_thread_enable(&n->io, n->id_tap_out, false);
+	if (n->running && !n->use_vhost)
+		io_thread_enable(&n->io, n->id_tap_in, n->tap.fd >= 0 && !n->rx_waiting);
+}
+
+/* On the thread: try to attach the tap every ms milliseconds until it is attached (ms 0: stop trying). */
+void net_datapath_retry(struct virtio_net *n, unsigned int ms)
+{
+	struct itimerspec every = { .it_interval = { ms / 1000, (ms % 1000) * 1000000l },
+				    .it_value = { ms / 1000, (ms % 1000) * 1000000l } };
+
+	io_thread_enable(&n->io, n->id_retry, ms != 0);
+	if (timerfd_settime(n->retry_fd, 0, &every, NULL) < 0)
+		pr_warn("%s: cannot set the tap retry timer: %s", n->what, strerror(errno));
+}
+
 /* The tap's interface went away (deleted by someone): link down, and look for a tap of its name again. */
 static void tap_lost(struct virtio_net *n, int err)
 {
-	struct itimerspec every_s = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
-
 	pr_warn("%s: the tap went away (%s): link down until a tap named '%s' can be attached again", n->what,
 		strerror(err), n->tapif);
 	net_tap_close(&n->tap);
-	eventloop_set_fd(&n->io.loop, n->id_tap_in, -1);
-	eventloop_set_fd(&n->io.loop, n->id_tap_out, -1);
-	n->tx_blocked = false;
+	net_datapath_set_tap(n);
 	atomic_store(&n->link_up, false);
 	virtio_mmio_config_changed(n->t);
-	io_thread_enable(&n->io, n->id_retry, true);
-	if (timerfd_settime(n->retry_fd, 0, &every_s, NULL) < 0)
-		pr_warn("%s: cannot arm the tap retry timer: %s", n->what, strerror(errno));
+	net_datapath_retry(n, 1000);
 }
 
 static void retry_cb(void *opaque, int fd, short revents)
 {
 	struct virtio_net *n = opaque;
 	uint64_t ticks;
+	int ret;
 
 	(void)revents;
 	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
-	if (!net_try_attach(n))
+	ret = net_try_attach(n);
+	if (ret == -EBUSY)
 		return;
-	io_thread_enable(&n->io, n->id_retry, false);
-	eventloop_set_fd(&n->io.loop, n->id_tap_in, n->tap.fd);
-	eventloop_set_fd(&n->io.loop, n->id_tap_out, n->tap.fd);
-	if (n->running && !n->use_vhost) {
-		io_thread_enable(&n->io, n->id_tap_in, !n->rx_waiting);
+	net_datapath_retry(n, 0); /* attached, or failed for good (said why; the link stays down) */
+	if (ret == 0 && n->running && !n->use_vhost)
 		net_tx(n);
-	}
 }
 
 int net_datapath_init(struct virtio_net *n)
 {
 	struct io_thread *io = &n->io;
-	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
 
 	n->id_tx_kick = io_thread_add(io, n->kick_fd[NET_TXQ], POLLIN, tx_kick_cb, n);
 	n->id_rx_kick = io_thread_add(io, n->kick_fd[NET_RXQ], POLLIN, rx_kick_cb, n);
@@ -391,9 +404,7 @@ int net_datapath_init(struct virtio_net *n)
 		return -ENOSPC;
 	net_datapath_stop(n);
 	/* A tap a restore found busy: look again every 100 ms until it is ours. */
-	io_thread_enable(io, n->id_retry, n->tap.fd < 0);
-	if (n->tap.fd < 0 && timerfd_settime(n->retry_fd, 0, &every_100ms, NULL) < 0)
-		pr_warn("%s: cannot arm the tap retry timer: %s", n->what, strerror(errno));
+	net_datapath_retry(n, n->tap.fd < 0 ? 100 : 0);
 	return 0;
 }
 

@@ -40,7 +40,9 @@ int vhost_open(struct vhost *v, const char *dev, const char *what, const struct 
 	int ret;
 
 	v->what = what;
-	v->fd = open(dev, O_RDWR | O_CLOEXEC);
+	v->log = false;
+	/* O_NONBLOCK only touches the device's read() (IOTLB messages, unused): the flags the sandbox pins. */
+	v->fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (v->fd < 0)
 		return -errno;
 	if (ioctl(v->fd, VHOST_SET_OWNER) < 0 || ioctl(v->fd, VHOST_GET_FEATURES, &v->features) < 0) {
@@ -56,6 +58,8 @@ int vhost_open(struct vhost *v, const char *dev, const char *what, const struct 
 
 int vhost_set_features(struct vhost *v, uint64_t features)
 {
+	if (v->log)
+		features |= 1ull << VHOST_F_LOG_ALL;
 	if (ioctl(v->fd, VHOST_SET_FEATURES, &features) < 0) {
 		int err = errno;
 		pr_err("%s: vhost refused features 0x%llx: %s", v->what, (unsigned long long)features, strerror(err));
@@ -70,17 +74,30 @@ static uint64_t host_addr(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 	return (uint64_t)(uintptr_t)guest_mem_ptr(mem, gpa, len);
 }
 
+int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem)
+{
+	struct vhost_vring_addr addr = {
+		.index = idx,
+		.flags = v->log ? 1u << VHOST_VRING_F_LOG : 0,
+		.desc_user_addr = host_addr(mem, q->desc_gpa, 16ull * q->num),
+		.avail_user_addr = host_addr(mem, q->avail_gpa, 6ull + 2ull * q->num),
+		.used_user_addr = host_addr(mem, q->used_gpa, 6ull + 8ull * q->num),
+		.log_guest_addr = q->used_gpa,
+	};
+
+	if (virtq_check_layout(q, mem) < 0 || ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0) {
+		int err = errno ? errno : EINVAL;
+		pr_err("%s: VHOST_SET_VRING_ADDR of queue %u failed: %s", v->what, idx, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
 int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem,
 		      int kick_fd, int call_fd)
 {
 	struct vhost_vring_state num = { .index = idx, .num = q->num };
 	struct vhost_vring_state base = { .index = idx, .num = q->last_avail_idx };
-	struct vhost_vring_addr addr = {
-		.index = idx,
-		.desc_user_addr = host_addr(mem, q->desc_gpa, 16ull * q->num),
-		.avail_user_addr = host_addr(mem, q->avail_gpa, 6ull + 2ull * q->num),
-		.used_user_addr = host_addr(mem, q->used_gpa, 6ull + 8ull * q->num),
-	};
 	struct vhost_vring_file kick = { .index = idx, .fd = kick_fd };
 	struct vhost_vring_file call = { .index = idx, .fd = call_fd };
 	const char *step = NULL;
@@ -92,8 +109,8 @@ int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, 
 		step = "VHOST_SET_VRING_NUM";
 	else if (ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0)
 		step = "VHOST_SET_VRING_BASE";
-	else if (ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0)
-		step = "VHOST_SET_VRING_ADDR";
+	else if (vhost_vring_addr(v, idx, q, mem) < 0)
+		return -EINVAL; /* said why */
 	else if (ioctl(v->fd, VHOST_SET_VRING_KICK, &kick) < 0)
 		step = "VHOST_SET_VRING_KICK";
 	else if (ioctl(v->fd, VHOST_SET_VRING_CALL, &call) < 0)
@@ -104,6 +121,28 @@ int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, 
 	/* The guest's ring values reach this on every start it asks for: rate-limited. */
 	pr_warn_ratelimited("%s: handing queue %u to vhost failed at %s: %s", v->what, idx, step, strerror(err));
 	return -err;
+}
+
+int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on)
+{
+	if (!on) {
+		v->log = false;
+		return 0;
+	}
+	/* vhost's log: one bit per 4 KiB page of guest-physical address, from address 0. */
+	if (mem->page_size != VHOST_PAGE_SIZE || !mem->written || mem->gpa % (8ull * VHOST_PAGE_SIZE)) {
+		pr_err("%s: migrating a vhost device needs 4 KiB host pages (this host has %llu)", v->what,
+		       (unsigned long long)mem->page_size);
+		return -ENOTSUP;
+	}
+	uint64_t base = (uint64_t)(uintptr_t)mem->written - mem->gpa / VHOST_PAGE_SIZE / 8;
+	if (ioctl(v->fd, VHOST_SET_LOG_BASE, &base) < 0) {
+		int err = errno;
+		pr_err("%s: VHOST_SET_LOG_BASE failed: %s", v->what, strerror(err));
+		return -err;
+	}
+	v->log = true;
+	return 0;
 }
 
 int vhost_vring_base(struct vhost *v, unsigned int idx, uint16_t *base)

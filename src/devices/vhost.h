@@ -20,6 +20,7 @@ struct vhost {
 	int fd;			/* -1: not open */
 	const char *what;	/* for messages: "virtio-net 0 (tap0)" */
 	uint64_t features;	/* what the kernel offers (VHOST_GET_FEATURES) */
+	bool log;		/* the kernel logs its writes to guest RAM (a migration's pre-copy) */
 };
 
 /*
@@ -29,8 +30,21 @@ struct vhost {
  * what to advise).
  */
 int vhost_open(struct vhost *v, const char *dev, const char *what, const struct guest_mem *mem);
-/* VHOST_SET_FEATURES. 0 or -errno after one error line. */
+/* VHOST_SET_FEATURES (with VHOST_F_LOG_ALL while logging). 0 or -errno after one error line. */
 int vhost_set_features(struct vhost *v, uint64_t features);
+/*
+ * Logging for a migration: the kernel marks every page of guest RAM it writes
+ * (buffers, used rings) in the tracking bitmap of mem (guest_mem_track: one
+ * bit per 4 KiB page from mem->gpa, u64 words, updated atomically on both
+ * sides), which the migration collects with its own marks. on: the bitmap
+ * must exist; 4 KiB host pages only (-ENOTSUP after one line otherwise). The
+ * caller then sets its features and ring addresses again when the rings are
+ * the kernel's (vhost_set_features, vhost_vring_addr), or they take effect at
+ * the next start. 0 or -errno after one error line.
+ */
+int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on);
+/* Queue idx's ring addresses (and the used ring's log address while logging); 0 or -errno after one line. */
+int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem);
 /*
  * Hand queue idx to the kernel: size, next avail index (q->last_avail_idx),
  * ring addresses (host virtual, looked up in mem), kick and call eventfds.

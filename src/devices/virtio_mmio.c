@@ -629,6 +629,13 @@ static int transport_acquire(struct device *d)
 	return t->ops->acquire ? t->ops->acquire(t) : 0;
 }
 
+static int transport_track(struct device *d, bool on)
+{
+	struct virtio_mmio *t = d->priv;
+
+	return t->ops->track ? t->ops->track(t, on) : 0;
+}
+
 static void transport_save(struct device *d, struct snap_buf *b)
 {
 	virtio_mmio_save(d->priv, b);
@@ -682,6 +689,7 @@ static const struct device_ops virtio_mmio_device_ops = {
 	.resume = transport_resume,
 	.release = transport_release,
 	.acquire = transport_acquire,
+	.track = transport_track,
 	.destroy = transport_destroy,
 };
 

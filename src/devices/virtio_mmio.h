@@ -87,6 +87,7 @@ struct virtio_device_ops {
 	uint32_t own_notify;
 	int (*release)(struct virtio_mmio *t);	/* as struct device_ops */
 	int (*acquire)(struct virtio_mmio *t);
+	int (*track)(struct virtio_mmio *t, bool on);
 };
 
 /* Transport state: plain data for snapshots. */

@@ -123,24 +123,28 @@ static void vhost_halt(struct virtio_net *n)
 
 /* --- start and stop ------------------------------------------------------------------- */
 
-bool net_try_attach(struct virtio_net *n)
+int net_try_attach(struct virtio_net *n)
 {
-	struct itimerspec off = { 0 };
-	int ret = net_tap_open(&n->tap, n->tapif, true);
+	int ret;
 
-	if (ret == -EBUSY)
-		return false;
-	(void)timerfd_settime(n->retry_fd, 0, &off, NULL);
+	/*
+	 * Attached already (a migration's acquire and the retry timer both try):
+	 * opening the tap again would find it busy with our own fd, and lose it.
+	 */
+	if (n->tap.fd >= 0)
+		return 0;
+	ret = net_tap_open(&n->tap, n->tapif, true);
 	if (ret < 0)
-		return false; /* said why; the link stays down */
+		return ret;
 	if (net_tap_set_offload(&n->tap, tun_offloads(n->features)) < 0)
 		pr_warn_ratelimited("%s: the tap refused the offloads the guest negotiated", n->what);
 	if (n->use_vhost && n->running)
 		(void)vhost_backend(n, n->tap.fd);
+	net_datapath_set_tap(n);
 	atomic_store(&n->link_up, true);
 	virtio_mmio_config_changed(n->t);
 	pr_info("%s: tap attached, link up", n->what);
-	return true;
+	return 0;
 }
 
 static void net_kick_queues(struct virtio_net *n)
@@ -219,6 +223,83 @@ static void resume_on_thread(void *arg)
 	if (n->quiesced && virtio_mmio_driver_ok(n->t))
 		start_on_thread(n);
 	n->quiesced = false;
+}
+
+/* A call's argument and result (io_thread_call returns nothing). */
+struct net_call {
+	struct virtio_net *n;
+	bool on;
+	int ret;
+};
+
+/* Migration, the source: the VM is paused and captured; let go of the tap for the destination. */
+static void release_on_thread(void *arg)
+{
+	struct virtio_net *n = ((struct net_call *)arg)->n;
+
+	if (n->vhost_backend)
+		(void)vhost_backend(n, -1);
+	net_tap_close(&n->tap);
+	net_datapath_set_tap(n);
+	net_datapath_retry(n, 0);
+}
+
+/* Migration: the destination before its state goes back, or the source taking the VM back. */
+static void acquire_on_thread(void *arg)
+{
+	struct net_call *c = arg;
+	struct virtio_net *n = c->n;
+
+	c->ret = net_try_attach(n);
+	if (c->ret == -EBUSY) {
+		/* Still held (the source has not let go yet, or a destination took it): as soon as it is free. */
+		atomic_store(&n->link_up, false);
+		net_datapath_retry(n, 100);
+		c->ret = 0;
+	} else {
+		net_datapath_retry(n, 0); /* attached (or failed, said why): the timer a restore armed stops */
+	}
+}
+
+/* Migration pre-copy: vhost logs what it writes into guest RAM (armvmm's own writes are marked at push). */
+static void track_on_thread(void *arg)
+{
+	struct net_call *c = arg;
+	struct virtio_net *n = c->n;
+
+	c->ret = n->use_vhost ? vhost_set_log(&n->vhost, n->mem, c->on) : 0;
+	if (c->ret == 0 && n->use_vhost && n->running) {
+		c->ret = vhost_set_features(&n->vhost, n->features & (NET_VHOST_FEATURES | NET_VHOST_RING_FEATURES));
+		for (unsigned int q = 0; c->ret == 0 && q < NET_NR_QUEUES; q++) {
+			struct virtq vq;
+			virtio_mmio_queue(n->t, q, &vq);
+			c->ret = vhost_vring_addr(&n->vhost, q, &vq, n->mem);
+		}
+	}
+}
+
+static int net_release(struct virtio_mmio *t)
+{
+	struct net_call c = { .n = t->dev };
+
+	io_thread_call(&c.n->io, release_on_thread, &c);
+	return 0;
+}
+
+static int net_acquire(struct virtio_mmio *t)
+{
+	struct net_call c = { .n = t->dev };
+
+	io_thread_call(&c.n->io, acquire_on_thread, &c);
+	return c.ret;
+}
+
+static int net_track(struct virtio_mmio *t, bool on)
+{
+	struct net_call c = { .n = t->dev, .on = on };
+
+	io_thread_call(&c.n->io, track_on_thread, &c);
+	return c.ret;
 }
 
 static void net_start(struct virtio_mmio *t)
@@ -352,6 +433,9 @@ static const struct virtio_device_ops virtio_net_ops = {
 	.save = net_save,
 	.restore = net_restore,
 	.resume = net_resume,
+	.release = net_release,
+	.acquire = net_acquire,
+	.track = net_track,
 	.start = net_start,
 	.own_notify = (1u << NET_RXQ) | (1u << NET_TXQ),
 };

@@ -142,8 +142,15 @@ int virtio_net_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, c
 int net_datapath_init(struct virtio_net *n);
 void net_datapath_start(struct virtio_net *n);
 void net_datapath_stop(struct virtio_net *n);
-/* On the I/O thread: attach the tap a restore found busy; true when attached. */
-bool net_try_attach(struct virtio_net *n);
+/* On the thread: the tap changed (attached, or closed); try attaching it every ms (0: stop trying). */
+void net_datapath_set_tap(struct virtio_net *n);
+void net_datapath_retry(struct virtio_net *n, unsigned int ms);
+/*
+ * On the I/O thread: attach the tap (a restore or a migration found it busy,
+ * or it went away): 0 attached (link up, or it was already), -EBUSY another
+ * process still holds it, else -errno after one line.
+ */
+int net_try_attach(struct virtio_net *n);
 /* Report a guest error once per kind (later ones at debug level). */
 void net_guest_error(struct virtio_net *n, unsigned int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

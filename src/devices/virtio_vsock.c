@@ -187,21 +187,34 @@ static void resume_on_thread(void *arg)
 	v->quiesced = false;
 }
 
-/* I/O thread: the CID a restore found taken is free now: run, and tell the guest. */
+/* On the I/O thread: try for the CID every 100 ms (on), or stop trying. */
+static void vsock_retry(struct virtio_vsock *v, bool on)
+{
+	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
+	struct itimerspec off = { 0 };
+
+	io_thread_enable(&v->io, v->id_retry, on);
+	if (timerfd_settime(v->retry_fd, 0, on ? &every_100ms : &off, NULL) < 0)
+		pr_warn("%s: cannot set the CID retry timer: %s", v->what, strerror(errno));
+}
+
+/* I/O thread: is the CID a restore (or a migration) found taken free now? Then run, and tell the guest. */
 static void retry_cb(void *opaque, int fd, short revents)
 {
 	struct virtio_vsock *v = opaque;
-	struct itimerspec off = { 0 };
 	uint64_t ticks;
 
 	(void)revents;
 	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
+	if (atomic_load(&v->cid_set)) {
+		vsock_retry(v, false); /* a migration's acquire took it meanwhile */
+		return;
+	}
 	int ret = vsock_set_cid(v, true);
 	if (ret == -EADDRINUSE)
 		return;
-	(void)timerfd_settime(fd, 0, &off, NULL);
-	io_thread_enable(&v->io, v->id_retry, false);
+	vsock_retry(v, false);
 	if (ret < 0)
 		return;
 	pr_info("%s: CID %u is free now", v->what, v->cid);
@@ -241,6 +254,96 @@ static void vsock_queue_notify(struct virtio_mmio *t, unsigned int q)
 		pr_debug("%s: passing a notification on failed: %s", v->what, strerror(errno));
 }
 
+/* A call's argument and result (io_thread_call returns nothing). */
+struct vsock_call {
+	struct virtio_vsock *v;
+	bool on;
+	int ret;
+};
+
+/* Migration, the source: paused and captured; the CID goes to the destination with the vhost fd closed. */
+static void release_on_thread(void *arg)
+{
+	struct virtio_vsock *v = ((struct vsock_call *)arg)->v;
+
+	vsock_retry(v, false);
+	vhost_close(&v->vhost);
+	atomic_store(&v->cid_set, false);
+}
+
+/* Migration: the destination before its state goes back, or the source taking the VM back. */
+static void acquire_on_thread(void *arg)
+{
+	struct vsock_call *c = arg;
+	struct virtio_vsock *v = c->v;
+
+	c->ret = 0;
+	if (v->vhost.fd < 0) {
+		c->ret = vhost_open(&v->vhost, "/dev/vhost-vsock", v->what, v->mem);
+		if (c->ret < 0) {
+			pr_err("%s: cannot open /dev/vhost-vsock again: %s", v->what, strerror(-c->ret));
+			return;
+		}
+		/* A new kernel side: the connections the guest had are gone. */
+		pthread_mutex_lock(&v->ev_lock);
+		v->reset_pending = true;
+		pthread_mutex_unlock(&v->ev_lock);
+	}
+	if (atomic_load(&v->cid_set)) {
+		vsock_retry(v, false); /* the timer a restore armed, when the CID came meanwhile */
+		return;
+	}
+	c->ret = vsock_set_cid(v, true);
+	if (c->ret == -EADDRINUSE) {
+		/* The other side still has it: as soon as it is free. */
+		vsock_retry(v, true);
+		c->ret = 0;
+	} else {
+		vsock_retry(v, false);
+	}
+}
+
+/* Migration pre-copy: vhost logs what it writes into guest RAM. */
+static void track_on_thread(void *arg)
+{
+	struct vsock_call *c = arg;
+	struct virtio_vsock *v = c->v;
+
+	c->ret = v->vhost.fd < 0 ? 0 : vhost_set_log(&v->vhost, v->mem, c->on);
+	if (c->ret == 0 && v->running) {
+		c->ret = vhost_set_features(&v->vhost, v->features);
+		for (unsigned int q = 0; c->ret == 0 && q < VSOCK_KERNEL_QUEUES; q++) {
+			struct virtq vq;
+			virtio_mmio_queue(v->t, q, &vq);
+			c->ret = vhost_vring_addr(&v->vhost, q, &vq, v->mem);
+		}
+	}
+}
+
+static int vsock_release(struct virtio_mmio *t)
+{
+	struct vsock_call c = { .v = t->dev };
+
+	io_thread_call(&c.v->io, release_on_thread, &c);
+	return 0;
+}
+
+static int vsock_acquire(struct virtio_mmio *t)
+{
+	struct vsock_call c = { .v = t->dev };
+
+	io_thread_call(&c.v->io, acquire_on_thread, &c);
+	return c.ret;
+}
+
+static int vsock_track(struct virtio_mmio *t, bool on)
+{
+	struct vsock_call c = { .v = t->dev, .on = on };
+
+	io_thread_call(&c.v->io, track_on_thread, &c);
+	return c.ret;
+}
+
 static void vsock_quiesce(struct virtio_mmio *t)
 {
 	struct virtio_vsock *v = t->dev;
@@ -253,6 +356,7 @@ static void vsock_resume(struct virtio_mmio *t)
 	struct virtio_vsock *v = t->dev;
 
 	io_thread_call(&v->io, resume_on_thread, v);
+	vsock_send_reset(v);
 }
 
 /*
@@ -324,6 +428,9 @@ static const struct virtio_device_ops virtio_vsock_ops = {
 	.save = vsock_save,
 	.restore = vsock_restore,
 	.resume = vsock_resume,
+	.release = vsock_release,
+	.acquire = vsock_acquire,
+	.track = vsock_track,
 	.start = vsock_start,
 	.own_notify = (1u << VSOCK_RXQ) | (1u << VSOCK_TXQ),
 };

@@ -25,6 +25,8 @@
 #include "migration/stream.h"
 #include "snapshot/snapshot.h"
 
+_Static_assert(MIG_TAG_NETCONF == BOARD_SEC_NETCONF, "the handshake's NETC is the snapshot's");
+
 #define CONNECT_TIMEOUT_MS 10000
 #define SEND_TIMEOUT_MS 60000
 /* The destination builds a VM before it answers, and restores one before it confirms: both may take a while. */
@@ -234,6 +236,22 @@ static int fetch_dirty(struct mig_send *m, uint64_t *bitmap)
 	return 0;
 }
 
+/* Every device's own logging of its writes to guest RAM (vhost) on or off; the first failure stops it. */
+static int devices_track(struct board *b, bool on)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < b->devices.count; i++) {
+		struct device *d = &b->devices.dev[i];
+		int r = d->ops->track ? d->ops->track(d, on) : 0;
+		if (r < 0 && !ret)
+			ret = r;
+		if (ret && on)
+			break;
+	}
+	return ret;
+}
+
 /*
  * Pre-copy: all touched memory, then rounds of what was dirtied meanwhile,
  * until sending the rest would pause the guest no longer than the target,
@@ -251,6 +269,8 @@ static int precopy(struct mig_send *m)
 	err = vm_dirty_log_start(vm);
 	if (!err)
 		err = guest_mem_track(&vm->mem, true);
+	if (!err)
+		err = devices_track(m->b, true);
 	if (err)
 		return fail(m, err, "%s", log_last_error());
 	/* Pass 1: what the guest ever touched (zero pages need not travel: the destination starts zeroed). */
@@ -342,6 +362,7 @@ static void take_back(struct mig_send *m)
 	int ret = 0;
 
 	vm_dirty_log_stop(&b->vm);
+	(void)devices_track(b, false);
 	guest_mem_track(&b->vm.mem, false);
 	/* A destination that took the disks and then failed lets go of them as it says no: wait a moment for it. */
 	for (unsigned int tries = 0; m->released && tries < TAKE_BACK_TRIES; tries++) {
@@ -356,10 +377,12 @@ static void take_back(struct mig_send *m)
 		usleep(100000);
 	}
 	m->released = 0;
+	/* What the capture's quiesce stopped (a NIC's data path) goes on. */
+	snapshot_devices_resume(b);
 	if (ret < 0) {
 		/* Someone else has a disk: the destination may run the guest. Two copies must not run. */
 		size_t n = strlen(m->msg);
-		snprintf(m->msg + n, sizeof(m->msg) - n, "; and a disk is held by another process now: "
+		snprintf(m->msg + n, sizeof(m->msg) - n, "; and a disk or tap is held by another process now: "
 			 "the VM stays paused here (check the destination, then 'armvmm resume' or 'stop')");
 		return;
 	}
@@ -438,6 +461,9 @@ static int handshake(struct mig_send *m)
 	err = send_frame(m, MIG_TAG_HELLO, 0, m->hello, MIG_HELLO_SIZE);
 	if (!err)
 		err = send_frame(m, SNAP_SEC_CONFIG, 0, m->conf.data, m->conf.len);
+	/* The destination builds the NICs and vsock before it answers: their taps and CID come now. */
+	if (!err && m->netconf.len)
+		err = send_frame(m, MIG_TAG_NETCONF, 0, m->netconf.data, m->netconf.len);
 	if (!err)
 		err = flush(m);
 	if (!err)
@@ -453,6 +479,7 @@ static int stop_and_copy(struct mig_send *m)
 	const struct snap_reader *s = &m->state;
 	uint64_t captured, n = 0;
 	uint8_t done[4];
+	unsigned int sent = 0;
 	int err = request_stop(m);
 
 	/* The VM is paused and its devices quiet: whatever was written since the last round. */
@@ -471,11 +498,12 @@ static int stop_and_copy(struct mig_send *m)
 			(unsigned long long)((clock_monotonic_ns() - captured) / 1000000));
 	for (unsigned int i = 0; !err && i < s->nr_sections; i++) {
 		const struct snap_section *sec = &s->sections[i];
-		if (sec->tag == SNAP_SEC_CONFIG)
+		if (sec->tag == SNAP_SEC_CONFIG || sec->tag == BOARD_SEC_NETCONF)
 			continue; /* sent in the handshake */
 		err = send_frame(m, sec->tag, sec->instance, s->state + sec->offset, (size_t)sec->length);
+		sent++;
 	}
-	le32_put(done, s->nr_sections - 1);
+	le32_put(done, sent);
 	if (!err)
 		err = send_frame(m, MIG_TAG_DONE, 0, done, sizeof(done));
 	return err ? err : flush(m);
@@ -581,13 +609,16 @@ int mig_send_start(struct mig_send *m, const char *addr, unsigned int downtime_m
 	free(m->scratch);
 	free(m->buf);
 	snap_buf_free(&m->conf);
+	snap_buf_free(&m->netconf);
 	m->dirty = malloc(bitmap);
 	m->scratch = malloc(bitmap);
 	m->buf = malloc(8 + MIG_MAX_RUN * m->b->vm.mem.page_size);
 	snapshot_header(m->b, &h);
-	mig_hello_payload(m->hello, &h);
 	board_conf_save(m->b, &m->conf);
-	if (!m->dirty || !m->scratch || !m->buf || m->conf.err) {
+	if (board_netconf_needed(m->b))
+		board_netconf_save(m->b, &m->netconf);
+	mig_hello_payload(m->hello, &h, m->netconf.len ? MIG_HELLO_NETCONF : 0);
+	if (!m->dirty || !m->scratch || !m->buf || m->conf.err || m->netconf.err) {
 		snprintf(msg, cap, "out of memory starting the migration");
 		return -ENOMEM;
 	}
@@ -648,6 +679,7 @@ void mig_send_destroy(struct mig_send *m)
 	free(m->scratch);
 	free(m->buf);
 	snap_buf_free(&m->conf);
+	snap_buf_free(&m->netconf);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 }

@@ -67,6 +67,7 @@ struct mig_send {
 	/* Built on the main thread at start: the greeting and the configuration. */
 	uint8_t hello[48];
 	struct snap_buf conf;
+	struct snap_buf netconf;	/* NETC for the handshake (empty: no network devices) */
 	/* The outcome. */
 	int result;
 	char msg[512];

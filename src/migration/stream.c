@@ -23,7 +23,7 @@ void mig_frame_header(uint8_t out[MIG_FRAME_HEADER_SIZE], uint32_t tag, uint32_t
 	le32_put(out + 20, 0);
 }
 
-void mig_hello_payload(uint8_t out[MIG_HELLO_SIZE], const struct snap_header *h)
+void mig_hello_payload(uint8_t out[MIG_HELLO_SIZE], const struct snap_header *h, uint32_t flags)
 {
 	memcpy(out, MIG_MAGIC, 8);
 	le32_put(out + 8, MIG_STREAM_VERSION);
@@ -31,7 +31,7 @@ void mig_hello_payload(uint8_t out[MIG_HELLO_SIZE], const struct snap_header *h)
 	le32_put(out + 16, h->page_size);
 	le32_put(out + 20, h->nr_vcpus);
 	le32_put(out + 24, h->irqchip_type);
-	le32_put(out + 28, 0);
+	le32_put(out + 28, flags);
 	le64_put(out + 32, h->mem_gpa);
 	le64_put(out + 40, h->mem_size);
 }
@@ -55,6 +55,7 @@ static uint64_t max_len(uint32_t tag, uint32_t page_size)
 	case MIG_TAG_ZEROS: return 16;
 	case MIG_TAG_DONE: return 4;
 	case SNAP_SEC_CONFIG: return MIG_MAX_CONF;
+	case MIG_TAG_NETCONF: return MIG_MAX_CONF;
 	default: return MIG_MAX_SECTION;	/* a state section: its tag is checked with the payload */
 	}
 }
@@ -111,6 +112,7 @@ void mig_rx_init(struct mig_rx *rx, const struct snap_kind *kinds, unsigned int 
 void mig_rx_free(struct mig_rx *rx)
 {
 	snap_buf_free(&rx->conf);
+	snap_buf_free(&rx->netconf);
 	snap_image_free(&rx->image);
 	snap_reader_close(&rx->state);
 	rx->phase = MIG_RX_HELLO;
@@ -147,8 +149,9 @@ static int rx_hello(struct mig_rx *rx, const uint8_t *p, size_t len)
 		.mem_gpa = le64_get(p + 32),
 		.mem_size = le64_get(p + 40),
 	};
-	if (le32_get(p + 28) != 0) {
-		pr_err("migration stream: greeting flags 0x%x are unknown", le32_get(p + 28));
+	rx->flags = le32_get(p + 28);
+	if (rx->flags & ~MIG_HELLO_NETCONF) {
+		pr_err("migration stream: greeting flags 0x%x are unknown", rx->flags);
 		return -EPROTO;
 	}
 	if (snapfile_check_header("migration stream: ", &rx->h) < 0)
@@ -168,6 +171,21 @@ static int rx_conf(struct mig_rx *rx, const uint8_t *p, size_t len)
 		pr_err("out of memory receiving a migration");
 		return -ENOMEM;
 	}
+	rx->handshake_sections = 1;
+	rx->phase = rx->flags & MIG_HELLO_NETCONF ? MIG_RX_NETCONF : MIG_RX_ACCEPT;
+	return 0;
+}
+
+static int rx_netconf(struct mig_rx *rx, const uint8_t *p, size_t len)
+{
+	int err = snap_image_add(&rx->image, MIG_TAG_NETCONF, 0, p, len);
+
+	snap_put_bytes(&rx->netconf, p, len);
+	if (err || rx->netconf.err) {
+		pr_err("out of memory receiving a migration");
+		return -ENOMEM;
+	}
+	rx->handshake_sections = 2;
 	rx->phase = MIG_RX_ACCEPT;
 	return 0;
 }
@@ -258,10 +276,10 @@ static int rx_done(struct mig_rx *rx, const uint8_t *p, size_t len)
 		pr_err("migration stream: the end frame is %zu bytes (4 expected)", len);
 		return -EPROTO;
 	}
-	/* CONF came in the handshake: the image holds one more section than the source sent at the end. */
-	if (le32_get(p) != rx->image.nr_sections - 1) {
+	/* CONF (and NETC) came in the handshake: the image holds them besides what the source sent at the end. */
+	if (le32_get(p) != rx->image.nr_sections - rx->handshake_sections) {
 		pr_err("migration stream: the source sent %u state sections, %u arrived", le32_get(p),
-		       rx->image.nr_sections - 1);
+		       rx->image.nr_sections - rx->handshake_sections);
 		return -EPROTO;
 	}
 	snap_image_finish(&rx->image, &rx->h);
@@ -292,6 +310,11 @@ int mig_rx_frame(struct mig_rx *rx, uint32_t tag, uint32_t instance, const uint8
 		if (tag != SNAP_SEC_CONFIG || instance != 0)
 			return proto("the greeting is not followed by the configuration", tag, instance);
 		return rx_conf(rx, payload, len);
+	case MIG_RX_NETCONF:
+		if (tag != MIG_TAG_NETCONF || instance != 0)
+			return proto("the greeting announced the network configuration, which does not follow", tag,
+				     instance);
+		return rx_netconf(rx, payload, len);
 	case MIG_RX_ACCEPT:
 		return proto("a frame before the destination answered", tag, instance);
 	case MIG_RX_MEMORY:
@@ -306,7 +329,7 @@ int mig_rx_frame(struct mig_rx *rx, uint32_t tag, uint32_t instance, const uint8
 			return rx_done(rx, payload, len);
 		if (tag == MIG_TAG_PAGES || tag == MIG_TAG_ZEROS)
 			return proto("guest memory after the state", tag, instance);
-		if (tag == MIG_TAG_HELLO || tag == SNAP_SEC_CONFIG)
+		if (tag == MIG_TAG_HELLO || tag == SNAP_SEC_CONFIG || tag == MIG_TAG_NETCONF)
 			return proto("a second greeting or configuration", tag, instance);
 		return rx_section(rx, tag, instance, payload, len);
 	case MIG_RX_DONE:
@@ -325,4 +348,10 @@ void mig_rx_set_ram(struct mig_rx *rx, uint8_t *host)
 struct snap_cursor mig_rx_conf(const struct mig_rx *rx)
 {
 	return (struct snap_cursor){ .p = rx->conf.data, .len = rx->conf.len, .version = rx->h.version };
+}
+
+bool mig_rx_netconf(const struct mig_rx *rx, struct snap_cursor *c)
+{
+	*c = (struct snap_cursor){ .p = rx->netconf.data, .len = rx->netconf.len, .version = rx->h.version };
+	return rx->handshake_sections == 2;
 }

@@ -11,6 +11,8 @@
  *
  *   source -> destination   HELO   the versions and the snapshot header's fields
  *                           CONF   the configuration (the snapshot's CONF section)
+ *                           NETC   the network devices' configuration, when the VM
+ *                                  has NICs or vsock (HELO's flag; the snapshot's NETC)
  *   destination -> source   RPLY   yes, or no with the reason (before the source pauses)
  *   source -> destination   PAGE / ZERO frames, round after round, while the VM runs;
  *                           then, the VM paused, the last pages and every state
@@ -40,18 +42,22 @@
 #define MIG_TAG_PAGES SNAP_TAG('P', 'A', 'G', 'E')
 #define MIG_TAG_ZEROS SNAP_TAG('Z', 'E', 'R', 'O')
 #define MIG_TAG_DONE SNAP_TAG('D', 'O', 'N', 'E')
+/* The board's NETC section (BOARD_SEC_NETCONF), which the handshake carries after CONF. */
+#define MIG_TAG_NETCONF SNAP_TAG('N', 'E', 'T', 'C')
 
 /*
  * Payloads:
  *   HELO  8 bytes magic, u32 stream version, u32 state format version (the
  *         snapshot's SNAP_VERSION), u32 page size, u32 nr_vcpus, u32
- *         irqchip type, u32 flags (0), u64 mem_gpa, u64 mem_size (48 bytes)
+ *         irqchip type, u32 flags, u64 mem_gpa, u64 mem_size (48 bytes);
+ *         flags: MIG_HELLO_NETCONF (a NETC frame follows CONF), no other bit
  *   RPLY  u32 0 (yes) or 1 (no), then str: the reason, one line
  *   PAGE  u64 index of the first page, then 1..MIG_MAX_RUN pages' contents
  *   ZERO  u64 index of the first page, u64 count (1..): those pages read zero
  *   DONE  u32 the number of state sections sent
  */
 #define MIG_HELLO_SIZE 48u
+#define MIG_HELLO_NETCONF 1u
 #define MIG_MAX_RUN 64u			/* pages in one PAGE frame */
 #define MIG_MAX_CONF (1u << 20)
 #define MIG_MAX_SECTION (64u << 20)	/* one state section's payload */
@@ -64,8 +70,8 @@
 /* A frame header for payload (len bytes) into out. */
 void mig_frame_header(uint8_t out[MIG_FRAME_HEADER_SIZE], uint32_t tag, uint32_t instance, const void *payload,
 		      size_t len);
-/* The HELO payload for a VM of header h (version fields are this armvmm's). */
-void mig_hello_payload(uint8_t out[MIG_HELLO_SIZE], const struct snap_header *h);
+/* The HELO payload for a VM of header h (version fields are this armvmm's), with flags (MIG_HELLO_*). */
+void mig_hello_payload(uint8_t out[MIG_HELLO_SIZE], const struct snap_header *h, uint32_t flags);
 /* A RPLY payload into b. */
 void mig_reply_payload(struct snap_buf *b, bool yes, const char *reason);
 
@@ -84,6 +90,7 @@ int mig_parse_reply(const uint8_t *payload, size_t len, bool *yes, char *reason,
 enum mig_rx_phase {
 	MIG_RX_HELLO,		/* waiting for HELO */
 	MIG_RX_CONF,		/* waiting for CONF */
+	MIG_RX_NETCONF,		/* waiting for NETC (HELO said it comes) */
 	MIG_RX_ACCEPT,		/* handshake received: the caller decides, then mig_rx_set_ram */
 	MIG_RX_MEMORY,		/* PAGE / ZERO frames, until the first state section */
 	MIG_RX_STATE,		/* state sections, until DONE */
@@ -94,8 +101,11 @@ enum mig_rx_phase {
 struct mig_rx {
 	enum mig_rx_phase phase;
 	struct snap_header h;		/* from HELO */
+	uint32_t flags;			/* HELO's */
 	struct snap_buf conf;		/* CONF's payload */
-	struct snap_image image;	/* CONF and the state sections, assembled as a state file */
+	struct snap_buf netconf;	/* NETC's payload (empty: the VM has no network devices) */
+	unsigned int handshake_sections;	/* CONF, NETC: in image, not sent again with the state */
+	struct snap_image image;	/* CONF, NETC and the state sections, assembled as a state file */
 	struct snap_reader state;	/* after DONE: the image, validated as a snapshot's state file */
 	uint8_t *ram;			/* guest RAM the pages go to (mig_rx_set_ram) */
 	uint64_t ram_size;
@@ -119,6 +129,8 @@ int mig_rx_frame(struct mig_rx *rx, uint32_t tag, uint32_t instance, const uint8
 void mig_rx_set_ram(struct mig_rx *rx, uint8_t *host);
 /* A cursor on CONF's payload (phase ACCEPT and later). */
 struct snap_cursor mig_rx_conf(const struct mig_rx *rx);
+/* True with a cursor on NETC's payload when the VM has network devices (phase ACCEPT and later). */
+bool mig_rx_netconf(const struct mig_rx *rx, struct snap_cursor *c);
 void mig_rx_free(struct mig_rx *rx);
 
 #endif

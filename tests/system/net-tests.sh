@@ -10,8 +10,11 @@
 # eth0 on armvmm's I/O thread and eth1 on vhost-net, and a vsock device: both NICs ping
 # and are pinged, and move data each way, both NICs at the same time, every byte checked
 # against the sender's stream and the CRCs of both ends compared; a host client gets an
-# echo over vsock. Then the VM is snapshotted, stopped and restored: pings,
-# NET_AFTER_BYTES each way and the vsock echo must work again. Results are named
+# echo over vsock. Then a live migration on this host that the destination refuses after
+# the pause (the source takes its taps and CID back, the guest runs on), and one that
+# succeeds with NET_MIG_BYTES moving into the guest on both NICs across it and a vsock
+# connection open (which must drop); then the VM is snapshotted, stopped and restored.
+# After each move pings, NET_AFTER_BYTES each way and the vsock echo must work. Results are named
 # net-*-IRQCHIP-PATH and vsock-*-IRQCHIP. So each host covers its in-kernel GIC and the
 # userspace GICv2, each with vhost off (eth0) and on (eth1).
 #
@@ -29,6 +32,7 @@ NET_BYTES=${NET_BYTES:-67108864}
 NET_SMALL_BYTES=${NET_SMALL_BYTES:-16777216}
 NET_USER_BYTES=${NET_USER_BYTES:-8388608}
 NET_AFTER_BYTES=${NET_AFTER_BYTES:-1048576}
+NET_MIG_BYTES=${NET_MIG_BYTES:-25165824}
 # _host_ll IFACE: the nested host's link-local address on IFACE ("" if none yet; waits 5 s)
 _host_ll() {
 	_i=0
@@ -97,6 +101,115 @@ _vsock_echo() {
 	verdict_out "vsock-echo-$1$2" "$TMPDIR/vsock-$1$2.out"
 }
 
+# _vsock_hold_start NAME: a host connection to the guest's vsock echo server, held open
+# (nettool vsock-hold) until the VM moves; _vsock_hold_end NAME: it must have dropped.
+# The guest's echo server answers one connection at a time, so a later _vsock_echo
+# succeeds only if the guest's end of the held connection dropped too (the transport reset).
+_vsock_hold_start() {
+	rm -f "$TMPDIR/vsock-hold-$1.out"
+	"$NETTOOL" vsock-hold "$NET_CID" 5003 240 > "$TMPDIR/vsock-hold-$1.out" 2>&1 &
+	_hold_pid=$!
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q " open$" "$TMPDIR/vsock-hold-$1.out"; do sleep 0.2; _i=$((_i + 1)); done
+	grep -q " open$" "$TMPDIR/vsock-hold-$1.out" || why "the held vsock connection never opened: $(tail -n1 "$TMPDIR/vsock-hold-$1.out")"
+}
+_vsock_hold_end() {
+	_i=0
+	while [ $_i -lt 150 ] && kill -0 "$_hold_pid" 2>/dev/null; do sleep 0.2; _i=$((_i + 1)); done
+	kill "$_hold_pid" 2>/dev/null
+	wait "$_hold_pid" || why "the vsock connection open before the move did not drop: $(tail -n1 "$TMPDIR/vsock-hold-$1.out")"
+	verdict_out "vsock-open-connection-dropped-$1" "$TMPDIR/vsock-hold-$1.out"
+}
+
+# _net_live_migration IC SOURCE-NAME DEST-NAME GUEST-LL0 GUEST-LL1: the running VM (VM_PID,
+# named SOURCE-NAME) moves to a new armvmm on this host named DEST-NAME, which becomes
+# VM_PID / VM_OUT. NET_MIG_BYTES go host to guest on both NICs across the move (checked
+# by the guest byte by byte); a vsock connection open before it drops.
+_net_live_migration() {
+	_ic=$1 _sock="$TMPDIR/netmig-$1.sock"
+	rm -f "$_sock"
+	_src=$VM_PID _src_out=$VM_OUT
+	_vsock_hold_start "$_ic-migrated"
+	vm_start "$3" 900 restore --incoming "unix:$_sock" --name "$3" --loglevel info
+	vm_wait "waiting for an incoming VM" 60 || why "the destination never listened"
+	"$NETTOOL" send "$4%armn0" 5001 "$NET_MIG_BYTES" 31 > "$TMPDIR/netmig-eth0.out" 2>&1 &
+	_p0=$!
+	"$NETTOOL" send "$5%armn1" 5001 "$NET_MIG_BYTES" 32 > "$TMPDIR/netmig-eth1.out" 2>&1 &
+	_p1=$!
+	sleep 1
+	"$ARMVMM" migrate "$2" "unix:$_sock" > "$TMPDIR/netmig-$_ic.out" 2>&1 || why "migrate: $(cat "$TMPDIR/netmig-$_ic.out")"
+	# Which transfers were still moving when the VM had moved (the rest ended during it).
+	_inflight=""
+	kill -0 "$_p0" 2>/dev/null && _inflight="$_inflight eth0"
+	kill -0 "$_p1" 2>/dev/null && _inflight="$_inflight eth1"
+	diag "transfers still in flight after the migration:${_inflight:- none}"
+	_i=0
+	while kill -0 "$_src" 2>/dev/null && [ $_i -lt 300 ]; do sleep 0.2; _i=$((_i + 1)); done
+	kill -KILL "$_src" 2>/dev/null && why "the source did not end after the migration"
+	wait "$_src" || why "the source did not end with status 0 after the migration"
+	vm_wait "migration: the VM runs here" 60 || why "the destination never confirmed"
+	grep -q "migrated to unix:" "$_src_out" || why "the source never said it migrated"
+	diag "$(sed -n 's/.*\(migrated to unix:[^ ]*: .*\)/\1/p' "$_src_out" | head -n1)"
+	verdict "net-live-migration-$_ic"
+	_failed=""
+	for _k in 0 1; do
+		eval "_p=\$_p$_k"
+		wait "$_p" || why "eth$_k, host to guest across the migration: $(tail -n1 "$TMPDIR/netmig-eth$_k.out")"
+		grep -q " match in " "$TMPDIR/netmig-eth$_k.out" || why "eth$_k: no matching checksums"
+		[ -n "$WHY" ] && _failed=1
+		verdict_out "net-transfer-across-migration-$_ic-eth$_k" "$TMPDIR/netmig-eth$_k.out"
+	done
+	if [ -n "$_failed" ]; then
+		# What the host's side and the guest saw of the NICs (for the failure's evidence).
+		diag "host: $(ip -s link show armn0 | tr -s ' \n' ' ')"
+		vm_guest "grep -i virtio /proc/interrupts; cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets" 20
+	fi
+	grep -q "told the guest its vsock transport was reset" "$VM_OUT" || why "no transport reset event at the destination"
+	_vsock_hold_end "$_ic-migrated"
+	cp "$_src_out" "$TMPDIR/netmig-$_ic-source.out"
+}
+
+# _net_migration_refused IC SOURCE-NAME GUEST-LL0 GUEST-LL1: a migration of the running VM
+# (VM_PID) that the destination refuses after the source paused it and let go of its taps
+# and CID (mig_proxy spoils the first vCPU's state frame): the source takes the taps and
+# the CID back (its vsock on a new vhost device, which resets the connections) and the
+# guest runs on: both NICs ping, vsock echoes.
+_net_migration_refused() {
+	_ic=$1 _dsock="$TMPDIR/netlate.sock" _psock="$TMPDIR/netproxy.sock" _dout="$TMPDIR/netlate-$1.dst.out"
+	rm -f "$_dsock" "$_psock"
+	timeout -s KILL 300 "$ARMVMM" restore --incoming "unix:$_dsock" --name "net-late-$_ic" --loglevel info \
+		< /dev/null > "$_dout" 2>&1 &
+	_dst=$!
+	_i=0
+	while [ $_i -lt 150 ] && ! grep -q "waiting for an incoming VM" "$_dout"; do sleep 0.2; _i=$((_i + 1)); done
+	"$MIG_PROXY" "$_psock" "$_dsock" flip-frame VCPU 2> "$TMPDIR/netproxy.err" &
+	_proxy=$!
+	sleep 0.5
+	_resets=$(grep -c "told the guest its vsock transport was reset" "$VM_OUT")
+	OUT="$TMPDIR/net-mig-refused-$_ic.out"
+	timeout -s KILL 300 "$ARMVMM" migrate "$2" "unix:$_psock" > "$OUT" 2>&1
+	RC=$?
+	want_rc 1
+	want "fails its checksum (frame VCPU/0)"
+	wait "$_dst"
+	wait "$_proxy"
+	OUT=$VM_OUT
+	want "VM paused" "VM resumed"
+	grep -q "accepted a VM" "$_dout" || why "the destination never accepted the VM: $(tail -n1 "$_dout")"
+	verdict "net-migration-refused-after-pause-$_ic"
+	vm_send ""
+	_net_pings "$_ic-user-taken-back" eth0 "$3" armn0
+	_net_pings "$_ic-vhost-taken-back" eth1 "$4" armn1
+	_i=0
+	while [ $_i -lt 50 ] && [ "$(grep -c "told the guest its vsock transport was reset" "$VM_OUT")" = "$_resets" ]; do
+		sleep 0.2
+		_i=$((_i + 1))
+	done
+	[ "$(grep -c "told the guest its vsock transport was reset" "$VM_OUT")" -gt "$_resets" ] ||
+		why "no transport reset after vsock took its CID back"
+	_vsock_echo "$_ic" "-taken-back"
+}
+
 # One guest on irqchip $1 with vsock CID $2, $3 bytes each way on eth0 and $4 on eth1 (vhost):
 # both NICs, vsock, a snapshot and restore.
 _net_guest() {
@@ -146,24 +259,23 @@ _net_guest() {
 	_net_bulk fetch "$_nic-user" "$_g0" armn0 "$_gb0" "$_nic-vhost" "$_g1" armn1 "$_gb1"
 	_vsock_echo "$_nic" ""
 
-	# Live migration does not carry network devices yet: 'armvmm migrate' is refused in one
-	# line before anything pauses, and the guest goes on (its shell answers, pings work).
-	OUT="$TMPDIR/net-migrate-$_nic.out"
-	rm -f "$TMPDIR/net-mig.sock"
-	timeout -s KILL 60 "$ARMVMM" migrate "net-$_nic" "unix:$TMPDIR/net-mig.sock" > "$OUT" 2>&1
-	RC=$?
-	want_rc 1
-	[ "$(wc -l < "$OUT")" -eq 1 ] || why "expected one line of output, got $(wc -l < "$OUT")"
-	want "which live migration does not carry yet"
-	! grep -q "VM paused\|migrating to" "$VM_OUT" || why "the VM paused or began migrating"
-	vm_guest "true" 30 || why "the guest's shell no longer answers"
-	verdict "net-migrate-refused-$_nic"
-	OUT=$VM_OUT
-	_net_pings "$_nic-vhost-not-migrated" eth1 "$_g1" armn1
+	# Live migration on this host, with a transfer in flight on each NIC and a vsock
+	# connection open: the source lets go of its taps and CID once the VM is paused and
+	# captured; the destination, built earlier, takes them then (it retries every 100 ms).
+	# What armvmm's I/O thread and vhost-net write into guest RAM during the pre-copy must
+	# reach the destination: the guest checks every byte of both transfers.
+	[ -x "${MIG_PROXY:-}" ] && _net_migration_refused "$_nic" "net-$_nic" "$_g0" "$_g1"
+	_net_live_migration "$_nic" "net-$_nic" "net-$_nic-b" "$_g0" "$_g1"
+	_net_pings "$_nic-user-migrated" eth0 "$_g0" armn0
+	_net_pings "$_nic-vhost-migrated" eth1 "$_g1" armn1
+	_net_bulk send "$_nic-user-migrated" "$_g0" armn0 "$NET_AFTER_BYTES" "$_nic-vhost-migrated" "$_g1" armn1 "$NET_AFTER_BYTES"
+	_net_bulk fetch "$_nic-user-migrated" "$_g0" armn0 "$NET_AFTER_BYTES" "$_nic-vhost-migrated" "$_g1" armn1 "$NET_AFTER_BYTES"
+	_vsock_echo "$_nic" "-migrated"
 
 	# Snapshot, stop, restore: the taps are attached again by name, traffic resumes on
 	# both, and vsock works again after the transport reset.
-	"$ARMVMM" snapshot "net-$_nic" "$_snap" --stop > "$TMPDIR/net-snap.out" 2>&1 || why "snapshot: $(cat "$TMPDIR/net-snap.out")"
+	_vsock_hold_start "$_nic-restored"
+	"$ARMVMM" snapshot "net-$_nic-b" "$_snap" --stop > "$TMPDIR/net-snap.out" 2>&1 || why "snapshot: $(cat "$TMPDIR/net-snap.out")"
 	vm_end 60
 	want_rc 0
 	verdict "net-snapshot-$_nic"
@@ -177,6 +289,7 @@ _net_guest() {
 	_net_bulk send "$_nic-user-restored" "$_g0" armn0 "$NET_AFTER_BYTES" "$_nic-vhost-restored" "$_g1" armn1 "$NET_AFTER_BYTES"
 	_net_bulk fetch "$_nic-user-restored" "$_g0" armn0 "$NET_AFTER_BYTES" "$_nic-vhost-restored" "$_g1" armn1 "$NET_AFTER_BYTES"
 	grep -q "told the guest its vsock transport was reset" "$VM_OUT" || why "no transport reset event"
+	_vsock_hold_end "$_nic-restored"
 	_vsock_echo "$_nic" "-restored"
 
 	# The host deletes eth0's tap under the guest: its link goes down (config space), armvmm
@@ -265,12 +378,16 @@ _net_errors() {
 	check_error "net-tap-is-another-interface" "'lo' cannot be attached as a tap" -- \
 		run -k "$GUESTS/hello.bin" --network mode=tap,tapif=lo
 	check_error "vsock-reserved-cid" "--vsock '2'" -- run -k "$GUESTS/hello.bin" --vsock 2
-	# A script that migrates, on a VM with network devices: refused before the VM runs.
-	printf 'timeout 30\nmigrate\nexpect-exit 0\n' > "$TMPDIR/net-migrate.script"
-	check_error "net-script-migrate-refused" "which live migration does not carry yet" -- \
-		run -k "$GUESTS/hello.bin" --network mode=tap,tapif=armx1 --script "$TMPDIR/net-migrate.script"
-	check_error "vsock-script-migrate-refused" "which live migration does not carry yet" -- \
-		run -k "$GUESTS/hello.bin" --vsock 79 --script "$TMPDIR/net-migrate.script"
+	# A script that migrates a VM with a NIC (on a tap armvmm creates) and vsock: the new
+	# process takes the tap and the CID once the old one lets go, and the guest goes on.
+	printf 'timeout 60\nwait snap-timer: ready\nmigrate\nsend g\nwait snap-timer: all ok\nexpect-exit 0\n' \
+		> "$TMPDIR/net-migrate.script"
+	boot "net-vsock-script-migrate" 180 -- run -k "$GUESTS/snap_timer.bin" --network mode=tap,tapif=armx1 \
+		--vsock 79 --script "$TMPDIR/net-migrate.script" --loglevel info
+	want_rc 0
+	want "snap-timer: all ok" "armvmm: migrating: snapshot in" "armvmm: restored "
+	want_none "armvmm: error"
+	verdict "net-vsock-script-migrate"
 	# A CID another VM holds.
 	OUT="$TMPDIR/vsock-holder.out"
 	timeout -s KILL 60 "$ARMVMM" run -k "$GUESTS/wait.bin" --vsock 77 < /dev/null > "$OUT" 2>&1 &

@@ -10,6 +10,9 @@
  *   nettool udp ADDR PORT SIZE SECONDS   datagrams of SIZE bytes for SECONDS; the rate that arrived
  *   nettool vsock-echo CID PORT TEXT [WAIT]
  *                                        TEXT to the vsock echo server, its answer back
+ *   nettool vsock-hold CID PORT SECONDS  one connection to the echo server, a byte echoed every
+ *                                        0.2 s, until it drops (status 0: "dropped") or SECONDS
+ *                                        pass (status 1: it is still open)
  *   nettool inject IFACE DST-MAC SIZE COUNT INTERVAL-MS
  *                                        raw Ethernet frames of SIZE bytes (ethertype
  *                                        0x88b5, payload "armvmm-net-test N ...") on IFACE
@@ -472,29 +475,36 @@ static int cmd_udp(const char *addr, unsigned int port, unsigned int size, doubl
 	return got ? 0 : 1;
 }
 
-static int cmd_vsock_echo(unsigned int cid, unsigned int port, const char *text, int wait_s)
+/* A connection to CID:PORT, tried every 0.2 s for wait_s seconds; -1 after one line. */
+static int vsock_connect(unsigned int cid, unsigned int port, int wait_s)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid };
-	char buf[4096];
-	size_t n = strlen(text), got = 0;
 	int fd = -1;
 
 	for (int i = 0; i <= wait_s * 5; i++) {
 		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (fd < 0) {
 			printf("nettool: no AF_VSOCK here: %s\n", strerror(errno));
-			return 1;
+			return -1;
 		}
 		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-			break;
+			return fd;
 		close(fd);
 		fd = -1;
 		usleep(200000);
 	}
-	if (fd < 0) {
-		printf("nettool: vsock connect to CID %u port %u FAILED: %s\n", cid, port, strerror(errno));
+	printf("nettool: vsock connect to CID %u port %u FAILED: %s\n", cid, port, strerror(errno));
+	return -1;
+}
+
+static int cmd_vsock_echo(unsigned int cid, unsigned int port, const char *text, int wait_s)
+{
+	char buf[4096];
+	size_t n = strlen(text), got = 0;
+	int fd = vsock_connect(cid, port, wait_s);
+
+	if (fd < 0)
 		return 1;
-	}
 	if (write_all(fd, text, n) < 0)
 		return 1;
 	shutdown(fd, SHUT_WR);
@@ -507,6 +517,46 @@ static int cmd_vsock_echo(unsigned int cid, unsigned int port, const char *text,
 	buf[got] = '\0';
 	printf("nettool: vsock echo from CID %u: %s\n", cid, buf);
 	return got == n && !memcmp(buf, text, n) ? 0 : 1;
+}
+
+/*
+ * A connection that must drop when the VM moves (a restore or migration: the
+ * guest's transport is reset, the host's side goes with the old vhost device).
+ * A byte goes out and must come back every 0.2 s: a connection the guest no
+ * longer knows is answered with a reset even when the host side lingers.
+ */
+static int cmd_vsock_hold(unsigned int cid, unsigned int port, double seconds)
+{
+	struct timeval tv = { 5, 0 };
+	double t0 = now(), opened = 0;
+	int fd = vsock_connect(cid, port, 20);
+
+	if (fd < 0)
+		return 1;
+	/* The echo of a byte takes at most 5 s while the VM runs; longer is a drop too (the VM is gone). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	signal(SIGPIPE, SIG_IGN);
+	while (now() - t0 < seconds) {
+		char c = 'h';
+		ssize_t r = write(fd, &c, 1);
+		if (r == 1)
+			r = read(fd, &c, 1);
+		if (r != 1) {
+			/* Paused VMs (a snapshot, a migration's stop) answer late: only a real error or EOF is a drop. */
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && opened)
+				continue;
+			printf("nettool: vsock connection to CID %u port %u dropped after %.1f s open: %s\n", cid, port,
+			       now() - opened, r == 0 ? "closed by the peer" : strerror(errno));
+			return opened ? 0 : 1;
+		}
+		if (!opened) {
+			opened = now();
+			printf("nettool: vsock connection to CID %u port %u open\n", cid, port);
+		}
+		usleep(200000);
+	}
+	printf("nettool: vsock connection to CID %u port %u still open after %.0f s\n", cid, port, seconds);
+	return 1;
 }
 
 /* --- raw frames (the hostile-guest test) ------------------------------------------------ */
@@ -594,13 +644,16 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "vsock-echo"))
 		return cmd_vsock_echo((unsigned int)strtoul(argv[2], NULL, 0), (unsigned int)atoi(argv[3]), argv[4],
 				      argc == 6 ? atoi(argv[5]) : 0);
+	if (argc == 5 && !strcmp(argv[1], "vsock-hold"))
+		return cmd_vsock_hold((unsigned int)strtoul(argv[2], NULL, 0), (unsigned int)atoi(argv[3]), atof(argv[4]));
 	if (argc == 7 && !strcmp(argv[1], "inject"))
 		return cmd_inject(argv[2], argv[3], (unsigned int)atoi(argv[4]), (unsigned int)atoi(argv[5]),
 				  (unsigned int)atoi(argv[6]));
 	if (argc == 4 && !strcmp(argv[1], "capture"))
 		return cmd_capture(argv[2], atof(argv[3]));
 	fprintf(stderr, "usage: nettool serve [PORT] | send|fetch ADDR PORT BYTES SEED | udp ADDR PORT SIZE SECONDS |\n"
-			"       vsock-echo CID PORT TEXT [WAIT-SECONDS] | inject IFACE DST-MAC SIZE COUNT MS |\n"
+			"       vsock-echo CID PORT TEXT [WAIT-SECONDS] | vsock-hold CID PORT SECONDS |\n"
+			"       inject IFACE DST-MAC SIZE COUNT MS |\n"
 			"       capture IFACE SECONDS\n");
 	return 2;
 }

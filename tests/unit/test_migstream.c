@@ -73,7 +73,7 @@ static void hello(struct stream *s, const struct snap_header *h)
 {
 	uint8_t p[MIG_HELLO_SIZE];
 
-	mig_hello_payload(p, h);
+	mig_hello_payload(p, h, 0);
 	frame(s, MIG_TAG_HELLO, 0, p, sizeof(p));
 }
 
@@ -214,6 +214,33 @@ static void test_whole_migration(void **state)
 	free(s.data);
 }
 
+static void netconf_hello(struct stream *s);
+
+/* A VM with network devices: NETC follows CONF in the handshake, and lands in the state beside it. */
+static void test_migration_with_netconf(void **state)
+{
+	struct stream s = { 0 };
+	struct mig_rx rx;
+	struct snap_cursor c;
+	(void)state;
+
+	netconf_hello(&s);
+	frame(&s, MIG_TAG_NETCONF, 0, "netc!", 5);
+	pages(&s, 0, 1);
+	end_state(&s);
+	done(&s, 4);
+	mig_rx_init(&rx, board_snap_kinds, board_nr_snap_kinds);
+	assert_int_equal(feed(&rx, &s, ram), 0);
+	assert_true(mig_rx_netconf(&rx, &c));
+	assert_int_equal(c.len, 5);
+	assert_memory_equal(c.p, "netc!", 5);
+	assert_int_equal(rx.state.nr_sections, 6);
+	assert_int_equal(snap_reader_find(&rx.state, MIG_TAG_NETCONF, 0, &c), 0);
+	assert_int_equal(c.len, 5);
+	mig_rx_free(&rx);
+	free(s.data);
+}
+
 /* A mutation of the good stream, and the error line it must produce. */
 struct bad {
 	const char *what;
@@ -225,14 +252,14 @@ static void b_no_hello(struct stream *s) { pages(s, 0, 1); }
 static void b_bad_magic(struct stream *s)
 {
 	uint8_t p[MIG_HELLO_SIZE];
-	mig_hello_payload(p, &hdr);
+	mig_hello_payload(p, &hdr, 0);
 	p[0] = 'X';
 	frame(s, MIG_TAG_HELLO, 0, p, sizeof(p));
 }
 static void hello_field(struct stream *s, size_t off, uint32_t v)
 {
 	uint8_t p[MIG_HELLO_SIZE];
-	mig_hello_payload(p, &hdr);
+	mig_hello_payload(p, &hdr, 0);
 	le32_put(p + off, v);
 	frame(s, MIG_TAG_HELLO, 0, p, sizeof(p));
 }
@@ -241,11 +268,38 @@ static void b_state_version(struct stream *s) { hello_field(s, 12, 1); }
 static void b_page_size(struct stream *s) { hello_field(s, 16, 1000); }
 static void b_no_vcpus(struct stream *s) { hello_field(s, 20, 0); }
 static void b_irqchip(struct stream *s) { hello_field(s, 24, 9); }
-static void b_flags(struct stream *s) { hello_field(s, 28, 1); }
+static void b_flags(struct stream *s) { hello_field(s, 28, 2); }
+static void start(struct stream *s);
+/* The greeting announces the network configuration, which must follow CONF at once. */
+static void netconf_hello(struct stream *s)
+{
+	uint8_t p[MIG_HELLO_SIZE];
+	mig_hello_payload(p, &hdr, MIG_HELLO_NETCONF);
+	frame(s, MIG_TAG_HELLO, 0, p, sizeof(p));
+	frame(s, SNAP_SEC_CONFIG, 0, "conf", 4);
+}
+static void b_netconf_missing(struct stream *s)
+{
+	netconf_hello(s);
+	pages(s, 0, 1);
+}
+static void b_netconf_in_state(struct stream *s)
+{
+	start(s);
+	end_state(s);
+	frame(s, MIG_TAG_NETCONF, 0, "netc", 4);
+}
+static void b_netconf_counted(struct stream *s)
+{
+	netconf_hello(s);
+	frame(s, MIG_TAG_NETCONF, 0, "netc", 4);
+	end_state(s);
+	done(s, 5);
+}
 static void b_short_hello(struct stream *s)
 {
 	uint8_t p[MIG_HELLO_SIZE];
-	mig_hello_payload(p, &hdr);
+	mig_hello_payload(p, &hdr, 0);
 	frame(s, MIG_TAG_HELLO, 0, p, sizeof(p) - 1);
 }
 static void b_no_conf(struct stream *s)
@@ -357,7 +411,10 @@ static const struct bad bads[] = {
 	{ "page size", b_page_size, "page size 1000" },
 	{ "no vCPUs", b_no_vcpus, "0 vCPUs" },
 	{ "irqchip", b_irqchip, "irqchip type 9" },
-	{ "flags", b_flags, "greeting flags" },
+	{ "flags", b_flags, "greeting flags 0x2" },
+	{ "network configuration missing", b_netconf_missing, "announced the network configuration" },
+	{ "network configuration with the state", b_netconf_in_state, "a second greeting or configuration" },
+	{ "network configuration counted as state", b_netconf_counted, "the source sent 5 state sections, 4 arrived" },
 	{ "short greeting", b_short_hello, "bad greeting" },
 	{ "no configuration", b_no_conf, "not followed by the configuration" },
 	{ "bad CRC", b_bad_crc, "fails its checksum" },
@@ -517,6 +574,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_whole_migration),
+		cmocka_unit_test(test_migration_with_netconf),
 		cmocka_unit_test(test_hostile_streams),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_write_fuzz_seeds),

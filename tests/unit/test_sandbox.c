@@ -136,12 +136,21 @@ static void test_unlisted_calls_trap(void **state)
 	assert_int_equal(call(SANDBOX_MAIN, __NR_openat, 0, 0, 0), SECCOMP_RET_ALLOW);
 	for (int k = 1; k < SANDBOX_NR_KINDS; k++)
 		assert_int_equal(call((enum sandbox_kind)k, __NR_openat, 0, 0, 0), SECCOMP_RET_TRAP);
-	/* ...and a NIC's I/O thread /dev/net/tun, with exactly the flags net_tap_open gives. */
-	const uint64_t tun_flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
-	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags), SECCOMP_RET_ALLOW);
+	/*
+	 * ...and the network I/O threads their device (/dev/net/tun, /dev/vhost-vsock
+	 * again after a failed migration), with exactly the flags net_tap_open and
+	 * vhost_open give.
+	 */
+	const uint64_t dev_flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+	for (int k = 0; k < SANDBOX_NR_KINDS; k++) {
+		enum sandbox_kind kind = (enum sandbox_kind)k;
+		bool io = kind == SANDBOX_NET_IO || kind == SANDBOX_VSOCK_IO;
+		assert_int_equal(call(kind, __NR_openat, (uint64_t)AT_FDCWD, 0, dev_flags),
+				 io || kind == SANDBOX_MAIN ? SECCOMP_RET_ALLOW : SECCOMP_RET_TRAP);
+	}
 	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, O_RDONLY | O_CLOEXEC), SECCOMP_RET_TRAP);
-	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags | O_CREAT), SECCOMP_RET_TRAP);
-	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, tun_flags), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, dev_flags | O_CREAT), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_openat, (uint64_t)AT_FDCWD, 0, dev_flags | O_CREAT), SECCOMP_RET_TRAP);
 }
 
 /* The devices' I/O threads: each its own device's ioctls, no other thread theirs. */
@@ -162,9 +171,17 @@ static void test_io_thread_kinds(void **state)
 	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_NET_SET_BACKEND, 0), SECCOMP_RET_TRAP);
 	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_VSOCK_SET_RUNNING, 0), SECCOMP_RET_ALLOW);
 	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_VSOCK_SET_RUNNING, 0), SECCOMP_RET_TRAP);
-	/* Set-up only: guest RAM and ownership are never handed over again. */
+	/* A NIC's vhost device is set up once: guest RAM and ownership are never handed over again. */
 	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_SET_MEM_TABLE, 0), SECCOMP_RET_TRAP);
-	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_SET_OWNER, 0), SECCOMP_RET_TRAP);
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_SET_OWNER, 0), SECCOMP_RET_TRAP);
+	/* vsock's is opened again when a failed migration's source takes its CID back. */
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_SET_OWNER, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_SET_MEM_TABLE, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, VHOST_SET_OWNER, 0), SECCOMP_RET_TRAP);
+	/* A migration's pre-copy: each device's thread points vhost's log at the dirty bitmap. */
+	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, VHOST_SET_LOG_BASE, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, VHOST_SET_LOG_BASE, 0), SECCOMP_RET_ALLOW);
+	assert_int_equal(call(SANDBOX_MIGRATION, __NR_ioctl, 7, VHOST_SET_LOG_BASE, 0), SECCOMP_RET_TRAP);
 	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, TUNSETIFF, 0), SECCOMP_RET_ALLOW);
 	assert_int_equal(call(SANDBOX_VSOCK_IO, __NR_ioctl, 7, TUNSETIFF, 0), SECCOMP_RET_TRAP);
 	assert_int_equal(call(SANDBOX_NET_IO, __NR_ioctl, 7, KVM_RUN, 0), SECCOMP_RET_TRAP);

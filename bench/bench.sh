@@ -275,11 +275,14 @@ net_round() {
 	echo "${_s:--} ${_f:--} ${_u:--} ${_sent:--}" >> "$TMPDIR/net-$_tag.figs"
 	echo "BENCH: network, $_label, round $_round: TCP 64 MiB host to guest ${_s:-FAILED} MiB/s, guest to host ${_f:-FAILED} MiB/s; UDP 64-byte datagrams host to guest ${_u:-FAILED}/s received (${_sent:-?}/s sent)"
 }
-# net_stop TAG TAP: powers the guest off (killed after 30 s), removes its tap and files.
+# net_stop TAG FD TAP [term]: powers the guest off (killed after 30 s), removes its tap and
+# files; with "term" the VMM gets SIGTERM at once (kvmtool's console takes no input from a
+# fifo: it waits for a terminal, and the guest never sees the poweroff).
 net_stop() {
 	_tag=$1 _fd=$2 _tap=$3
 	eval "_pid=\$net_pid_$_tag"
 	printf 'poweroff -f\n' >&"$_fd"
+	[ "${4:-}" = term ] && kill -TERM "$_pid" 2>/dev/null
 	_i=0
 	while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 60 ]; do sleep 0.5; _i=$((_i + 1)); done
 	kill -KILL "$_pid" 2>/dev/null
@@ -333,7 +336,7 @@ if [ -x "${NETTOOL:-}" ] && . "$ARMVMM_LIB" && load_host_modules && [ -c /dev/ne
 			round=$((round + 1))
 		done
 		net_stop a 7 armb0
-		[ -n "$kvmtool" ] && net_stop k 8 kvmb0
+		[ -n "$kvmtool" ] && net_stop k 8 kvmb0 term
 		net_summary a "$la"
 		if [ -n "$kvmtool" ]; then
 			net_summary k "$lk"

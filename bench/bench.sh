@@ -211,69 +211,142 @@ else
 	echo "BENCH: virtio-blk: skipped (this armvmm has no --disk)"
 fi
 
-# Network: a Linux guest with one NIC on a tap in the nested host (its root disk a copy of
-# GUEST_ROOTFS, nettool's servers running), the host's nettool against it over IPv6
+# Network: Linux guests with one NIC each on a tap in the nested host (root disk a copy of
+# GUEST_ROOTFS, nettool's servers running); the host's nettool against each over IPv6
 # link-local: 64 MiB host to guest and guest to host (TCP, every byte checked), then
-# 64-byte UDP datagrams host to guest for 5 s (the rate the guest received). armvmm with
-# its I/O thread and with vhost-net, then kvmtool ($KVMTOOL, when nested.sh found one) on
-# the same tap setup with --virtio-transport mmio, without and with vhost.
-# netbench LABEL TAP VMM ARGS...: the figures, one BENCH line each.
-netbench() {
-	_label=$1 _tap=$2
-	shift 2
-	_out="$TMPDIR/netbench.out" _fifo="$TMPDIR/netbench.fifo"
-	rm -f "$_fifo" "$_out"
-	mkfifo "$_fifo"
-	cp "$GUEST_ROOTFS" "$TMPDIR/netbench-root.ext4"
-	timeout -s KILL 600 "$@" < "$_fifo" > "$_out" 2>&1 &
-	_pid=$!
-	exec 7> "$_fifo"
+# 64-byte UDP datagrams host to guest for 5 s (the rate the guest received). For vhost=0
+# (armvmm's I/O thread; kvmtool's own thread) and vhost=1 (vhost-net), armvmm and kvmtool
+# ($KVMTOOL, when nested.sh found one, with --virtio-transport mmio) boot side by side,
+# each on its own tap, and are measured NET_BENCH_ROUNDS times (default 3) one after the
+# other, the order swapped every round: both see the same load of a shared, noisy
+# machine. Each round prints a line; then the medians and the armvmm/kvmtool ratios.
+net_rounds=${NET_BENCH_ROUNDS:-3}
+case $net_rounds in "" | *[!0-9]* | 0) net_rounds=3 ;; esac
+# net_start TAG FD TAP VMM ARGS...: boots a guest in the background; its console goes to
+# $TMPDIR/net-TAG.out, its input comes from file descriptor FD (a fifo).
+net_start() {
+	_tag=$1 _fd=$2 _tap=$3
+	shift 3
+	rm -f "$TMPDIR/net-$_tag.fifo" "$TMPDIR/net-$_tag.out"
+	mkfifo "$TMPDIR/net-$_tag.fifo"
+	cp "$GUEST_ROOTFS" "$TMPDIR/net-$_tag-root.ext4"
+	timeout -s KILL 1200 "$@" -d "$TMPDIR/net-$_tag-root.ext4" < "$TMPDIR/net-$_tag.fifo" > "$TMPDIR/net-$_tag.out" 2>&1 &
+	eval "net_pid_$_tag=$!"
+	eval "exec $_fd> \"\$TMPDIR/net-\$_tag.fifo\""
 	# Up as soon as it exists (kvmtool with script=none leaves it down, and a write to a tap
 	# that is down fails), before the guest sends anything.
 	_i=0
-	while [ $_i -lt 300 ] && [ ! -e "/sys/class/net/$_tap" ] && kill -0 $_pid 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
+	while [ $_i -lt 300 ] && [ ! -e "/sys/class/net/$_tap" ] && kill -0 $! 2>/dev/null; do sleep 0.1; _i=$((_i + 1)); done
 	ip link set "$_tap" up 2>/dev/null
+}
+# net_ready TAG TAP LABEL: waits for the guest's "net: ready"; sets net_addr_TAG to its
+# address%TAP, or to "" (and says so) when it never came.
+net_ready() {
+	_tag=$1 _tap=$2 _label=$3
+	eval "_pid=\$net_pid_$_tag"
+	_out="$TMPDIR/net-$_tag.out"
 	_i=0
-	while [ $_i -lt 600 ] && ! grep -q "net: ready" "$_out" && kill -0 $_pid 2>/dev/null; do sleep 0.5; _i=$((_i + 1)); done
+	while [ $_i -lt 600 ] && ! grep -q "net: ready" "$_out" && kill -0 "$_pid" 2>/dev/null; do sleep 0.5; _i=$((_i + 1)); done
 	_g=$(tr -d '\r' < "$_out" | sed -n 's/.*net: eth0 .*ll=\([^ ]*\).*/\1/p' | head -n1)
-	if [ -z "$_g" ]; then
+	if [ -z "$_g" ] || ! grep -q "net: ready" "$_out"; then
 		echo "BENCH: network, $_label: FAILED (the guest never reported its address); its last lines:"
 		tail -n 5 "$_out" | tr -d '\r' | sed 's/^/BENCH:   | /'
-	else
-		ping -c 2 -W 5 "$_g%$_tap" > /dev/null 2>&1
-		for _dir in send fetch; do
-			_r=$("$NETTOOL" "$_dir" "$_g%$_tap" 5001 67108864 7 2>&1 | tail -n1)
-			[ "$_dir" = send ] && _what="host to guest" || _what="guest to host"
-			echo "BENCH: network, $_label, TCP 64 MiB $_what: $(echo "$_r" | sed -n 's/.*match in \(.*\)/\1/p')${_r##*match*}" |
-				sed 's/: $/: FAILED/'
-		done
-		_r=$("$NETTOOL" udp "$_g%$_tap" 5002 64 5 2>&1 | tail -n1)
-		echo "BENCH: network, $_label, UDP 64-byte datagrams host to guest: $(echo "$_r" | sed -n 's/.*received \([0-9]*\) (\([0-9]*\/s\)).*/\2 received (\1 in 5 s)/p')"
+		eval "net_addr_$_tag="
+		return 1
 	fi
-	printf 'poweroff -f\n' >&7
+	ping -c 2 -W 5 "$_g%$_tap" > /dev/null 2>&1
+	eval "net_addr_$_tag=\$_g%\$_tap"
+}
+# net_round TAG LABEL ROUND: one round of the three figures on guest TAG, printed and
+# appended to $TMPDIR/net-TAG.figs as "host-to-guest guest-to-host udp-received udp-sent"
+# ("-" for a failure). The sender in the nested host is slow (thousands of datagrams a
+# second) and shares its two CPUs with the guest, so the rate received is the rate of the
+# whole: the rate sent says what the guest was offered.
+net_round() {
+	_tag=$1 _label=$2 _round=$3
+	eval "_a=\$net_addr_$_tag"
+	[ -n "$_a" ] || return 0
+	_seed=$((_round * 16 + 7))
+	_s=$("$NETTOOL" send "$_a" 5001 67108864 $_seed 2>&1 | tail -n1 | sed -n 's/.* match in .* s (\([0-9.]*\) MiB\/s).*/\1/p')
+	_f=$("$NETTOOL" fetch "$_a" 5001 67108864 $_seed 2>&1 | tail -n1 | sed -n 's/.* match in .* s (\([0-9.]*\) MiB\/s).*/\1/p')
+	_u=$("$NETTOOL" udp "$_a" 5002 64 5 2>&1 | tail -n1)
+	_sent=$(echo "$_u" | sed -n 's/.*sent [0-9]* (\([0-9]*\)\/s).*/\1/p')
+	_u=$(echo "$_u" | sed -n 's/.*received [0-9]* (\([0-9]*\)\/s).*/\1/p')
+	echo "${_s:--} ${_f:--} ${_u:--} ${_sent:--}" >> "$TMPDIR/net-$_tag.figs"
+	echo "BENCH: network, $_label, round $_round: TCP 64 MiB host to guest ${_s:-FAILED} MiB/s, guest to host ${_f:-FAILED} MiB/s; UDP 64-byte datagrams host to guest ${_u:-FAILED}/s received (${_sent:-?}/s sent)"
+}
+# net_stop TAG FD TAP [term]: powers the guest off (killed after 30 s), removes its tap and
+# files; with "term" the VMM gets SIGTERM at once (kvmtool's console takes no input from a
+# fifo: it waits for a terminal, and the guest never sees the poweroff).
+net_stop() {
+	_tag=$1 _fd=$2 _tap=$3
+	eval "_pid=\$net_pid_$_tag"
+	printf 'poweroff -f\n' >&"$_fd"
+	[ "${4:-}" = term ] && kill -TERM "$_pid" 2>/dev/null
 	_i=0
-	while kill -0 $_pid 2>/dev/null && [ $_i -lt 60 ]; do sleep 0.5; _i=$((_i + 1)); done
-	kill -KILL $_pid 2>/dev/null
-	wait $_pid 2>/dev/null
-	exec 7>&-
+	while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 60 ]; do sleep 0.5; _i=$((_i + 1)); done
+	kill -KILL "$_pid" 2>/dev/null
+	wait "$_pid" 2>/dev/null
+	eval "exec $_fd>&-"
 	ip link del "$_tap" 2>/dev/null
-	rm -f "$_fifo" "$TMPDIR/netbench-root.ext4"
+	rm -f "$TMPDIR/net-$_tag.fifo" "$TMPDIR/net-$_tag-root.ext4"
+}
+# net_median TAG COLUMN: the median of a figure over the rounds ("" when none was measured)
+net_median() {
+	awk -v c="$2" '$c != "-" { v[n++] = $c + 0 }
+		END { for (i = 1; i < n; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			if (n % 2) print v[(n - 1) / 2]; else if (n) print (v[n / 2 - 1] + v[n / 2]) / 2 }' "$TMPDIR/net-$1.figs" 2>/dev/null
+}
+# net_ratio COLUMN: "M (per round: R1 R2 ...)", armvmm's median over kvmtool's and each
+# round's own ratio (the two measured next to each other).
+net_ratio() {
+	_ma=$(net_median a "$1") _mk=$(net_median k "$1")
+	awk -v c="$1" -v ma="$_ma" -v mk="$_mk" 'NR == FNR { a[FNR] = $c; next }
+		{ if (a[FNR] != "-" && a[FNR] != "" && $c != "-" && $c + 0 > 0) r = r sprintf(" %.2f", a[FNR] / $c); else r = r " -" }
+		END { printf "%s (per round:%s)", (ma + 0 > 0 && mk + 0 > 0) ? sprintf("%.2f", ma / mk) : "-", r }' \
+		"$TMPDIR/net-a.figs" "$TMPDIR/net-k.figs" 2>/dev/null
+}
+net_summary() { # TAG LABEL
+	echo "BENCH: network, $2, median of $net_rounds rounds: TCP 64 MiB host to guest $(net_median "$1" 1) MiB/s, guest to host $(net_median "$1" 2) MiB/s; UDP 64-byte datagrams host to guest $(net_median "$1" 3)/s received ($(net_median "$1" 4)/s sent)"
 }
 if [ -x "${NETTOOL:-}" ] && . "$ARMVMM_LIB" && load_host_modules && [ -c /dev/net/tun ]; then
 	echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad
+	[ -n "$kvmtool" ] || echo "BENCH: network, kvmtool: skipped (no kvmtool: set ARMVMM_KVMTOOL, or see shared/peers/ beside the repository)"
 	for vhost in 0 1; do
-		netbench "armvmm vhost=$vhost ($ic)" armb0 "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
-			-p "panic=-1 armvmm.run=net,shell" -d "$TMPDIR/netbench-root.ext4" --network "mode=tap,tapif=armb0,vhost=$vhost"
-	done
-	if [ -n "${kvmtool:-}" ]; then
-		for vhost in 0 1; do
-			netbench "kvmtool vhost=$vhost ($ic)" kvmb0 "$kvmtool" run --loglevel=warning -c 1 -k "$KERNEL" \
-				-i "$GUEST_MODS_INITRD" -m 256 -p "panic=-1 armvmm.run=net,shell" -d "$TMPDIR/netbench-root.ext4" \
-				--virtio-transport mmio --network "mode=tap,tapif=kvmb0,script=none,vhost=$vhost"
+		la="armvmm vhost=$vhost ($ic)" lk="kvmtool vhost=$vhost ($ic)"
+		rm -f "$TMPDIR/net-a.figs" "$TMPDIR/net-k.figs"
+		net_start a 7 armb0 "$ARMVMM" run -k "$KERNEL" -i "$GUEST_MODS_INITRD" -m 256 \
+			-p "panic=-1 armvmm.run=net,shell" --network "mode=tap,tapif=armb0,vhost=$vhost"
+		[ -n "$kvmtool" ] && net_start k 8 kvmb0 "$kvmtool" run --loglevel=warning -c 1 -k "$KERNEL" \
+			-i "$GUEST_MODS_INITRD" -m 256 -p "panic=-1 armvmm.run=net,shell" \
+			--virtio-transport mmio --network "mode=tap,tapif=kvmb0,script=none,vhost=$vhost"
+		net_ready a armb0 "$la"
+		[ -n "$kvmtool" ] && net_ready k kvmb0 "$lk"
+		round=1
+		while [ $round -le "$net_rounds" ]; do
+			if [ -z "$kvmtool" ]; then
+				net_round a "$la" $round
+			elif [ $((round % 2)) = 1 ]; then
+				net_round a "$la" $round
+				net_round k "$lk" $round
+			else
+				net_round k "$lk" $round
+				net_round a "$la" $round
+			fi
+			round=$((round + 1))
 		done
-	else
-		echo "BENCH: network, kvmtool: skipped (no kvmtool: set ARMVMM_KVMTOOL, or see shared/peers/ beside the repository)"
-	fi
+		net_stop a 7 armb0
+		[ -n "$kvmtool" ] && net_stop k 8 kvmb0 term
+		net_summary a "$la"
+		if [ -n "$kvmtool" ]; then
+			net_summary k "$lk"
+			echo "BENCH: network vhost=$vhost ($ic), armvmm/kvmtool (medians of $net_rounds alternating rounds; above 1 armvmm is faster):"
+			echo "BENCH:   TCP host to guest $(net_ratio 1)"
+			echo "BENCH:   TCP guest to host $(net_ratio 2)"
+			echo "BENCH:   UDP 64-byte datagrams host to guest $(net_ratio 3)"
+		fi
+		rm -f "$TMPDIR/net-a.figs" "$TMPDIR/net-k.figs"
+	done
 else
 	echo "BENCH: network: skipped (no nettool, or no tun module in this host)"
 fi

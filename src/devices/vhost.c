@@ -74,7 +74,8 @@ static uint64_t host_addr(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 	return (uint64_t)(uintptr_t)guest_mem_ptr(mem, gpa, len);
 }
 
-int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem)
+/* Queue idx's ring addresses (and the used ring's log address while logging); 0 or -errno after one line. */
+static int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem)
 {
 	struct vhost_vring_addr addr = {
 		.index = idx,
@@ -85,12 +86,14 @@ int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, c
 		.log_guest_addr = q->used_gpa,
 	};
 
-	if (virtq_check_layout(q, mem) < 0 || ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0) {
-		int err = errno ? errno : EINVAL;
-		pr_err("%s: VHOST_SET_VRING_ADDR of queue %u failed: %s", v->what, idx, strerror(err));
-		return -err;
-	}
-	return 0;
+	/* The layout check sets no errno: its own result says why. */
+	int ret = virtq_check_layout(q, mem);
+
+	if (ret == 0 && ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0)
+		ret = -errno;
+	if (ret < 0)
+		pr_err("%s: VHOST_SET_VRING_ADDR of queue %u failed: %s", v->what, idx, strerror(-ret));
+	return ret;
 }
 
 int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem,
@@ -123,7 +126,7 @@ int vhost_start_vring(struct vhost *v, unsigned int idx, const struct virtq *q, 
 	return -err;
 }
 
-int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on)
+static int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on)
 {
 	if (!on) {
 		v->log = false;
@@ -143,6 +146,21 @@ int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on)
 	}
 	v->log = true;
 	return 0;
+}
+
+int vhost_track(struct vhost *v, struct virtio_mmio *t, unsigned int nr, uint64_t features, bool running, bool on)
+{
+	int ret = vhost_set_log(v, t->mem, on);
+
+	/* Rings the kernel has now take the change at once: features (VHOST_F_LOG_ALL) and log addresses. */
+	if (ret == 0 && running)
+		ret = vhost_set_features(v, features);
+	for (unsigned int q = 0; ret == 0 && running && q < nr; q++) {
+		struct virtq vq;
+		virtio_mmio_queue(t, q, &vq);
+		ret = vhost_vring_addr(v, q, &vq, t->mem);
+	}
+	return ret;
 }
 
 int vhost_vring_base(struct vhost *v, unsigned int idx, uint16_t *base)

@@ -33,19 +33,6 @@ int vhost_open(struct vhost *v, const char *dev, const char *what, const struct 
 /* VHOST_SET_FEATURES (with VHOST_F_LOG_ALL while logging). 0 or -errno after one error line. */
 int vhost_set_features(struct vhost *v, uint64_t features);
 /*
- * Logging for a migration: the kernel marks every page of guest RAM it writes
- * (buffers, used rings) in the tracking bitmap of mem (guest_mem_track: one
- * bit per 4 KiB page from mem->gpa, u64 words, updated atomically on both
- * sides), which the migration collects with its own marks. on: the bitmap
- * must exist; 4 KiB host pages only (-ENOTSUP after one line otherwise). The
- * caller then sets its features and ring addresses again when the rings are
- * the kernel's (vhost_set_features, vhost_vring_addr), or they take effect at
- * the next start. 0 or -errno after one error line.
- */
-int vhost_set_log(struct vhost *v, const struct guest_mem *mem, bool on);
-/* Queue idx's ring addresses (and the used ring's log address while logging); 0 or -errno after one line. */
-int vhost_vring_addr(struct vhost *v, unsigned int idx, const struct virtq *q, const struct guest_mem *mem);
-/*
  * Hand queue idx to the kernel: size, next avail index (q->last_avail_idx),
  * ring addresses (host virtual, looked up in mem), kick and call eventfds.
  * 0, or -errno after one error line.
@@ -71,6 +58,18 @@ struct virtio_mmio;
 int vhost_take_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *kick_fds,
 		      const int *call_fds);
 void vhost_give_back_queues(struct vhost *v, struct virtio_mmio *t, unsigned int nr, const int *call_fds);
+/*
+ * Logging for a migration (on), or its end: the kernel marks every page of
+ * guest RAM it writes (buffers, used rings) in the tracking bitmap of t's
+ * memory (guest_mem_track: one bit per 4 KiB page from mem->gpa, u64 words,
+ * updated atomically on both sides), which the migration collects with its
+ * own marks. on: the bitmap must exist; 4 KiB host pages only (-ENOTSUP after
+ * one line otherwise). When the kernel has the nr rings (running), features
+ * (the driver's, VHOST_F_LOG_ALL added while logging) and ring addresses are
+ * set again at once; otherwise they take effect at the next start. 0 or
+ * -errno after one error line.
+ */
+int vhost_track(struct vhost *v, struct virtio_mmio *t, unsigned int nr, uint64_t features, bool running, bool on);
 /* vhost-net: the tap (fd, or -1 to detach) both queues move frames to and from. 0 or -errno after one line. */
 int vhost_net_set_backend(struct vhost *v, unsigned int nr_queues, int fd);
 /* vhost-vsock: the guest's CID (-errno, no message: EADDRINUSE means another VM has it) and running or not. */

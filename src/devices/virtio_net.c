@@ -101,10 +101,16 @@ static int vhost_backend(struct virtio_net *n, int fd)
 	return ret;
 }
 
+/* What the driver negotiated that vhost-net takes. */
+static uint64_t vhost_features(const struct virtio_net *n)
+{
+	return n->features & (NET_VHOST_FEATURES | NET_VHOST_RING_FEATURES);
+}
+
 /* The kernel takes both rings: features, then the rings, then the tap as backend. */
 static int vhost_run(struct virtio_net *n)
 {
-	int ret = vhost_set_features(&n->vhost, n->features & (NET_VHOST_FEATURES | NET_VHOST_RING_FEATURES));
+	int ret = vhost_set_features(&n->vhost, vhost_features(n));
 
 	if (ret == 0)
 		ret = vhost_take_queues(&n->vhost, n->t, NET_NR_QUEUES, n->kick_fd, n->call_fd);
@@ -267,15 +273,7 @@ static void track_on_thread(void *arg)
 	struct net_call *c = arg;
 	struct virtio_net *n = c->n;
 
-	c->ret = n->use_vhost ? vhost_set_log(&n->vhost, n->mem, c->on) : 0;
-	if (c->ret == 0 && n->use_vhost && n->running) {
-		c->ret = vhost_set_features(&n->vhost, n->features & (NET_VHOST_FEATURES | NET_VHOST_RING_FEATURES));
-		for (unsigned int q = 0; c->ret == 0 && q < NET_NR_QUEUES; q++) {
-			struct virtq vq;
-			virtio_mmio_queue(n->t, q, &vq);
-			c->ret = vhost_vring_addr(&n->vhost, q, &vq, n->mem);
-		}
-	}
+	c->ret = n->use_vhost ? vhost_track(&n->vhost, n->t, NET_NR_QUEUES, vhost_features(n), n->running, c->on) : 0;
 }
 
 static int net_release(struct virtio_mmio *t)

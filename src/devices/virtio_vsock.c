@@ -309,15 +309,8 @@ static void track_on_thread(void *arg)
 	struct vsock_call *c = arg;
 	struct virtio_vsock *v = c->v;
 
-	c->ret = v->vhost.fd < 0 ? 0 : vhost_set_log(&v->vhost, v->mem, c->on);
-	if (c->ret == 0 && v->running) {
-		c->ret = vhost_set_features(&v->vhost, v->features);
-		for (unsigned int q = 0; c->ret == 0 && q < VSOCK_KERNEL_QUEUES; q++) {
-			struct virtq vq;
-			virtio_mmio_queue(v->t, q, &vq);
-			c->ret = vhost_vring_addr(&v->vhost, q, &vq, v->mem);
-		}
-	}
+	c->ret = v->vhost.fd < 0 ? 0
+				: vhost_track(&v->vhost, v->t, VSOCK_KERNEL_QUEUES, v->features, v->running, c->on);
 }
 
 static int vsock_release(struct virtio_mmio *t)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/files.h"
@@ -59,6 +60,15 @@ int io_thread_add(struct io_thread *t, int fd, short events, eventloop_fn *fn, v
 void io_thread_enable(struct io_thread *t, int id, bool on)
 {
 	eventloop_enable(&t->loop, id, on);
+}
+
+int io_thread_timer(struct io_thread *t, int id, int timer_fd, unsigned int period_ms)
+{
+	struct itimerspec its = { .it_interval = { period_ms / 1000, (period_ms % 1000) * 1000000l } };
+
+	its.it_value = its.it_interval;
+	io_thread_enable(t, id, period_ms != 0);
+	return timerfd_settime(timer_fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
 static void *io_thread_main(void *opaque)

@@ -41,6 +41,12 @@ int io_thread_add(struct io_thread *t, int fd, short events, eventloop_fn *fn, v
 /* On the thread (its callbacks and calls), or before it starts. */
 void io_thread_enable(struct io_thread *t, int id, bool on);
 /*
+ * A periodic timer: entry id (a timerfd, timer_fd) enabled and the timer
+ * firing every period_ms, or (0) disabled and disarmed. Where
+ * io_thread_enable may be called. 0 or -errno (timerfd_settime's).
+ */
+int io_thread_timer(struct io_thread *t, int id, int timer_fd, unsigned int period_ms);
+/*
  * Start the thread (every signal blocked in it); it enters the sandbox of its
  * kind before it serves anything, so it must be started before the thread
  * that starts it is sandboxed. 0, or -errno after one error line.

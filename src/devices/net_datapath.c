@@ -352,12 +352,10 @@ void net_datapath_set_tap(struct virtio_net *n)
 /* On the thread: try to attach the tap every ms milliseconds until it is attached (ms 0: stop trying). */
 void net_datapath_retry(struct virtio_net *n, unsigned int ms)
 {
-	struct itimerspec every = { .it_interval = { ms / 1000, (ms % 1000) * 1000000l },
-				    .it_value = { ms / 1000, (ms % 1000) * 1000000l } };
+	int err = io_thread_timer(&n->io, n->id_retry, n->retry_fd, ms);
 
-	io_thread_enable(&n->io, n->id_retry, ms != 0);
-	if (timerfd_settime(n->retry_fd, 0, &every, NULL) < 0)
-		pr_warn("%s: cannot set the tap retry timer: %s", n->what, strerror(errno));
+	if (err < 0)
+		pr_warn("%s: cannot set the tap retry timer: %s", n->what, strerror(-err));
 }
 
 /* The tap's interface went away (deleted by someone): link down, and look for a tap of its name again. */

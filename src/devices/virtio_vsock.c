@@ -188,14 +188,14 @@ static void resume_on_thread(void *arg)
 }
 
 /* On the I/O thread: try for the CID every 100 ms (on), or stop trying. */
+#define VSOCK_RETRY_MS 100
+
 static void vsock_retry(struct virtio_vsock *v, bool on)
 {
-	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
-	struct itimerspec off = { 0 };
+	int err = io_thread_timer(&v->io, v->id_retry, v->retry_fd, on ? VSOCK_RETRY_MS : 0);
 
-	io_thread_enable(&v->io, v->id_retry, on);
-	if (timerfd_settime(v->retry_fd, 0, on ? &every_100ms : &off, NULL) < 0)
-		pr_warn("%s: cannot set the CID retry timer: %s", v->what, strerror(errno));
+	if (err < 0)
+		pr_warn("%s: cannot set the CID retry timer: %s", v->what, strerror(-err));
 }
 
 /* I/O thread: is the CID a restore (or a migration) found taken free now? Then run, and tell the guest. */
@@ -431,7 +431,6 @@ static const struct virtio_device_ops virtio_vsock_ops = {
 /* vhost-vsock, the CID, eventfds and the I/O thread's loop. */
 static int vsock_setup(struct virtio_vsock *v, bool restoring)
 {
-	struct itimerspec every_100ms = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
 	int ret = vhost_open(&v->vhost, "/dev/vhost-vsock", v->what, v->mem);
 
 	if (ret == -ENOENT || ret == -ENODEV) {
@@ -461,16 +460,14 @@ static int vsock_setup(struct virtio_vsock *v, bool restoring)
 		pr_err("%s: out of file descriptors", v->what);
 		return -EMFILE;
 	}
-	if (!atomic_load(&v->cid_set) && timerfd_settime(v->retry_fd, 0, &every_100ms, NULL) < 0)
-		return -errno;
 	ret = io_thread_init(&v->io, "vsock-io", SANDBOX_VSOCK_IO);
 	if (ret < 0)
 		return ret;
 	v->id_retry = io_thread_add(&v->io, v->retry_fd, POLLIN, retry_cb, v);
 	if (v->id_retry < 0)
 		return -ENOSPC;
-	io_thread_enable(&v->io, v->id_retry, !atomic_load(&v->cid_set));
-	return 0;
+	/* A CID another process holds: tried again until it is ours. */
+	return io_thread_timer(&v->io, v->id_retry, v->retry_fd, atomic_load(&v->cid_set) ? 0 : VSOCK_RETRY_MS);
 }
 
 int virtio_vsock_create(struct device_ctx *ctx, uint64_t base, unsigned int spi, uint32_t cid)

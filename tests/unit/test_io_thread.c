@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -79,10 +80,58 @@ static void test_calls_run_on_the_thread(void **state)
 	close(efd);
 }
 
+static atomic_int ticks;
+
+static void tick_cb(void *opaque, int fd, short revents)
+{
+	uint64_t n;
+
+	(void)opaque;
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		atomic_fetch_add(&ticks, 1);
+}
+
+/* Arm the timer from the thread (where the devices' retries do it). */
+static int timer_id, timer_fd, timer_ms;
+static void set_timer(void *arg)
+{
+	*(int *)arg = io_thread_timer(&io, timer_id, timer_fd, (unsigned int)timer_ms);
+}
+
+/* A periodic timer fires again and again while set, never once set to 0. */
+static void test_periodic_timer(void **state)
+{
+	(void)state;
+	int ret = -1;
+
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	assert_true(timer_fd >= 0);
+	assert_int_equal(io_thread_init(&io, "test-timer", SANDBOX_NET_IO), 0);
+	timer_id = io_thread_add(&io, timer_fd, POLLIN, tick_cb, NULL);
+	assert_true(timer_id > 0);
+	assert_int_equal(io_thread_start(&io), 0);
+	timer_ms = 10;
+	io_thread_call(&io, set_timer, &ret);
+	assert_int_equal(ret, 0);
+	for (int i = 0; i < 500 && atomic_load(&ticks) < 3; i++)
+		usleep(10000);
+	assert_true(atomic_load(&ticks) >= 3);
+	timer_ms = 0;
+	io_thread_call(&io, set_timer, &ret);
+	assert_int_equal(ret, 0);
+	int after = atomic_load(&ticks);
+	usleep(100000);
+	assert_int_equal(atomic_load(&ticks), after);
+	io_thread_destroy(&io);
+	close(timer_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_calls_run_on_the_thread),
+		cmocka_unit_test(test_periodic_timer),
 	};
 	log_threshold = LOG_ERROR;
 	return cmocka_run_group_tests(tests, NULL, NULL);

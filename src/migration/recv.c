@@ -124,12 +124,7 @@ static int accept_vm(struct board *b, struct mig_rx *rx, const struct vm_config 
 
 	/* NICs and vsock: built now, their taps and CID taken as the source lets go of them (retried until then). */
 	if (ret == 0 && mig_rx_netconf(rx, &c))
-		ret = board_netconf_load(&c, restored);
-	if (ret == 0 && req->jail_dir && (restored->nr_nics || restored->vsock_cid)) {
-		pr_err("--jail: the incoming VM has network devices (taps, vsock), which a jail cannot reach: "
-		       "receive it without --jail");
-		ret = -EINVAL;
-	}
+		ret = snapshot_netconf_load(&c, req, restored);
 	if (ret < 0)
 		return ret;
 	/* The source still has the disks: they are locked once it lets go (DONE). */

@@ -327,6 +327,17 @@ static int restore_state(struct board *b, const struct snap_reader *r)
 	return 0;
 }
 
+int snapshot_netconf_load(struct snap_cursor *c, const struct vm_config *req, struct vm_config *restored)
+{
+	int ret = board_netconf_load(c, restored);
+
+	if (ret == 0 && req->jail_dir && (restored->nr_nics || restored->vsock_cid)) {
+		pr_err("--jail: this VM has network devices (taps, vsock), and the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: restore it without --jail");
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
 int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req, struct vm_config *restored,
 		       struct board_conf_expect *expect)
 {
@@ -341,11 +352,7 @@ int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req,
 		restored->pmu = snap_reader_find(r, PMU_SNAP_TAG, 0, &c) == 0;
 	/* The network devices' configuration, when the VM had any (its own section, in either version). */
 	if (ret == 0 && snap_reader_find(r, BOARD_SEC_NETCONF, 0, &c) == 0)
-		ret = board_netconf_load(&c, restored);
-	if (ret == 0 && req->jail_dir && (restored->nr_nics || restored->vsock_cid)) {
-		pr_err("--jail: this VM has network devices (taps, vsock), and the jail's network namespace has no taps and its root no /dev/net/tun or vhost devices: restore it without --jail");
-		ret = -EINVAL;
-	}
+		ret = snapshot_netconf_load(&c, req, restored);
 	return ret;
 }
 

@@ -49,6 +49,11 @@ int snapshot_restore(struct board *b, const struct vm_config *req, struct vm_con
  * type, the devices and their sections against each other, then put every
  * piece of state back. 0 or -errno after one error line.
  */
+/*
+ * NETC (the NICs and vsock) into restored, refused under --jail (its network
+ * namespace has no taps): snapshot_conf_load's, and a migration's handshake.
+ */
+int snapshot_netconf_load(struct snap_cursor *c, const struct vm_config *req, struct vm_config *restored);
 int snapshot_conf_load(const struct snap_reader *r, const struct vm_config *req, struct vm_config *restored,
 		       struct board_conf_expect *expect);
 int snapshot_load(struct board *b, const struct snap_reader *r, const struct board_conf_expect *expect);
